@@ -17,7 +17,9 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
-_NAME_EQ_VALUE = re.compile(r"^(?P<prefix>-{0,2})(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)=(?P<value>.*)$")
+_NAME_EQ_VALUE = re.compile(
+    r"^(?P<prefix>-{0,2})(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)=(?P<value>.*)$"
+)
 
 
 def looks_secret(name: str) -> bool:

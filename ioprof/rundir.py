@@ -97,7 +97,7 @@ class Manifest:
             )
         try:
             collectors = {
-                name: CollectorRecord(**{"name": name, **{k: v for k, v in rec.items() if k != "name"}})
+                name: CollectorRecord(**{**rec, "name": name})
                 for name, rec in (data.get("collectors") or {}).items()
             }
             exit_data = data.get("exit")

@@ -1,0 +1,652 @@
+"""ioprof's bootstrap inside the traced job: stdlib only, never raises into the job.
+
+It runs in the *job's* interpreter, which may not have ioprof installed, so it imports nothing
+from ioprof. What it does, and why:
+
+- waits for `tensorflow` / `keras` to be imported by the job (a post-import hook on
+  `sys.meta_path`), so a job that never imports TF pays nothing;
+- records every tf.data source and transformation the job's own code builds, with the call site
+  and where the mapped function is defined, and names unnamed ops so the name reaches the
+  iterator events of the profiler trace (`name` stat): that is how analyzers get from an
+  iterator back to a source line;
+- adds per-batch step markers to Keras 3 `Model.fit`, which emits none by itself (XProf then
+  says "No step marker observed"), and counts the job's own `Trace(step_num=...)` steps;
+- runs the TF profiler in-process for the configured window(s), stepping aside if the job
+  starts its own profiler session (only one may exist);
+- writes everything as JSON lines to the run directory (`tf/events.jsonl`), which is also how
+  the `ioprof trace` process learns the step count: a private channel, no network port.
+
+Failures go to `tf/bootstrap.log`; the job continues untouched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dis
+import functools
+import importlib.abc
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+
+CONFIG_ENV = "IOPROF_BOOTSTRAP"
+ORIG_PYTHONPATH_ENV = "IOPROF_ORIG_PYTHONPATH"
+
+# Modules whose frames are "not the job's code" when looking for the call site.
+_LIBRARY_PREFIXES = ("tensorflow", "keras", "tf_keras", "absl", "tensorboard", "_ioprof",
+                     "sitecustomize", "functools", "contextlib", "importlib")
+
+_state = None  # the one _Bootstrap of this process, once activated
+
+
+def activate(bootstrap_dir: str) -> None:
+    """Called from sitecustomize. Does nothing unless ioprof's config is in the environment."""
+    global _state
+    raw = os.environ.pop(CONFIG_ENV, None)
+    if raw is None or _state is not None:
+        return
+    _strip_environment(bootstrap_dir)
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return
+    _state = _Bootstrap(config)
+    _state.start()
+
+
+def _strip_environment(bootstrap_dir: str) -> None:
+    """Leave nothing for the job's own children: restore PYTHONPATH, drop ioprof's variables."""
+    original = os.environ.pop(ORIG_PYTHONPATH_ENV, None)
+    if original is None:
+        os.environ.pop("PYTHONPATH", None)
+    elif original == "":
+        os.environ["PYTHONPATH"] = ""
+    else:
+        os.environ["PYTHONPATH"] = original
+    for name in [n for n in os.environ if n.startswith("IOPROF_")]:
+        os.environ.pop(name, None)
+    # sys.path keeps the folder for this process only; harmless (it holds two private modules).
+    del bootstrap_dir
+
+
+class _EventLog:
+    """Appends JSON lines to the run directory; thread-safe; never raises."""
+
+    def __init__(self, events_path: str, log_path: str) -> None:
+        self._lock = threading.Lock()
+        self._events = None
+        self._log_path = log_path
+        try:
+            self._events = open(events_path, "a", encoding="utf-8")  # noqa: SIM115 - lives on
+        except OSError:
+            self._events = None
+
+    def emit(self, kind: str, **fields: object) -> None:
+        record = {"type": kind, "t_ns": time.time_ns()}
+        record.update(fields)
+        try:
+            line = json.dumps(record, default=repr, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        with self._lock:
+            if self._events is None:
+                return
+            try:
+                self._events.write(line + "\n")
+                self._events.flush()
+            except (OSError, ValueError):
+                pass
+
+    def log(self, message: str) -> None:
+        try:
+            with self._lock, open(self._log_path, "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%H:%M:%S')} [{os.getpid()}] {message}\n")
+        except OSError:
+            pass
+
+    def log_exception(self, where: str) -> None:
+        self.log(f"{where} failed (ignored; the job continues):\n{traceback.format_exc()}")
+
+
+def _guarded(method):
+    """Decorator: any exception inside ioprof's own code is logged and swallowed."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception:  # noqa: BLE001
+            self.log.log_exception(method.__name__)
+            return None
+
+    return wrapper
+
+
+class _Bootstrap:
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.log = _EventLog(config["events"], config["log"])
+        self.steps = 0
+        self.step_source = None
+        self.tf = None
+        self.dataset_count = 0
+        self.capture = _CaptureScheduler(self, config.get("capture") or {})
+        self._own_trace = threading.local()
+        self._patched: set[str] = set()
+
+    @_guarded
+    def start(self) -> None:
+        self.log.emit("hello", pid=os.getpid(), python=sys.version.split()[0],
+                      executable=sys.executable)
+        if self.config.get("tf", True):
+            sys.meta_path.insert(0, _PostImportFinder({
+                "tensorflow": self._on_tensorflow, "keras": self._on_keras,
+            }))
+            if "tensorflow" in sys.modules:
+                self._on_tensorflow(sys.modules["tensorflow"])
+            if "keras" in sys.modules:
+                self._on_keras(sys.modules["keras"])
+        atexit.register(self._at_exit)
+
+    # -- post-import hooks ------------------------------------------------------------------
+
+    @_guarded
+    def _on_tensorflow(self, tf) -> None:
+        if "tensorflow" in self._patched:
+            return
+        self._patched.add("tensorflow")
+        self.tf = tf
+        keras_version = None
+        keras_module = sys.modules.get("keras")
+        if keras_module is not None:
+            keras_version = getattr(keras_module, "__version__", None)
+        self.log.emit("tf_imported", tf_version=getattr(tf, "__version__", None),
+                      keras_version=keras_version)
+        if self.config.get("record_datasets", True):
+            _DatasetRecorder(self, tf).install()
+        self._patch_profiler(tf)
+        # Registered after TF's own atexit handlers, so it runs before them (LIFO).
+        atexit.register(self._at_exit)
+        self.capture.begin()
+
+    @_guarded
+    def _on_keras(self, keras) -> None:
+        if "keras" in self._patched or not self.config.get("step_markers", True):
+            return
+        model_cls = getattr(keras, "Model", None)
+        callback_base = getattr(getattr(keras, "callbacks", None), "Callback", None)
+        version = str(getattr(keras, "__version__", "0"))
+        if model_cls is None or callback_base is None or not version.startswith("3"):
+            self.log.log(f"keras {version}: no step markers added (Keras 3 only)")
+            return
+        self._patched.add("keras")
+        _patch_keras_fit(self, model_cls, callback_base)
+
+    def count_step(self, source: str, step_num=None) -> None:
+        if self.step_source is None:
+            self.step_source = source
+        elif self.step_source != source:
+            return  # count one source only; the first seen wins
+        self.steps += 1
+
+    # -- profiler -----------------------------------------------------------------------------
+
+    @_guarded
+    def _patch_profiler(self, tf) -> None:
+        experimental = tf.profiler.experimental
+        original_start = experimental.start
+        self.capture.original_start = original_start
+        self.capture.original_stop = experimental.stop
+        bootstrap = self
+
+        @functools.wraps(original_start)
+        def start(*args, **kwargs):
+            bootstrap.capture.step_aside("the job started its own profiler session")
+            return original_start(*args, **kwargs)
+
+        experimental.start = start
+        module = sys.modules.get("tensorflow.python.profiler.profiler_v2")
+        if module is not None and getattr(module, "start", None) is original_start:
+            module.start = start  # so `with Profile(...)` steps aside too
+
+        trace_cls = experimental.Trace
+        original_init = trace_cls.__init__
+
+        @functools.wraps(original_init)
+        def init(trace_self, name, **kwargs):
+            original_init(trace_self, name, **kwargs)
+            if "step_num" in kwargs and not getattr(bootstrap._own_trace, "active", False):
+                bootstrap.count_step("trace", kwargs.get("step_num"))
+
+        trace_cls.__init__ = init
+
+    @_guarded
+    def _at_exit(self) -> None:
+        if getattr(self, "_exited", False):
+            return
+        self._exited = True
+        self.capture.finish("the job exited during the capture")
+        self.log.emit("steps", count=self.steps, source=self.step_source)
+        self.log.emit("exit", steps=self.steps)
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    """Runs a hook right after a top-level module finishes importing, without importing it."""
+
+    def __init__(self, hooks: dict) -> None:
+        self.hooks = hooks
+        self._busy: set[str] = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        hook = self.hooks.get(fullname)
+        if hook is None or fullname in self._busy:
+            return None
+        self._busy.add(fullname)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy.discard(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _HookedLoader(spec.loader, hook)
+        return spec
+
+
+class _HookedLoader(importlib.abc.Loader):
+    def __init__(self, loader, hook) -> None:
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._hook(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+# -- step markers for Keras 3 ----------------------------------------------------------------
+
+
+def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
+    original_fit = model_cls.fit
+
+    class IoprofStepMarkers(callback_base):
+        """Opens a `train` Trace with `step_num` around each batch, as XProf expects."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._trace = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            tf = bootstrap.tf
+            if tf is None:
+                return
+            try:
+                bootstrap._own_trace.active = True
+                try:
+                    trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps, _r=1)
+                finally:
+                    bootstrap._own_trace.active = False
+                trace.__enter__()
+                self._trace = trace
+            except Exception:  # noqa: BLE001
+                bootstrap.log.log_exception("step marker begin")
+
+        def on_train_batch_end(self, batch, logs=None):
+            trace, self._trace = self._trace, None
+            try:
+                if trace is not None:
+                    trace.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001
+                bootstrap.log.log_exception("step marker end")
+            bootstrap.count_step("keras")
+
+    try:
+        signature = inspect.signature(original_fit)
+    except (TypeError, ValueError):
+        signature = None
+
+    @functools.wraps(original_fit)
+    def fit(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs) if signature else None
+            if bound is not None:
+                callbacks = list(bound.arguments.get("callbacks") or [])
+                if not any(isinstance(cb, IoprofStepMarkers) for cb in callbacks):
+                    callbacks.append(IoprofStepMarkers())
+                bound.arguments["callbacks"] = callbacks
+                return original_fit(*bound.args, **bound.kwargs)
+        except TypeError:
+            pass  # let the job's own call raise its own error below
+        except Exception:  # noqa: BLE001
+            bootstrap.log.log_exception("keras fit hook")
+        return original_fit(self, *args, **kwargs)
+
+    model_cls.fit = fit
+    bootstrap.log.log("keras Model.fit: step markers enabled")
+
+
+# -- tf.data records ---------------------------------------------------------------------------
+
+# Methods of tf.data.Dataset whose call sites are recorded, and the argument that holds a
+# user function (whose definition site is recorded too).
+_TRANSFORMS = {
+    "map": "map_func", "interleave": "map_func", "flat_map": "map_func", "filter": "predicate",
+    "batch": None, "padded_batch": None, "prefetch": None, "shuffle": None, "cache": None,
+    "repeat": None, "take": None, "skip": None, "unbatch": None, "shard": None,
+    "ragged_batch": None, "rebatch": None,
+}
+_SOURCES = {  # static constructors on Dataset
+    "from_tensor_slices": None, "from_tensors": None, "from_generator": "generator",
+    "range": None, "list_files": None, "zip": None,
+}
+_READERS = ("TFRecordDataset", "TextLineDataset", "FixedLengthRecordDataset")
+_RECORDED_ARGS = ("num_parallel_calls", "deterministic", "cycle_length", "block_length",
+                  "batch_size", "drop_remainder", "buffer_size", "count", "num_parallel_reads",
+                  "compression_type", "filename")
+
+
+class _DatasetRecorder:
+    def __init__(self, bootstrap: _Bootstrap, tf) -> None:
+        self.bootstrap = bootstrap
+        self.tf = tf
+        self.autotune = getattr(getattr(tf, "data", None), "AUTOTUNE", -1)
+
+    def install(self) -> None:
+        dataset_cls = self.tf.data.Dataset
+        for method, fn_arg in _TRANSFORMS.items():
+            self._patch(dataset_cls, method, fn_arg, static=False)
+        for method, fn_arg in _SOURCES.items():
+            self._patch(dataset_cls, method, fn_arg, static=True)
+        for reader in _READERS:
+            cls = getattr(self.tf.data, reader, None)
+            if cls is not None:
+                self._patch(cls, "__init__", None, static=False, op=reader)
+
+    def _patch(self, owner, method: str, fn_arg, static: bool, op: str | None = None) -> None:
+        original = owner.__dict__.get(method) if method == "__init__" else getattr(owner, method,
+                                                                                     None)
+        if original is None:
+            return
+        function = original.__func__ if isinstance(original, staticmethod) else original
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):
+            return
+        takes_name = "name" in signature.parameters
+        recorder = self
+        op_name = op or method
+        attribute = op or method  # the name the job's code spells at the call
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            record = None
+            caller = sys._getframe(1)
+            if _is_job_frame(caller):
+                try:
+                    record, kwargs = recorder._describe(op_name, attribute, signature, fn_arg,
+                                                        takes_name, caller, args, kwargs)
+                except Exception:  # noqa: BLE001
+                    recorder.bootstrap.log.log_exception(f"record tf.data {op_name}")
+                    record = None
+            result = function(*args, **kwargs)
+            if record is not None:
+                recorder.bootstrap.log.emit("dataset", **record)
+            return result
+
+        if static or isinstance(original, staticmethod):
+            setattr(owner, method, staticmethod(wrapper))
+        else:
+            setattr(owner, method, wrapper)
+
+    def _describe(self, op, attribute, signature, fn_arg, takes_name, caller, args, kwargs):
+        self.bootstrap.dataset_count += 1
+        record_id = self.bootstrap.dataset_count
+        bound = signature.bind_partial(*args, **kwargs)
+        arguments = bound.arguments
+        named_by = "job"
+        name = arguments.get("name")
+        if takes_name and name is None:
+            name = f"ioprof_{record_id}_{op.lower()}"
+            kwargs = dict(kwargs, name=name)
+            named_by = "ioprof"
+        fn = arguments.get(fn_arg) if fn_arg else None
+        recorded = {}
+        for key in _RECORDED_ARGS:
+            if key in arguments:
+                recorded[key] = self._plain(arguments[key])
+        return {
+            "id": record_id, "op": op, "name": name, "named_by": named_by,
+            "site": _call_site(caller, attribute),
+            "fn": _function_site(fn) if fn is not None else None,
+            "args": recorded,
+        }, kwargs
+
+    def _plain(self, value):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int):
+            return "AUTOTUNE" if value == self.autotune and value < 0 else value
+        if isinstance(value, float):
+            return value
+        try:
+            as_int = int(value)
+            return "AUTOTUNE" if as_int == self.autotune and as_int < 0 else as_int
+        except (TypeError, ValueError):
+            text = repr(value)
+            return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_job_frame(frame) -> bool:
+    module = frame.f_globals.get("__name__", "") or ""
+    return not module.startswith(_LIBRARY_PREFIXES)
+
+
+def _call_site(frame, attribute: str) -> dict:
+    code = frame.f_code
+    return {"file": code.co_filename, "line": _call_line(frame, attribute),
+            "function": getattr(code, "co_qualname", code.co_name)}
+
+
+def _call_line(frame, attribute: str) -> int:
+    """The line of the method name being called, not the start of a multi-line chain.
+
+    `f_lineno` of a chained expression (`ds = (ds\n .map(f)\n .batch(8))`) can point at the
+    chain's first line; on 3.11+ the instruction positions say where the attribute is.
+    """
+    lineno = frame.f_lineno
+    code = frame.f_code
+    if sys.version_info < (3, 11):
+        return lineno
+    try:
+        instructions = _instructions(code)
+    except Exception:  # noqa: BLE001
+        return lineno
+    offset = frame.f_lasti
+    best = None
+    for instr in instructions:
+        if instr.offset > offset:
+            break
+        if instr.argval == attribute and instr.opname in (
+            "LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_FAST", "LOAD_DEREF"
+        ):
+            best = instr
+    if best is not None and best.positions is not None and best.positions.end_lineno:
+        return best.positions.end_lineno
+    return lineno
+
+
+@functools.lru_cache(maxsize=256)
+def _instructions(code):
+    return list(dis.get_instructions(code))
+
+
+def _function_site(fn) -> dict | None:
+    for _ in range(5):  # unwrap partials, tf.function and decorated wrappers
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif hasattr(fn, "python_function"):
+            fn = fn.python_function
+        elif hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        else:
+            break
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        call = type(fn).__dict__.get("__call__")  # a callable object's method
+        code = getattr(call, "__code__", None)
+    if code is None:
+        return {"file": None, "line": None, "name": repr(fn)[:80]}
+    return {"file": code.co_filename, "line": code.co_firstlineno,
+            "name": getattr(fn, "__qualname__", code.co_name)}
+
+
+# -- the capture windows -----------------------------------------------------------------------
+
+
+class _CaptureScheduler:
+    """Decides when the TF profiler runs: after warm-up, for a window, one or more times.
+
+    A window opens after `after_steps` steps — or `after_s` seconds after TF was imported when
+    the job shows no steps — and closes after `steps` steps or `seconds` seconds, whichever
+    first. Runs on its own thread so that the job's threads only ever bump a counter.
+    """
+
+    def __init__(self, bootstrap: _Bootstrap, config: dict) -> None:
+        self.bootstrap = bootstrap
+        self.enabled = bool(config.get("enabled", True))
+        self.after_steps = int(config.get("after_steps", 5))
+        self.after_s = float(config.get("after_s", 5.0))
+        self.window_steps = int(config.get("steps", 200))
+        self.window_s = float(config.get("seconds", 10.0))
+        self.windows = int(config.get("windows", 1))
+        self.interval_s = float(config.get("interval_s", 30.0))
+        self.logdir = config.get("logdir")
+        self.host_tracer_level = int(config.get("host_tracer_level", 2))
+        self.python_tracer_level = int(config.get("python_tracer_level", 0))
+        self.original_start = None
+        self.original_stop = None
+        self._lock = threading.Lock()
+        self._active = False
+        self._done = 0
+        self._stepped_aside = False
+        self._window_start = 0.0
+        self._window_start_step = 0
+        self._stop_event = threading.Event()
+
+    def begin(self) -> None:
+        thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        boot = self.bootstrap
+        t0 = time.monotonic()
+        last_reported = -1
+        last_report_t = 0.0
+        next_window_t = None
+        while not self._stop_event.wait(0.05):
+            try:
+                now = time.monotonic()
+                if boot.steps != last_reported and now - last_report_t >= 1.0:
+                    boot.log.emit("steps", count=boot.steps, source=boot.step_source)
+                    last_reported, last_report_t = boot.steps, now
+                if not self.enabled or self._stepped_aside or self.original_start is None:
+                    continue
+                if self._active:
+                    by_steps = boot.steps - self._window_start_step >= self.window_steps
+                    by_time = now - self._window_start >= self.window_s
+                    if by_steps or by_time:
+                        self._stop_window("steps" if by_steps else "seconds")
+                        next_window_t = now + max(self.interval_s - self.window_s, 0.0)
+                    continue
+                if self._done >= self.windows:
+                    continue
+                if self._done == 0:
+                    ready = (boot.steps >= self.after_steps if boot.step_source
+                             else now - t0 >= self.after_s)
+                    reason = (f"after {boot.steps} steps" if boot.step_source
+                              else f"{now - t0:.1f} s after TF import, no steps seen")
+                else:
+                    ready = next_window_t is not None and now >= next_window_t
+                    reason = f"window {self._done + 1}"
+                if ready:
+                    self._start_window(reason)
+            except Exception:  # noqa: BLE001
+                boot.log.log_exception("capture scheduler")
+
+    def _start_window(self, reason: str) -> None:
+        tf = self.bootstrap.tf
+        with self._lock:
+            if self._active or self._stepped_aside:
+                return
+            kwargs = {}
+            if (self.host_tracer_level, self.python_tracer_level) != (2, 0):
+                # TF's defaults are (2, 0); passing options makes it log warnings, so only
+                # pass them when they differ.
+                kwargs["options"] = tf.profiler.experimental.ProfilerOptions(
+                    host_tracer_level=self.host_tracer_level,
+                    python_tracer_level=self.python_tracer_level, device_tracer_level=1,
+                )
+            try:
+                self.original_start(self.logdir, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                already = "AlreadyExists" in type(exc).__name__ or "already" in str(exc).lower()
+                self._stepped_aside = True
+                if already:
+                    self.bootstrap.log.emit(
+                        "capture_skipped",
+                        reason="the job runs its own profiler session; ioprof stepped aside")
+                else:
+                    self.bootstrap.log.emit("capture_skipped",
+                                            reason=f"profiler start failed: {exc}")
+                return
+            self._active = True
+            self._window_start = time.monotonic()
+            self._window_start_step = self.bootstrap.steps
+            self.bootstrap.log.emit("capture_start", capture=self._done + 1, reason=reason,
+                                    step=self.bootstrap.steps)
+
+    def _stop_window(self, why: str, note: str | None = None) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+            self._done += 1
+            steps = self.bootstrap.steps - self._window_start_step
+            try:
+                self.original_stop()
+                ok, error = True, None
+            except Exception as exc:  # noqa: BLE001
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            fields = {"capture": self._done, "steps": steps, "ok": ok, "ended_by": why}
+            if error:
+                fields["error"] = error
+            if note:
+                fields["note"] = note
+            self.bootstrap.log.emit("capture_stop", **fields)
+
+    def step_aside(self, reason: str) -> None:
+        """The job wants the profiler: save ours (if running) and never start again."""
+        if self._stepped_aside:
+            return
+        self._stepped_aside = True
+        if self._active:
+            self._stop_window("job", note=reason)
+        self.bootstrap.log.emit("capture_skipped", reason=f"{reason}; ioprof stepped aside")
+
+    def finish(self, note: str) -> None:
+        self._stop_event.set()
+        if self._active:
+            self._stop_window("exit", note=note)

@@ -1,0 +1,83 @@
+"""`ioprof trace [OPTIONS] -- CMD ARGS...`: run a job under the collectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ioprof.tracer import TraceOptions, default_run_path, trace
+
+
+@click.command(
+    "trace",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path),
+              help="Run directory to create (must not exist or be empty). "
+                   "Default: ./ioprof-runs/<timestamp>-<name>.")
+@click.option("-q", "--quiet", is_flag=True, help="No status line and no summary.")
+@click.option("--host-interval", type=click.FloatRange(min=0.01), default=0.1,
+              show_default=True, help="Seconds between psutil samples.")
+@click.option("--no-host", is_flag=True, help="Do not sample host I/O and CPU.")
+@click.option("--pyspy-rate", type=click.IntRange(min=1, max=1000), default=100,
+              show_default=True, help="py-spy samples per second.")
+@click.option("--pyspy-native", is_flag=True, help="Also sample native frames (costly).")
+@click.option("--pyspy-blocking", is_flag=True,
+              help="Pause the job for each sample (more exact stacks, slows the job).")
+@click.option("--no-pyspy", is_flag=True, help="Do not sample Python stacks.")
+@click.option("--no-tf", is_flag=True,
+              help="Do not inject the TF bootstrap (no capture, no step markers, no tf.data "
+                   "records).")
+@click.option("--no-tf-profile", is_flag=True,
+              help="Keep step markers and tf.data records but take no profiler capture.")
+@click.option("--capture-after-steps", type=click.IntRange(min=0), default=5,
+              show_default=True, help="Warm-up steps before the capture window opens.")
+@click.option("--capture-after-seconds", type=click.FloatRange(min=0), default=5.0,
+              show_default=True,
+              help="When the job shows no steps: seconds after TF import before capturing.")
+@click.option("--capture-steps", type=click.IntRange(min=1), default=200, show_default=True,
+              help="A window closes after this many steps...")
+@click.option("--capture-seconds", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, help="...or after this many seconds, whichever first.")
+@click.option("--captures", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many capture windows.")
+@click.option("--capture-interval", type=click.FloatRange(min=0), default=30.0,
+              show_default=True, help="Seconds between the starts of capture windows.")
+@click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def trace_command(
+    output: Path | None, quiet: bool, host_interval: float, no_host: bool, pyspy_rate: int,
+    pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
+    no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
+    capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
+    no_analyze: bool, command: tuple[str, ...],
+) -> int:
+    """Run COMMAND with ioprof's collectors and write a run directory.
+
+    Behaves like COMMAND: same output, same exit code, signals forwarded.
+    Example: ioprof trace -o run1 -- python train.py --epochs 1
+    """
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    options = TraceOptions(
+        host=not no_host, host_interval_s=host_interval, pyspy=not no_pyspy,
+        pyspy_rate_hz=pyspy_rate, pyspy_native=pyspy_native, pyspy_blocking=pyspy_blocking,
+        tf=not no_tf, tf_profile=not no_tf_profile, capture_after_steps=capture_after_steps,
+        capture_after_s=capture_after_seconds, capture_steps=capture_steps,
+        capture_s=capture_seconds, capture_windows=captures,
+        capture_interval_s=capture_interval, quiet=quiet, analyze=not no_analyze,
+    )
+    from ioprof.tracer import resolve_command
+
+    resolve_command(argv)  # fail fast (127/126/2) before anything is created
+    run_path = output if output is not None else default_run_path(argv)
+    result = trace(argv, run_path, options)
+    if options.analyze:
+        from ioprof.pipeline import analyze_and_report
+
+        analyze_and_report(result.run.path, quiet=quiet)
+    elif not quiet:
+        click.echo(f"ioprof: run directory: {result.run.path}", err=True)
+    return result.exit_code

@@ -1,0 +1,198 @@
+"""Host collector: psutil samples of the job's process tree, disks, NICs and CPUs.
+
+Samples are raw cumulative counters (as the kernel keeps them), one JSON line per tick, so the
+analyzer can compute any rate over any window later, and a sampler that is late or missed a tick
+costs precision, never correctness. Runs as a thread in the `ioprof` process, not in the job.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from ioprof.rundir import HOST_SAMPLES, CollectorRecord
+
+PROC_FIELDS = [
+    "cpu_user_s", "cpu_system_s", "rss_bytes", "num_threads",
+    "read_bytes", "write_bytes", "read_chars", "write_chars",
+]
+DISK_FIELDS = ["read_bytes", "write_bytes", "read_count", "write_count", "busy_time_ms"]
+NIC_FIELDS = ["bytes_recv", "bytes_sent", "packets_recv", "packets_sent"]
+CPU_FIELDS = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
+
+# How often the list of descendants is refreshed; each tick reads the known processes only.
+_TREE_REFRESH_S = 0.5
+
+
+class HostCollector:
+    """Samples host and job-tree counters at a fixed rate until stopped."""
+
+    name = "host"
+
+    def __init__(self, run_path: Path, interval_s: float = 0.1) -> None:
+        if interval_s <= 0:
+            raise ValueError("host sampling interval must be positive")
+        self.run_path = run_path
+        self.interval_s = interval_s
+        self.record = CollectorRecord(
+            name=self.name, version=f"psutil {psutil.__version__}",
+            config={"interval_s": interval_s},
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._procs: dict[int, psutil.Process] = {}
+        self._root: psutil.Process | None = None
+        self._out: IO[str] | None = None
+        self._samples = 0
+        self._errors = 0
+        self._sample_cost_s = 0.0
+        self.job_read_chars = 0
+        self.job_read_bytes = 0
+
+    def prepare(self, env: dict[str, str]) -> None:
+        """Nothing to inject: the host collector watches from outside."""
+
+    def start(self, child_pid: int) -> None:
+        try:
+            self._root = psutil.Process(child_pid)
+        except psutil.Error as exc:
+            self.record.degrade(f"cannot watch pid {child_pid}: {exc}", "failed")
+            return
+        path = self.run_path / HOST_SAMPLES
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._write({
+            "type": "header", "interval_s": self.interval_s, "root_pid": child_pid,
+            "proc_fields": PROC_FIELDS, "disk_fields": DISK_FIELDS,
+            "nic_fields": NIC_FIELDS, "cpu_fields": CPU_FIELDS,
+        })
+        self._procs[child_pid] = self._root
+        self._write_proc(self._root)
+        self._thread = threading.Thread(target=self._run, name="ioprof-host", daemon=True)
+        self._thread.start()
+
+    def stop(self, child_end_ns: int) -> CollectorRecord:
+        """Take a last sample (the child's final counters may be gone already) and close."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._out is not None:
+            self._sample()
+            self._out.close()
+            self.record.files.append(HOST_SAMPLES)
+        self.record.details.update({
+            "samples": self._samples,
+            "errors": self._errors,
+            "mean_sample_cost_ms": round(1000 * self._sample_cost_s / max(self._samples, 1), 3),
+        })
+        if self._samples < 2 and self.record.status == "ok":
+            self.record.degrade("fewer than two samples: the job ended before the first tick")
+        return self.record
+
+    # -- sampling ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_refresh = 0.0
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_refresh:
+                self._refresh_tree()
+                next_refresh = now + _TREE_REFRESH_S
+            self._sample()
+            next_tick += self.interval_s
+            delay = next_tick - time.monotonic()
+            if delay < 0:  # fell behind (a stalled machine): skip ticks rather than burst
+                next_tick = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def _refresh_tree(self) -> None:
+        if self._root is None:
+            return
+        try:
+            children = self._root.children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in children:
+            if proc.pid not in self._procs:
+                self._procs[proc.pid] = proc
+                self._write_proc(proc)
+
+    def _write_proc(self, proc: psutil.Process) -> None:
+        try:
+            with proc.oneshot():
+                info = {
+                    "type": "proc", "t_ns": time.time_ns(), "pid": proc.pid,
+                    "ppid": proc.ppid(), "name": proc.name(),
+                    "create_time_ns": int(proc.create_time() * 1e9),
+                }
+        except psutil.Error:
+            return
+        self._write(info)
+
+    def _sample(self) -> None:
+        started = time.perf_counter()
+        sample: dict[str, Any] = {"type": "sample", "t_ns": time.time_ns()}
+        procs: dict[str, list[float]] = {}
+        read_chars = read_bytes = 0
+        for pid, proc in list(self._procs.items()):
+            row = _proc_row(proc)
+            if row is None:
+                continue
+            procs[str(pid)] = row
+            read_bytes += int(row[4])
+            read_chars += int(row[6])
+        sample["procs"] = procs
+        try:
+            disks = psutil.disk_io_counters(perdisk=True, nowrap=True) or {}
+            sample["disks"] = {
+                name: [d.read_bytes, d.write_bytes, d.read_count, d.write_count,
+                       getattr(d, "busy_time", 0)]
+                for name, d in disks.items()
+            }
+            nics = psutil.net_io_counters(pernic=True, nowrap=True) or {}
+            sample["nics"] = {
+                name: [n.bytes_recv, n.bytes_sent, n.packets_recv, n.packets_sent]
+                for name, n in nics.items()
+            }
+            sample["cpus"] = [
+                [round(getattr(c, f, 0.0), 3) for f in CPU_FIELDS]
+                for c in psutil.cpu_times(percpu=True)
+            ]
+        except (psutil.Error, OSError):
+            self._errors += 1
+        self._write(sample)
+        self._samples += 1
+        # Totals of processes alive now; the status line only needs a rough figure.
+        self.job_read_chars = max(self.job_read_chars, read_chars)
+        self.job_read_bytes = max(self.job_read_bytes, read_bytes)
+        self._sample_cost_s += time.perf_counter() - started
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._out is None:
+            return
+        self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._out.flush()
+
+
+def _proc_row(proc: psutil.Process) -> list[float] | None:
+    try:
+        with proc.oneshot():
+            cpu = proc.cpu_times()
+            mem = proc.memory_info()
+            threads = proc.num_threads()
+            try:
+                io = proc.io_counters()
+                io_row = [io.read_bytes, io.write_bytes,
+                          getattr(io, "read_chars", 0), getattr(io, "write_chars", 0)]
+            except (psutil.AccessDenied, AttributeError):
+                io_row = [0, 0, 0, 0]
+    except psutil.Error:
+        return None
+    return [round(cpu.user, 3), round(cpu.system, 3), mem.rss, threads, *io_row]

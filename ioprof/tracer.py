@@ -1,0 +1,276 @@
+"""`ioprof trace`: run a command as a child, with the collectors around it.
+
+The tracer behaves like the command it wraps: output passes straight through (the child
+inherits our stdin/stdout/stderr), the exit code is the child's (128+N when it died of signal
+N), and SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 sent to ioprof reach the child. The
+child gets its own process group; when we own the terminal, the child's group becomes the
+foreground, so Ctrl-C reaches the job exactly once (from the terminal) and ioprof carries on
+collecting until the job has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ioprof.collectors.host import HostCollector
+from ioprof.collectors.pyspy import PySpyCollector
+from ioprof.collectors.tfprofile import TfProfileCollector
+from ioprof.errors import IoprofError
+from ioprof.hostfacts import host_facts
+from ioprof.redact import redact_argv
+from ioprof.rundir import ExitStatus, Manifest, RunDir
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+
+
+# The child leads its own process group (see the module docstring).
+_OWN_GROUP: dict = (
+    {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+)
+
+
+@dataclass
+class TraceOptions:
+    """Everything `ioprof trace` can be told; defaults are the documented ones."""
+
+    host: bool = True
+    host_interval_s: float = 0.1
+    pyspy: bool = True
+    pyspy_rate_hz: int = 100
+    pyspy_native: bool = False
+    pyspy_blocking: bool = False
+    tf: bool = True
+    tf_profile: bool = True
+    capture_after_steps: int = 5
+    capture_after_s: float = 5.0
+    capture_steps: int = 200
+    capture_s: float = 10.0
+    capture_windows: int = 1
+    capture_interval_s: float = 30.0
+    quiet: bool = False
+    analyze: bool = True
+    extra_warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TraceResult:
+    run: RunDir
+    manifest: Manifest
+    exit_code: int
+
+
+def resolve_command(argv: list[str]) -> str:
+    """Find the executable the way a shell would, with its error codes (127, 126)."""
+    if not argv:
+        raise IoprofError("no command given: usage: ioprof trace [OPTIONS] -- CMD [ARGS]...")
+    program = argv[0]
+    if os.sep in program:
+        path = Path(program)
+        if not path.exists():
+            raise IoprofError(f"{program}: no such file", exit_code=127)
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise IoprofError(f"{program}: permission denied (not executable)", exit_code=126)
+        return program
+    found = shutil.which(program)
+    if found is None:
+        raise IoprofError(f"{program}: command not found", exit_code=127)
+    return found
+
+
+def default_run_path(argv: list[str], base: Path | None = None) -> Path:
+    """`./ioprof-runs/<timestamp>-<name>`, name from the script (or program) being run."""
+    name = Path(argv[0]).name
+    for word in argv[1:]:
+        if word.endswith(".py"):
+            name = Path(word).stem
+            break
+        if word == "-m":
+            continue
+        if not word.startswith("-"):
+            name = Path(word).stem or name
+            break
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:40] or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = base or Path("ioprof-runs")
+    path = root / f"{stamp}-{safe}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{stamp}-{safe}-{suffix}"
+    return path
+
+
+def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult:
+    """Run argv under the collectors; returns after the child is reaped and files written."""
+    executable = resolve_command(argv)
+    run = RunDir.create(run_path)
+    manifest = Manifest(command=redact_argv(argv), cwd=os.getcwd(), start_ns=time.time_ns(),
+                        host=host_facts())
+    manifest.warnings.extend(options.extra_warnings)
+    collectors: list = []
+    if options.host:
+        collectors.append(HostCollector(run.path, options.host_interval_s))
+    if options.pyspy:
+        collectors.append(PySpyCollector(run.path, rate_hz=options.pyspy_rate_hz,
+                                         native=options.pyspy_native,
+                                         nonblocking=not options.pyspy_blocking))
+    if options.tf:
+        collectors.append(TfProfileCollector(
+            run.path, profile=options.tf_profile, after_steps=options.capture_after_steps,
+            after_s=options.capture_after_s, window_steps=options.capture_steps,
+            window_s=options.capture_s, windows=options.capture_windows,
+            interval_s=options.capture_interval_s,
+        ))
+    env = dict(os.environ)
+    for collector in collectors:
+        collector.prepare(env)
+    run.write_manifest(manifest)
+
+    status = StatusLine(enabled=not options.quiet and sys.stderr.isatty())
+    with _forward_signals() as forward:
+        try:
+            child = subprocess.Popen([executable, *argv[1:]], env=env, **_OWN_GROUP)
+        except OSError as exc:
+            manifest.warnings.append(f"could not start the command: {exc.strerror}")
+            run.write_manifest(manifest)
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            raise IoprofError(f"{argv[0]}: {exc.strerror}", exit_code=code) from None
+        forward.child = child
+        manifest.pid = child.pid
+        manifest.start_ns = time.time_ns()
+        with _terminal_foreground(child.pid):
+            for collector in collectors:
+                collector.start(child.pid)
+            run.write_manifest(manifest)
+            returncode = _wait(child, collectors, status, manifest.start_ns)
+    end_ns = time.time_ns()
+    status.clear()
+    manifest.end_ns = end_ns
+    if returncode < 0:
+        manifest.exit = ExitStatus(code=128 - returncode, signal=-returncode)
+    else:
+        manifest.exit = ExitStatus(code=returncode)
+    for collector in collectors:
+        record = collector.stop(end_ns)
+        manifest.collectors[record.name] = record
+        if record.status != "ok":
+            manifest.warnings.append(f"{record.name} collector {record.status}: {record.reason}")
+    tf_record = manifest.collectors.get("tf")
+    if tf_record is not None:
+        manifest.host["tf_version"] = tf_record.details.get("tf_version")
+        manifest.host["keras_version"] = tf_record.details.get("keras_version")
+    run.write_manifest(manifest)
+    return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code)
+
+
+def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
+          start_ns: int) -> int:
+    host = next((c for c in collectors if isinstance(c, HostCollector)), None)
+    tf = next((c for c in collectors if isinstance(c, TfProfileCollector)), None)
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        if tf is not None:
+            tf.poll()
+        if status.enabled:
+            elapsed = (time.time_ns() - start_ns) / 1e9
+            parts = [f"{elapsed:6.1f}s"]
+            if tf is not None:
+                parts.append(f"steps {tf.steps_seen}")
+            if host is not None:
+                parts.append(f"read {host.job_read_chars / 1e6:.0f} MB "
+                             f"({host.job_read_bytes / 1e6:.0f} MB from disk)")
+            if tf is not None and tf.capturing:
+                parts.append("capturing TF profile")
+            status.show(" · ".join(parts))
+
+
+class StatusLine:
+    """One self-overwriting line on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown = False
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        sys.stderr.write(f"\r\x1b[2K[ioprof] {text}\r")
+        sys.stderr.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+class _Forwarder:
+    child: subprocess.Popen[bytes] | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        try:
+            os.killpg(child.pid, signum)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signum)
+
+
+@contextlib.contextmanager
+def _forward_signals() -> Iterator[_Forwarder]:
+    forwarder = _Forwarder()
+    previous = {}
+    for sig in FORWARDED_SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, forwarder.handle)
+    try:
+        yield forwarder
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _terminal_foreground(child_pgid: int) -> Iterator[None]:
+    """Give the terminal to the child's process group while it runs, as a shell would."""
+    fd = None
+    for candidate in (0, 1, 2):
+        try:
+            if os.isatty(candidate) and os.tcgetpgrp(candidate) == os.getpgrp():
+                fd = candidate
+                break
+        except OSError:
+            continue
+    if fd is None:
+        yield
+        return
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, child_pgid)
+        with contextlib.suppress(OSError):
+            os.killpg(child_pgid, signal.SIGCONT)  # in case it touched the tty before us
+    except OSError:
+        signal.signal(signal.SIGTTOU, old)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, os.getpgrp())
+        signal.signal(signal.SIGTTOU, old)
