@@ -25,7 +25,8 @@ CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]
 
 # Where each collector writes, relative to the run directory. Collectors own their folder.
 HOST_SAMPLES = "host/samples.jsonl"
-PYSPY_TRACE = "pyspy/samples.chrometrace.json"
+PYSPY_TRACE = "pyspy/samples.chrometrace.json"  # py-spy's own output, replaced by:
+PYSPY_SAMPLES = "pyspy/samples.json"  # its compact form (ioprof.stacks)
 PYSPY_LOG = "pyspy/pyspy.log"
 TF_EVENTS = "tf/events.jsonl"
 TF_LOG = "tf/bootstrap.log"
@@ -165,10 +166,11 @@ class RunDir:
         write_json_atomic(self.path / MANIFEST, manifest.to_json())
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False, default=str)
+        json.dump(data, fh, indent=indent, separators=None if indent else (",", ":"),
+                  default=str)
         fh.write("\n")
     os.replace(tmp, path)
 

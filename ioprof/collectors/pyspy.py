@@ -10,6 +10,7 @@ keeps every sample's frames (file:line) and time to within one sampling period.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,12 +20,19 @@ import threading
 import time
 from pathlib import Path
 
-from ioprof.rundir import PYSPY_LOG, PYSPY_TRACE, CollectorRecord
+from ioprof.rundir import (
+    PYSPY_LOG,
+    PYSPY_SAMPLES,
+    PYSPY_TRACE,
+    CollectorRecord,
+    write_json_atomic,
+)
+from ioprof.stacks import compact_chrometrace
 
 # A job whose root is a shell or launcher starts Python a little later: keep retrying.
 _RETRY_DELAY_S = 0.3
 _NOT_YET_PYTHON = ("No python processes found", "Failed to find python version")
-_DENIED = ("Permission denied", "Operation not permitted", "ptrace")
+_DENIED = ("Permission denied", "Permission Denied", "Operation not permitted", "ptrace")
 # After the job ends py-spy notices by itself; give it this long before asking it to finish.
 _DRAIN_S = 10.0
 
@@ -141,7 +149,7 @@ class PySpyCollector:
         if (self.run_path / PYSPY_LOG).exists():
             self.record.files.append(PYSPY_LOG)
         if trace.exists() and trace.stat().st_size > 0:
-            self.record.files.append(PYSPY_TRACE)
+            self._compact(trace)
             summary = _summary_line(self.run_path / PYSPY_LOG)
             if summary:
                 self.record.details["summary"] = summary
@@ -153,6 +161,25 @@ class PySpyCollector:
         self.record.details["attach_attempts"] = self._attempts
         self.record.details["clock"] = "wall_ns = clock_origin_ns + ts_us * 1000"
         return self.record
+
+
+    def _compact(self, trace: Path) -> None:
+        """Replace py-spy's chrometrace by its compact form (see ioprof.stacks)."""
+        try:
+            events = json.loads(trace.read_text(encoding="utf-8"))
+            if isinstance(events, dict):
+                events = events.get("traceEvents", [])
+            origin = int(self.record.details.get("clock_origin_ns", 0))
+            compact = compact_chrometrace(events, origin, self.rate_hz)
+            write_json_atomic(self.run_path / PYSPY_SAMPLES, compact, indent=None)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.record.files.append(PYSPY_TRACE)
+            self.record.degrade(f"py-spy output kept as is, could not be compacted: {exc}")
+            return
+        self.record.files.append(PYSPY_SAMPLES)
+        self.record.details["chrometrace_bytes"] = trace.stat().st_size
+        self.record.details["runs"] = sum(len(r) for r in compact["threads"].values())
+        trace.unlink()
 
 
 def _last_error_line(log_path: Path) -> str:
