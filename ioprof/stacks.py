@@ -10,11 +10,14 @@ chrometrace is lost: the runs are exactly its B/E spans, flattened.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ioprof.errors import IoprofError
+from ioprof.redact import redact_argv
 
 FORMAT = "ioprof-stack-samples"
 VERSION = 1
@@ -68,7 +71,7 @@ def compact_chrometrace(events: list[dict[str, Any]], clock_origin_ns: int,
                     runs.append([round(last_ts), round(ts), stack_id])
             last_ts = ts
             args = event.get("args") or {}
-            key = (str(event.get("name", "?")), str(args.get("filename", "?")),
+            key = (_redact_frame_name(str(event.get("name", "?"))), str(args.get("filename", "?")),
                    int(args.get("line", 0) or 0))
             if event["ph"] == "B":
                 current.append(frames.setdefault(key, len(frames)))
@@ -82,6 +85,21 @@ def compact_chrometrace(events: list[dict[str, Any]], clock_origin_ns: int,
         "stacks": [list(s) for s in stacks],
         "threads": threads,
     }
+
+
+_PROCESS_FRAME = re.compile(r'^process (?P<pid>\d+):"(?P<cmdline>.*)"$', re.DOTALL)
+
+
+def _redact_frame_name(name: str) -> str:
+    """py-spy's `--subprocesses` root frame holds the process's command line: scrub it."""
+    match = _PROCESS_FRAME.match(name)
+    if match is None:
+        return name
+    try:
+        words = shlex.split(match.group("cmdline"))
+    except ValueError:
+        words = match.group("cmdline").split()
+    return f'process {match.group("pid")}:"{shlex.join(redact_argv(words))}"'
 
 
 def load_stack_samples(path: Path) -> list[ThreadSamples]:

@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from ioprof.rundir import (
     PYSPY_LOG,
     PYSPY_SAMPLES,
@@ -119,6 +121,9 @@ class PySpyCollector:
                 return
             error = _last_error_line(log_path)
             self._last_error = error
+            if any(word in error for word in _NOT_YET_PYTHON) and _ptrace_denied(child_pid):
+                # py-spy reports an unreadable process as "no python processes found".
+                error = f"Permission denied reading the job's memory ({error})"
             if any(word in error for word in _DENIED):
                 self.record.degrade(
                     f"py-spy could not attach ({error}); run where ptrace is allowed "
@@ -180,6 +185,24 @@ class PySpyCollector:
         self.record.details["chrometrace_bytes"] = trace.stat().st_size
         self.record.details["runs"] = sum(len(r) for r in compact["threads"].values())
         trace.unlink()
+
+
+def _ptrace_denied(root_pid: int) -> bool:
+    """True when this process may not read the memory of the job (or one of its children)."""
+    try:
+        root = psutil.Process(root_pid)
+        pids = [root_pid] + [p.pid for p in root.children(recursive=True)]
+    except psutil.Error:
+        return False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/mem", "rb"):
+                pass
+        except PermissionError:
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def _last_error_line(log_path: Path) -> str:
