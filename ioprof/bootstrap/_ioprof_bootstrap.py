@@ -538,7 +538,11 @@ class _CaptureScheduler:
         self.python_tracer_level = int(config.get("python_tracer_level", 0))
         self.original_start = None
         self.original_stop = None
-        self._lock = threading.Lock()
+        # Held for the whole of a profiler start or stop (which release the GIL for up to a
+        # second): the job's exit must wait for it, or the interpreter tears down a thread
+        # that is inside TF's C++ and the process aborts ("FATAL: exception not rethrown").
+        self._lock = threading.RLock()
+        self._thread = None
         self._active = False
         self._done = 0
         self._stepped_aside = False
@@ -547,8 +551,8 @@ class _CaptureScheduler:
         self._stop_event = threading.Event()
 
     def begin(self) -> None:
-        thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         boot = self.bootstrap
@@ -589,7 +593,7 @@ class _CaptureScheduler:
     def _start_window(self, reason: str) -> None:
         tf = self.bootstrap.tf
         with self._lock:
-            if self._active or self._stepped_aside:
+            if self._active or self._stepped_aside or self._stop_event.is_set():
                 return
             kwargs = {}
             if (self.host_tracer_level, self.python_tracer_level) != (2, 0):
@@ -647,6 +651,10 @@ class _CaptureScheduler:
         self.bootstrap.log.emit("capture_skipped", reason=f"{reason}; ioprof stepped aside")
 
     def finish(self, note: str) -> None:
+        """At the job's exit: wait for any start/stop in flight, then save an open window."""
         self._stop_event.set()
-        if self._active:
-            self._stop_window("exit", note=note)
+        with self._lock:
+            if self._active:
+                self._stop_window("exit", note=note)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)

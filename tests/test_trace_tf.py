@@ -1,0 +1,187 @@
+"""End to end on real TensorFlow jobs: what `ioprof trace` leaves must be usable evidence."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import JOBS, events, manifest, needs_tf, run_ioprof, xplane_event_names, xplanes
+
+from ioprof.stacks import load_stack_samples
+
+pytestmark = [needs_tf, pytest.mark.e2e]
+
+CAPTURE = ["--capture-after-steps", "3", "--capture-seconds", "1.5", "--no-analyze", "-q"]
+
+
+def _trace(tmp_path_factory, name: str, job: str, *args: str) -> tuple[Path, object]:
+    run = tmp_path_factory.mktemp(name) / "run"
+    proc = run_ioprof(["trace", *CAPTURE, "-o", str(run), "--", sys.executable,
+                       str(JOBS / job), *args])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run, proc
+
+
+@pytest.fixture(scope="module")
+def fit_run(tmp_path_factory):
+    return _trace(tmp_path_factory, "fit", "fit_job.py", "400")
+
+
+@pytest.fixture(scope="module")
+def loop_run(tmp_path_factory):
+    return _trace(tmp_path_factory, "loop", "loop_job.py", "1500")
+
+
+def test_fit_job_three_collectors_ok(fit_run):
+    run, proc = fit_run
+    assert "fit_job done" in proc.stdout
+    data = manifest(run)
+    statuses = {name: rec["status"] for name, rec in data["collectors"].items()}
+    assert statuses == {"host": "ok", "pyspy": "ok", "tf": "ok"}, data["warnings"]
+    assert data["host"]["tf_version"].startswith("2.")
+
+
+def test_fit_job_gets_step_markers_in_the_xplane(fit_run):
+    run, _ = fit_run
+    planes = xplanes(run)
+    assert len(planes) == 1
+    counts = xplane_event_names(planes[0])
+    assert counts.get("train", 0) >= 5  # the bootstrap's per-batch Trace("train", step_num=n)
+    assert counts.get("stat:step_num", 0) >= 5
+    tf_events = events(run)
+    window = next(e for e in tf_events if e["type"] == "capture_start")
+    assert window["step"] >= 3
+    steps = [e for e in tf_events if e["type"] == "steps"]
+    assert steps[-1]["count"] == 400 and steps[-1]["source"] == "keras"
+
+
+def test_xprof_accepts_the_capture_and_sees_steps(fit_run):
+    converters = pytest.importorskip("xprof.convert.raw_to_tool_data")
+    run, _ = fit_run
+    data, content_type = converters.xspace_to_tool_data(
+        [str(xplanes(run)[0])], "input_pipeline_analyzer", {"use_saved_result": False})
+    tables = json.loads(data)
+    assert content_type == "application/json"
+    step_table = tables[1]
+    assert len(step_table["rows"]) >= 5, "XProf found no steps"
+    assert "No step marker" not in json.dumps(tables)
+
+
+def test_fit_job_datasets_point_at_the_right_lines(fit_run):
+    run, _ = fit_run
+    job = str(JOBS / "fit_job.py")
+    records = {e["op"]: e for e in events(run) if e["type"] == "dataset"}
+    assert records["from_tensor_slices"]["site"] == {"file": job, "line": 15,
+                                                      "function": "<module>"}
+    assert records["map"]["site"]["line"] == 16  # the `.map(` line, not the chain's start
+    assert records["map"]["fn"] == {"file": job, "line": 9, "name": "parse"}
+    assert records["batch"]["site"]["line"] == 17
+    assert records["batch"]["args"]["batch_size"] == 32
+    assert records["map"]["named_by"] == "ioprof"
+    # The name ioprof gave reaches the iterator events in the trace (`name` stat).
+    counts = xplane_event_names(xplanes(run)[0])
+    assert counts.get("stat:name", 0) > 0
+
+
+def test_fit_job_names_reach_the_iterator_events(fit_run):
+    pb_module = pytest.importorskip("conftest").load_xplane_module()
+    run, _ = fit_run
+    space = pb_module.XSpace()
+    space.ParseFromString(xplanes(run)[0].read_bytes())
+    names = set()
+    for plane in space.planes:
+        stat_ids = {k for k, v in plane.stat_metadata.items() if v.name == "name"}
+        for line in plane.lines:
+            for event in line.events:
+                if not plane.event_metadata[event.metadata_id].name.startswith("Iterator::"):
+                    continue
+                for stat in event.stats:
+                    if stat.metadata_id in stat_ids:
+                        value = stat.str_value or plane.stat_metadata[stat.ref_value].name
+                        names.add(value)
+    recorded = {e["name"] for e in events(run) if e["type"] == "dataset"}
+    assert any(n in names or any(n in x for x in names) for n in recorded), (names, recorded)
+
+
+def test_fit_job_host_samples_cover_the_job(fit_run):
+    run, _ = fit_run
+    data = manifest(run)
+    samples = [json.loads(x) for x in (run / "host" / "samples.jsonl").read_text().splitlines()]
+    samples = [s for s in samples if s["type"] == "sample"]
+    assert samples[0]["t_ns"] - data["start_ns"] < 500_000_000
+    assert data["end_ns"] - samples[-1]["t_ns"] < 1_000_000_000
+    interval = data["collectors"]["host"]["config"]["interval_s"]
+    duration_s = (data["end_ns"] - data["start_ns"]) / 1e9
+    assert len(samples) >= 0.5 * duration_s / interval
+
+
+def test_fit_job_pyspy_frames_include_the_job_file(fit_run):
+    run, _ = fit_run
+    threads = load_stack_samples(run / "pyspy" / "samples.json")
+    job = str(JOBS / "fit_job.py")
+    lines = {f.line for t in threads for r in t.runs for f in r.stack if f.file == job}
+    assert 26 in lines  # model.fit(...)
+
+
+def test_custom_loop_steps_are_counted_and_marked(loop_run):
+    run, proc = loop_run
+    assert "loop_job done" in proc.stdout
+    data = manifest(run)
+    assert data["collectors"]["tf"]["status"] == "ok", data["warnings"]
+    steps = [e for e in events(run) if e["type"] == "steps"]
+    assert steps[-1]["source"] == "trace" and steps[-1]["count"] == 1500
+    counts = xplane_event_names(xplanes(run)[0])
+    assert counts.get("train", 0) >= 5
+    records = {e["op"]: e for e in events(run) if e["type"] == "dataset"}
+    job = str(JOBS / "loop_job.py")
+    assert records["map"]["site"] == {"file": job, "line": 11, "function": "<module>"}
+    assert records["map"]["args"]["num_parallel_calls"] == "AUTOTUNE"
+    assert records["map"]["fn"]["line"] == 7
+    assert records["prefetch"]["site"]["line"] == 12
+
+
+def test_job_with_its_own_profiler_session_makes_ioprof_step_aside(tmp_path):
+    run = tmp_path / "run"
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--capture-after-seconds", "30",
+                       "-o", str(run), "--", sys.executable, str(JOBS / "own_profiler_job.py")])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "own profiler ok" in proc.stdout
+    tf = manifest(run)["collectors"]["tf"]
+    assert tf["status"] == "degraded"
+    assert "stepped aside" in tf["reason"]
+
+
+def test_job_with_its_own_profiler_during_our_capture(tmp_path):
+    """ioprof's window is open when the job starts its own session: ours is saved first."""
+    run = tmp_path / "run"
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--capture-after-seconds", "0.5",
+                       "--capture-seconds", "30", "-o", str(run), "--", sys.executable,
+                       str(JOBS / "own_profiler_job.py")])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "own profiler ok" in proc.stdout
+    tf = manifest(run)["collectors"]["tf"]
+    assert "stepped aside" in tf["reason"]
+    stops = [e for e in events(run) if e["type"] == "capture_stop"]
+    assert stops and stops[0]["ended_by"] == "job" and stops[0]["ok"]
+    assert len(xplanes(run)) == 1  # what ioprof captured before stepping aside is kept
+
+
+def test_job_killed_during_capture_records_the_loss(tmp_path):
+    run = tmp_path / "run"
+    code = ("import os, signal, time\nimport tensorflow as tf\n"
+            "it = iter(tf.data.Dataset.range(10**9).map(lambda x: x + 1))\n"
+            "t = time.time()\n"
+            "while time.time() - t < 2.5: next(it)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--capture-after-seconds", "0.5",
+                       "--capture-seconds", "30", "-o", str(run), "--", sys.executable, "-c",
+                       code])
+    assert proc.returncode == 128 + 9
+    data = manifest(run)
+    assert data["exit"]["signal"] == 9
+    tf = data["collectors"]["tf"]
+    # Nothing could be saved: the collector failed, and says the capture was lost.
+    assert tf["status"] == "failed" and "lost" in tf["reason"]
+    assert data["collectors"]["host"]["status"] == "ok"
