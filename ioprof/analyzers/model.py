@@ -1,0 +1,516 @@
+"""The analysis object: what the analyzers conclude about one run, and its JSON form.
+
+Analyzers are pure functions that return these frozen dataclasses; renderers (HTML, text, the
+merged trace) take an `Analysis` and never re-read the run directory. `Analysis.to_json()` is the
+`RUN/analysis.json` document described in docs/analysis-format.md. The schema only grows: new
+fields get defaults and new JSON keys, existing ones keep their meaning, so a renderer written
+against schema 1 keeps working. Times are kept in integer nanoseconds here (exact, one clock:
+wall-clock epoch ns for instants) and converted to milliseconds only in the JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Category = Literal["read", "decode", "transfer", "compute", "other"]
+CATEGORIES: tuple[Category, ...] = ("read", "decode", "transfer", "compute", "other")
+CulpritKind = Literal["tf.data", "tf.op", "python"]
+VerdictLevel = Literal["HIGHLY", "MODERATELY", "POTENTIALLY", "NOT"]
+StepSource = Literal["markers", "keras", "fallback", "none"]
+
+# How far the five categories may miss the step time (rounding of ns sums only: the
+# attribution assigns every nanosecond, so anything above this is a bug).
+SUM_TOLERANCE_NS = 1_000
+
+
+def _ms(ns: int | float) -> float:
+    return round(ns / 1e6, 3)
+
+
+def _r(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A line of the job's own code, as the job saw the path."""
+
+    file: str
+    line: int
+    function: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One training step and where its time went; the five categories sum to `dur_ns`."""
+
+    step: int
+    start_ns: int  # wall clock, epoch ns
+    dur_ns: int
+    read_ns: int = 0
+    decode_ns: int = 0
+    transfer_ns: int = 0
+    compute_ns: int = 0
+    other_ns: int = 0
+    input_wait_ns: int = 0  # time blocked in IteratorGetNext (read + decode of this step)
+    capture: int = 0  # index into Analysis.captures
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + self.dur_ns
+
+    def category_ns(self, category: Category) -> int:
+        return int(getattr(self, f"{category}_ns"))
+
+    def check(self) -> None:
+        """Raise if the categories do not add up to the step: a broken attribution is a bug."""
+        parts = [self.category_ns(c) for c in CATEGORIES]
+        if any(p < 0 for p in parts) or abs(sum(parts) - self.dur_ns) > SUM_TOLERANCE_NS:
+            raise AssertionError(
+                f"step {self.step}: categories {parts} do not sum to {self.dur_ns} ns"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "start_ns": self.start_ns,
+            "dur_ms": _ms(self.dur_ns),
+            "read_ms": _ms(self.read_ns),
+            "decode_ms": _ms(self.decode_ns),
+            "transfer_ms": _ms(self.transfer_ns),
+            "compute_ms": _ms(self.compute_ns),
+            "other_ms": _ms(self.other_ns),
+            "input_wait_ms": _ms(self.input_wait_ns),
+            "capture": self.capture,
+        }
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """All observed steps, how they were found, and their duration percentiles."""
+
+    per_step: tuple[Step, ...] = ()
+    source: StepSource = "none"
+    marker: str | None = None  # the event name the steps came from, e.g. "train"
+    median_ns: float = 0.0
+    p10_ns: float = 0.0
+    p90_ns: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.per_step)
+
+    @property
+    def total_ns(self) -> int:
+        return sum(s.dur_ns for s in self.per_step)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "median_ms": _ms(self.median_ns),
+            "p10_ms": _ms(self.p10_ns),
+            "p90_ms": _ms(self.p90_ns),
+            "total_ms": _ms(self.total_ns),
+            "source": self.source,
+            "marker": self.marker,
+            "per_step": [s.to_json() for s in self.per_step],
+        }
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Fractions of the total step time per category; they sum to 1 when there are steps."""
+
+    read: float = 0.0
+    decode: float = 0.0
+    transfer: float = 0.0
+    compute: float = 0.0
+    other: float = 0.0
+
+    def get(self, category: Category) -> float:
+        return float(getattr(self, category))
+
+    def largest(self) -> Category:
+        return max(CATEGORIES, key=self.get)
+
+    def to_json(self) -> dict[str, Any]:
+        return {c: _r(self.get(c)) for c in CATEGORIES}
+
+
+@dataclass(frozen=True)
+class OpStat:
+    """A TF op (kernel) aggregated over the steps: in the input pipeline or in the model."""
+
+    name: str  # the op's name, e.g. "DecodeJpeg" or "sequential/dense/MatMul"
+    op_type: str  # e.g. "DecodeJpeg", "MatMul"
+    where: Literal["input", "model"]
+    category: Category
+    count: int = 0
+    total_ns: int = 0
+    self_ns: int = 0
+    share: float = 0.0  # of its group's self time (the iterator's, or all model ops')
+    iterator_id: int | None = None  # the tf.data iterator whose map function ran it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op_type": self.op_type,
+            "where": self.where,
+            "category": self.category,
+            "count": self.count,
+            "total_ms": _ms(self.total_ns),
+            "self_ms": _ms(self.self_ns),
+            "share": _r(self.share),
+            "iterator_id": self.iterator_id,
+        }
+
+
+@dataclass(frozen=True)
+class TfDataIterator:
+    """One node of the tf.data iterator tree, with its measured times over the captures.
+
+    `self_ns` is duration minus overlap with its tf.data children (XProf's rule);
+    `blocking_ns` is the part of the self time that a step actually waited on (the iterator
+    was on the critical path of a blocking `IteratorGetNext`).
+    """
+
+    id: int
+    parent_id: int | None
+    long_name: str  # e.g. "Iterator::Root::Prefetch::MapAndBatch"
+    kind: str  # the last component without index, e.g. "MapAndBatch", "TFRecord"
+    category: Category  # what its own work is: read (file sources) or decode
+    is_async: bool  # it runs its producers on background threads (Prefetch, ParallelMap, ...)
+    user_name: str | None = None  # the `name` stat: "ioprof_3_map" or "fused(a,b)"
+    dataset_ids: tuple[int, ...] = ()  # bootstrap dataset record ids it stands for
+    parallelism: int | None = None
+    buffered_elements: float | None = None  # mean over its events
+    buffer_size: float | None = None
+    buffered_bytes_mb: float | None = None
+    batch_size: int | None = None
+    autotune: bool | None = None
+    calls: int = 0
+    total_ns: int = 0
+    self_ns: int = 0
+    blocking_ns: int = 0
+    children: tuple[int, ...] = ()
+    ops: tuple[OpStat, ...] = ()  # TF ops its map function ran, by self time
+    source: SourceRef | None = None  # the line that built it (.map, .interleave, ...)
+    fn_source: SourceRef | None = None  # where its function is defined
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "long_name": self.long_name,
+            "kind": self.kind,
+            "category": self.category,
+            "is_async": self.is_async,
+            "user_name": self.user_name,
+            "dataset_ids": list(self.dataset_ids),
+            "parallelism": self.parallelism,
+            "buffered_elements": _r(self.buffered_elements, 2),
+            "buffer_size": _r(self.buffer_size, 2),
+            "buffered_bytes_mb": _r(self.buffered_bytes_mb, 3),
+            "batch_size": self.batch_size,
+            "autotune": self.autotune,
+            "calls": self.calls,
+            "total_ms": _ms(self.total_ns),
+            "self_ms": _ms(self.self_ns),
+            "blocking_ms": _ms(self.blocking_ns),
+            "children": list(self.children),
+            "ops": [o.to_json() for o in self.ops],
+            "source": self.source.to_json() if self.source else None,
+            "fn_source": self.fn_source.to_json() if self.fn_source else None,
+        }
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """One link of the bottleneck chain, most responsible first."""
+
+    kind: CulpritKind
+    name: str
+    share: float  # of the bottleneck category's time (or of the step time for compute)
+    source: SourceRef | None = None
+    detail: str = ""  # one line: kind, parallelism, buffer, self time ...
+    iterator_id: int | None = None
+    fn_source: SourceRef | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "share": _r(self.share),
+            "source": self.source.to_json() if self.source else None,
+            "detail": self.detail,
+            "iterator_id": self.iterator_id,
+            "fn_source": self.fn_source.to_json() if self.fn_source else None,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A host measurement that supports (or weakens) the diagnosis."""
+
+    name: str  # e.g. "disk_read_mb_s", "page_cache_share", "iowait_percent"
+    value: float | None
+    unit: str
+    text: str  # one sentence for the report
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": _r(self.value, 3), "unit": self.unit,
+                "text": self.text}
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The chain of evidence: category → iterator → TF op → source line → host evidence."""
+
+    category: Category
+    summary: str
+    culprits: tuple[Culprit, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "summary": self.summary,
+            "culprits": [c.to_json() for c in self.culprits],
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """XProf's familiar sentence (same thresholds: 20% / 5%), then ioprof's own diagnosis."""
+
+    level: VerdictLevel
+    input_bound_percent: float
+    xprof_sentence: str
+    diagnosis: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "input_bound_percent": _r(self.input_bound_percent, 2),
+            "xprof_sentence": self.xprof_sentence,
+            "diagnosis": self.diagnosis,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One change to make, tied to the culprit and the evidence, naming the line to change."""
+
+    title: str
+    detail: str
+    source: SourceRef | None = None
+    kind: str = ""  # stable id: "parallelize_map", "cache", "interleave", "prefetch", ...
+    culprit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "detail": self.detail,
+            "source": ({"file": self.source.file, "line": self.source.line,
+                        "function": self.source.function} if self.source else None),
+            "kind": self.kind,
+            "culprit": self.culprit,
+        }
+
+
+@dataclass(frozen=True)
+class HostSeries:
+    """Downsampled host time series for a timeline; every tuple has one value per `t_ns`."""
+
+    t_ns: tuple[int, ...] = ()
+    disk_read_mb_s: tuple[float, ...] = ()
+    net_recv_mb_s: tuple[float, ...] = ()
+    page_cache_share: tuple[float | None, ...] = ()  # of the job's reads, None when no reads
+    job_cpu_percent: tuple[float, ...] = ()  # 100 = one core
+    system_cpu_percent: tuple[float, ...] = ()  # 100 = all cores busy
+    iowait_percent: tuple[float, ...] = ()  # of all cores' time
+
+    def to_json(self) -> dict[str, Any]:
+        def rounded(values: tuple[float | None, ...], digits: int = 2) -> list[float | None]:
+            return [None if v is None else round(v, digits) for v in values]
+
+        return {
+            "t_ns": list(self.t_ns),
+            "disk_read_mb_s": rounded(self.disk_read_mb_s),
+            "net_recv_mb_s": rounded(self.net_recv_mb_s),
+            "page_cache_share": rounded(self.page_cache_share, 3),
+            "job_cpu_percent": rounded(self.job_cpu_percent, 1),
+            "system_cpu_percent": rounded(self.system_cpu_percent, 1),
+            "iowait_percent": rounded(self.iowait_percent, 1),
+        }
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """Host measurements over the capture windows (or the whole run when there are none)."""
+
+    available: bool = False
+    over: Literal["captures", "run", "none"] = "none"
+    cpu_count: int | None = None
+    disk_read_mb_s: float | None = None  # mean over the window (block device, job's disks)
+    disk_read_mb_s_peak: float | None = None
+    job_read_mb_s: float | None = None  # what the job read (read_chars), incl. page cache
+    job_read_bytes: int | None = None
+    page_cache_share: float | None = None  # (read_chars - read_bytes) / read_chars of the job
+    net_recv_mb_s: float | None = None
+    iowait_percent: float | None = None
+    job_cpu_percent: float | None = None  # 100 = one core
+    job_cpu_cores: float | None = None
+    system_cpu_percent: float | None = None
+    cpu_saturated: bool | None = None  # the job or the host used (nearly) all cores
+    series: HostSeries = field(default_factory=HostSeries)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "available": self.available,
+            "over": self.over,
+            "cpu_count": self.cpu_count,
+            "disk_read_mb_s": _r(self.disk_read_mb_s, 3),
+            "disk_read_mb_s_peak": _r(self.disk_read_mb_s_peak, 3),
+            "job_read_mb_s": _r(self.job_read_mb_s, 3),
+            "job_read_bytes": self.job_read_bytes,
+            "page_cache_share": _r(self.page_cache_share, 3),
+            "net_recv_mb_s": _r(self.net_recv_mb_s, 3),
+            "iowait_percent": _r(self.iowait_percent, 2),
+            "job_cpu_percent": _r(self.job_cpu_percent, 1),
+            "job_cpu_cores": _r(self.job_cpu_cores, 2),
+            "system_cpu_percent": _r(self.system_cpu_percent, 1),
+            "cpu_saturated": self.cpu_saturated,
+            "series": self.series.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class CaptureWindow:
+    """One TF profiler capture (an xplane) and what it covered."""
+
+    index: int
+    path: str  # relative to the run directory
+    start_ns: int
+    end_ns: int
+    events: int = 0
+    steps: int = 0
+    reason: str | None = None  # from the bootstrap's capture_start record
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "path": self.path,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "dur_ms": _ms(self.end_ns - self.start_ns),
+            "events": self.events,
+            "steps": self.steps,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the run was, from the manifest and the bootstrap's records."""
+
+    path: str
+    command: tuple[str, ...] = ()
+    cwd: str | None = None
+    pid: int | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    exit_code: int | None = None
+    hostname: str | None = None
+    cpu_count: int | None = None
+    tf_version: str | None = None
+    keras_version: str | None = None
+    ioprof_version: str | None = None
+    steps_seen: int | None = None  # the bootstrap's step counter over the whole run
+    collectors: Mapping[str, str] = field(default_factory=dict)  # name -> status
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "command": list(self.command),
+            "cwd": self.cwd,
+            "pid": self.pid,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "exit_code": self.exit_code,
+            "hostname": self.hostname,
+            "cpu_count": self.cpu_count,
+            "tf_version": self.tf_version,
+            "keras_version": self.keras_version,
+            "ioprof_version": self.ioprof_version,
+            "steps_seen": self.steps_seen,
+            "collectors": dict(self.collectors),
+        }
+
+
+@dataclass(frozen=True)
+class PythonHotspot:
+    """A Python line the job's threads spent time on while a step waited for input (py-spy)."""
+
+    source: SourceRef
+    samples: int
+    share: float  # of the sampled input-wait time
+    during: Literal["input_wait", "step", "run"] = "input_wait"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source.to_json(), "samples": self.samples,
+                "share": _r(self.share), "during": self.during}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything ioprof concludes about one run; `to_json()` is RUN/analysis.json."""
+
+    run: RunFacts
+    steps: StepStats = field(default_factory=StepStats)
+    breakdown: Breakdown = field(default_factory=Breakdown)
+    input_bound_percent: float = 0.0
+    verdict: Verdict | None = None
+    bottleneck: Bottleneck | None = None
+    recommendations: tuple[Recommendation, ...] = ()
+    pipeline: tuple[TfDataIterator, ...] = ()  # the iterator tree, parents before children
+    input_ops: tuple[OpStat, ...] = ()  # top TF ops in map functions, by self time
+    model_ops: tuple[OpStat, ...] = ()  # top TF ops of the model, by self time
+    python_hotspots: tuple[PythonHotspot, ...] = ()
+    host: HostSummary = field(default_factory=HostSummary)
+    captures: tuple[CaptureWindow, ...] = ()
+    warnings: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def iterator(self, iterator_id: int) -> TfDataIterator | None:
+        for node in self.pipeline:
+            if node.id == iterator_id:
+                return node
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "run": self.run.to_json(),
+            "steps": self.steps.to_json(),
+            "breakdown": self.breakdown.to_json(),
+            "input_bound_percent": _r(self.input_bound_percent, 2),
+            "verdict": self.verdict.to_json() if self.verdict else None,
+            "bottleneck": self.bottleneck.to_json() if self.bottleneck else None,
+            "recommendations": [r.to_json() for r in self.recommendations],
+            "pipeline": [n.to_json() for n in self.pipeline],
+            "input_ops": [o.to_json() for o in self.input_ops],
+            "model_ops": [o.to_json() for o in self.model_ops],
+            "python_hotspots": [h.to_json() for h in self.python_hotspots],
+            "host": self.host.to_json(),
+            "captures": [c.to_json() for c in self.captures],
+            "warnings": list(self.warnings),
+        }
