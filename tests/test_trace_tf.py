@@ -185,3 +185,15 @@ def test_job_killed_during_capture_records_the_loss(tmp_path):
     # Nothing could be saved: the collector failed, and says the capture was lost.
     assert tf["status"] == "failed" and "lost" in tf["reason"]
     assert data["collectors"]["host"]["status"] == "ok"
+
+
+def test_several_capture_windows(tmp_path):
+    run = tmp_path / "run"
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--capture-after-steps", "3",
+                       "--capture-seconds", "0.5", "--captures", "2", "--capture-interval", "1.5",
+                       "-o", str(run), "--", sys.executable, str(JOBS / "loop_job.py"), "6000"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    windows = manifest(run)["collectors"]["tf"]["details"]["windows"]
+    assert [w["capture"] for w in windows] == [1, 2]
+    assert windows[1]["start_ns"] - windows[0]["start_ns"] >= 1.4e9
+    assert len(xplanes(run)) == 2

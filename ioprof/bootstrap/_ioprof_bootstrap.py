@@ -572,8 +572,9 @@ class _CaptureScheduler:
                     by_steps = boot.steps - self._window_start_step >= self.window_steps
                     by_time = now - self._window_start >= self.window_s
                     if by_steps or by_time:
+                        started = self._window_start
                         self._stop_window("steps" if by_steps else "seconds")
-                        next_window_t = now + max(self.interval_s - self.window_s, 0.0)
+                        next_window_t = started + self.interval_s  # start to start
                     continue
                 if self._done >= self.windows:
                     continue
