@@ -55,6 +55,10 @@ def test_fit_job_gets_step_markers_in_the_xplane(fit_run):
     assert window["step"] >= 3
     steps = [e for e in tf_events if e["type"] == "steps"]
     assert steps[-1]["count"] == 400 and steps[-1]["source"] == "keras"
+    times = [t for e in tf_events if e["type"] == "step_times" for t in e["times_ns"]]
+    assert len(times) == 400 and times == sorted(times)
+    data = manifest(run)
+    assert data["start_ns"] < times[0] and times[-1] < data["end_ns"]
 
 
 def test_xprof_accepts_the_capture_and_sees_steps(fit_run):

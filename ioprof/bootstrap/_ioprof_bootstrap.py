@@ -42,6 +42,7 @@ _LIBRARY_PREFIXES = ("tensorflow", "keras", "tf_keras", "absl", "tensorboard", "
                      "sitecustomize", "functools", "contextlib", "importlib")
 
 _state = None  # the one _Bootstrap of this process, once activated
+_STEP_TIMES_CHUNK = 1000  # step timestamps are written in records of this many
 
 
 def activate(bootstrap_dir: str) -> None:
@@ -137,6 +138,7 @@ class _Bootstrap:
         self.dataset_count = 0
         self.capture = _CaptureScheduler(self, config.get("capture") or {})
         self._own_trace = threading.local()
+        self._step_times: list = []
         self._patched: set[str] = set()
 
     @_guarded
@@ -188,11 +190,24 @@ class _Bootstrap:
         _patch_keras_fit(self, model_cls, callback_base)
 
     def count_step(self, source: str, step_num=None) -> None:
+        """Called on the job's thread once per step: a counter and a timestamp, nothing more.
+
+        The times give every step's duration over the whole run, not only inside a capture.
+        """
         if self.step_source is None:
             self.step_source = source
         elif self.step_source != source:
             return  # count one source only; the first seen wins
         self.steps += 1
+        self._step_times.append(time.time_ns())
+        if len(self._step_times) >= _STEP_TIMES_CHUNK:
+            self.flush_step_times()
+
+    def flush_step_times(self) -> None:
+        times, self._step_times = self._step_times, []
+        if times:
+            self.log.emit("step_times", source=self.step_source,
+                          first_step=self.steps - len(times), times_ns=times)
 
     # -- profiler -----------------------------------------------------------------------------
 
@@ -231,6 +246,7 @@ class _Bootstrap:
             return
         self._exited = True
         self.capture.finish("the job exited during the capture")
+        self.flush_step_times()
         self.log.emit("steps", count=self.steps, source=self.step_source)
         self.log.emit("exit", steps=self.steps)
 
