@@ -167,6 +167,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             manifest.warnings.append(f"{record.name} collector {record.status}: {record.reason}")
     tf_record = manifest.collectors.get("tf")
     if tf_record is not None:
+        manifest.host["python"] = tf_record.details.get("job_python")
         manifest.host["tf_version"] = tf_record.details.get("tf_version")
         manifest.host["keras_version"] = tf_record.details.get("keras_version")
     run.write_manifest(manifest)

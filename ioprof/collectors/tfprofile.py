@@ -132,6 +132,9 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
             "the bootstrap never ran in the job (not a Python job, `python -E/-I`, or "
             "PYTHONPATH replaced by the job); no TF capture", "failed")
         return
+    hello = by_type["hello"][0]
+    details["job_python"] = hello.get("python")
+    details["job_executable"] = hello.get("executable")
     imported = by_type.get("tf_imported")
     if not imported:
         record.degrade("TensorFlow was not imported by the job: no TF capture", "skipped")
