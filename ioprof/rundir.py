@@ -62,6 +62,10 @@ class ExitStatus:
 
     code: int
     signal: int | None = None
+    # From wait4: the job and the descendants it reaped (what `time` would print).
+    cpu_user_s: float | None = None
+    cpu_system_s: float | None = None
+    max_rss_bytes: int | None = None
 
 
 @dataclass

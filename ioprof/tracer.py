@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -152,7 +153,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             for collector in collectors:
                 collector.start(child.pid)
             run.write_manifest(manifest)
-            returncode = _wait(child, collectors, status, manifest.start_ns)
+            returncode, usage = _wait(child, collectors, status, manifest.start_ns)
     end_ns = time.time_ns()
     status.clear()
     manifest.end_ns = end_ns
@@ -160,6 +161,10 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
         manifest.exit = ExitStatus(code=128 - returncode, signal=-returncode)
     else:
         manifest.exit = ExitStatus(code=returncode)
+    if usage is not None:
+        manifest.exit.cpu_user_s = round(usage.ru_utime, 3)
+        manifest.exit.cpu_system_s = round(usage.ru_stime, 3)
+        manifest.exit.max_rss_bytes = usage.ru_maxrss * 1024
     for collector in collectors:
         record = collector.stop(end_ns)
         manifest.collectors[record.name] = record
@@ -175,14 +180,21 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
 
 
 def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
-          start_ns: int) -> int:
+          start_ns: int) -> tuple[int, resource.struct_rusage | None]:
+    """Reap the child with wait4, which also gives its CPU time (and its reaped children's)."""
     host = next((c for c in collectors if isinstance(c, HostCollector)), None)
     tf = next((c for c in collectors if isinstance(c, TfProfileCollector)), None)
     while True:
         try:
-            return child.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+            pid, wait_status, usage = os.wait4(child.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: fall back to what Popen knows
+            return child.wait(), None
+        except InterruptedError:
+            continue
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(wait_status)
+            return child.returncode, usage
+        time.sleep(0.05 if time.time_ns() - start_ns < 1e9 else 0.25)
         if tf is not None:
             tf.poll()
         if status.enabled:
