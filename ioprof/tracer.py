@@ -60,6 +60,8 @@ class TraceOptions:
     capture_interval_s: float = 30.0
     quiet: bool = False
     analyze: bool = True
+    # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
+    output_log: Path | None = None
     extra_warnings: list[str] = field(default_factory=list)
 
 
@@ -140,7 +142,14 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     status = StatusLine(enabled=not options.quiet and sys.stderr.isatty())
     with _forward_signals() as forward:
         try:
-            child = subprocess.Popen([executable, *argv[1:]], env=env, **_OWN_GROUP)
+            log = open(options.output_log, "wb") if options.output_log else None  # noqa: SIM115
+            redirect = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
+            try:
+                child = subprocess.Popen([executable, *argv[1:]], env=env, **redirect,
+                                         **_OWN_GROUP)
+            finally:
+                if log is not None:
+                    log.close()  # the child has its own copy
         except OSError as exc:
             manifest.warnings.append(f"could not start the command: {exc.strerror}")
             run.write_manifest(manifest)
