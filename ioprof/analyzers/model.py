@@ -295,6 +295,9 @@ class Verdict:
     input_bound_percent: float
     xprof_sentence: str
     diagnosis: str
+    # What XProf itself computes on the same capture: its steps are the markers' own spans, so
+    # a custom loop that fetches its batch outside `Trace(step_num=)` reads as ~0% there.
+    xprof_steps_input_percent: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -302,6 +305,7 @@ class Verdict:
             "input_bound_percent": _r(self.input_bound_percent, 2),
             "xprof_sentence": self.xprof_sentence,
             "diagnosis": self.diagnosis,
+            "xprof_steps_input_percent": _r(self.xprof_steps_input_percent, 2),
         }
 
 

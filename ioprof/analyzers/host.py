@@ -1,0 +1,164 @@
+"""Host evidence from the psutil samples: disk and network throughput, page-cache share, CPU.
+
+The counters in host/samples.jsonl are cumulative; rates come from consecutive samples. The
+summary covers the capture windows (where the steps were measured) when there are any, else the
+whole run, so that "the disk delivered 20 MB/s" refers to the same time as "the steps waited on
+TFRecord reads". The job's reads: `read_chars` is everything its read() calls returned (page
+cache included), `read_bytes` what the block layer fetched for it; their difference is the share
+the page cache served.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ioprof.analyzers.model import HostSeries, HostSummary
+from ioprof.rundir import read_jsonl
+
+MB = 1e6
+MAX_POINTS = 300
+_VIRTUAL_DISKS = ("loop", "ram", "zram", "dm-", "md", "sr", "fd")
+
+
+@dataclass
+class _Tick:
+    t_ns: int
+    dt_s: float
+    disk_read: float  # bytes
+    net_recv: float
+    job_read_bytes: float
+    job_read_chars: float
+    job_cpu_s: float
+    sys_busy_s: float
+    sys_total_s: float
+    iowait_s: float
+
+
+def _disk_names(manifest_host: dict[str, Any], sample: dict[str, Any]) -> list[str]:
+    wanted = {os.path.basename(str(d.get("device", ""))) for d in
+              manifest_host.get("disks") or [] if isinstance(d, dict)}
+    names = list((sample.get("disks") or {}).keys())
+    chosen = [n for n in names if n in wanted]
+    if not chosen:  # partitions listed: their whole disk if sampled, else the partition
+        chosen = [n for n in names if any(w.startswith(n) for w in wanted)]
+    if not chosen:
+        chosen = [n for n in names if not n.startswith(_VIRTUAL_DISKS)]
+    return chosen
+
+
+def _ticks(records: list[dict[str, Any]], manifest_host: dict[str, Any]) -> list[_Tick]:
+    header = next((r for r in records if r.get("type") == "header"), None)
+    samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
+    if header is None or len(samples) < 2:
+        return []
+    pf = {n: i for i, n in enumerate(header.get("proc_fields", []))}
+    df = {n: i for i, n in enumerate(header.get("disk_fields", []))}
+    nf = {n: i for i, n in enumerate(header.get("nic_fields", []))}
+    cf = {n: i for i, n in enumerate(header.get("cpu_fields", []))}
+    disks = _disk_names(manifest_host, samples[0])
+
+    def vec(s: dict[str, Any]) -> tuple[float, ...]:
+        d = s.get("disks") or {}
+        disk_read = sum(float(d[n][df["read_bytes"]]) for n in disks if n in d)
+        nics = s.get("nics") or {}
+        net = sum(float(v[nf["bytes_recv"]]) for k, v in nics.items() if k != "lo")
+        procs = s.get("procs") or {}
+        rb = sum(float(v[pf["read_bytes"]]) for v in procs.values())
+        rc = sum(float(v[pf["read_chars"]]) for v in procs.values())
+        cpu = sum(float(v[pf["cpu_user_s"]]) + float(v[pf["cpu_system_s"]])
+                  for v in procs.values())
+        busy = tot = iow = 0.0
+        for c in s.get("cpus") or []:
+            tot += sum(c)
+            iow += c[cf["iowait"]] if "iowait" in cf else 0.0
+            busy += sum(c) - c[cf["idle"]] - (c[cf["iowait"]] if "iowait" in cf else 0.0)
+        return (disk_read, net, rb, rc, cpu, busy, tot, iow)
+
+    out: list[_Tick] = []
+    prev = samples[0]
+    pv = vec(prev)
+    for s in samples[1:]:
+        v = vec(s)
+        dt = (s["t_ns"] - prev["t_ns"]) / 1e9
+        if dt <= 0:
+            continue
+        # per-process counters vanish when a process exits: clamp negative deltas
+        dv = [max(0.0, a - b) for a, b in zip(v, pv, strict=False)]
+        out.append(_Tick(s["t_ns"], dt, *dv))
+        prev, pv = s, v
+    return out
+
+
+def summarize_host(path: Path | None, manifest_host: dict[str, Any],
+                   windows: list[tuple[int, int]]) -> tuple[HostSummary, list[str]]:
+    """Rates over the capture windows (else the run), plus a downsampled series."""
+    cpu_count = manifest_host.get("cpu_count")
+    if path is None:
+        return HostSummary(cpu_count=cpu_count), []
+    try:
+        records, _bad = read_jsonl(path)
+    except OSError as exc:
+        return HostSummary(cpu_count=cpu_count), [f"host samples unreadable ({exc.strerror})"]
+    ticks = _ticks(records, manifest_host)
+    if not ticks:
+        return HostSummary(cpu_count=cpu_count), ["host samples: fewer than two samples"]
+
+    def in_windows(t: _Tick) -> bool:
+        mid = t.t_ns - int(t.dt_s * 5e8)
+        return any(a <= mid <= b for a, b in windows)
+
+    chosen = [t for t in ticks if in_windows(t)] if windows else []
+    over = "captures" if chosen else "run"
+    chosen = chosen or ticks
+    secs = sum(t.dt_s for t in chosen)
+    disk = sum(t.disk_read for t in chosen)
+    rc = sum(t.job_read_chars for t in chosen)
+    rb = sum(t.job_read_bytes for t in chosen)
+    sys_tot = sum(t.sys_total_s for t in chosen)
+    job_cores = sum(t.job_cpu_s for t in chosen) / secs if secs else None
+    ncpu = cpu_count or (len(records[-1].get("cpus") or []) or None)
+    sys_pct = 100 * sum(t.sys_busy_s for t in chosen) / sys_tot if sys_tot else None
+    iowait = 100 * sum(t.iowait_s for t in chosen) / sys_tot if sys_tot else None
+    saturated = None
+    if job_cores is not None and ncpu:
+        saturated = job_cores >= 0.9 * ncpu or (sys_pct is not None and sys_pct >= 90)
+    summary = HostSummary(
+        available=True, over=over, cpu_count=cpu_count,
+        disk_read_mb_s=disk / secs / MB if secs else None,
+        disk_read_mb_s_peak=max(t.disk_read / t.dt_s for t in chosen) / MB,
+        job_read_mb_s=rc / secs / MB if secs else None,
+        job_read_bytes=int(rc),
+        page_cache_share=max(0.0, min(1.0, (rc - rb) / rc)) if rc > 0 else None,
+        net_recv_mb_s=sum(t.net_recv for t in chosen) / secs / MB if secs else None,
+        iowait_percent=iowait,
+        job_cpu_percent=100 * job_cores if job_cores is not None else None,
+        job_cpu_cores=job_cores,
+        system_cpu_percent=sys_pct,
+        cpu_saturated=saturated,
+        series=_series(ticks),
+    )
+    return summary, []
+
+
+def _series(ticks: list[_Tick]) -> HostSeries:
+    group = max(1, -(-len(ticks) // MAX_POINTS))
+    cols: dict[str, list[Any]] = {k: [] for k in ("t", "disk", "net", "pc", "job", "sys", "io")}
+    for i in range(0, len(ticks), group):
+        chunk = ticks[i:i + group]
+        dt = sum(t.dt_s for t in chunk)
+        rc = sum(t.job_read_chars for t in chunk)
+        rb = sum(t.job_read_bytes for t in chunk)
+        tot = sum(t.sys_total_s for t in chunk)
+        cols["t"].append(chunk[-1].t_ns)
+        cols["disk"].append(sum(t.disk_read for t in chunk) / dt / MB)
+        cols["net"].append(sum(t.net_recv for t in chunk) / dt / MB)
+        cols["pc"].append(max(0.0, min(1.0, (rc - rb) / rc)) if rc > 0 else None)
+        cols["job"].append(100 * sum(t.job_cpu_s for t in chunk) / dt)
+        cols["sys"].append(100 * sum(t.sys_busy_s for t in chunk) / tot if tot else 0.0)
+        cols["io"].append(100 * sum(t.iowait_s for t in chunk) / tot if tot else 0.0)
+    return HostSeries(tuple(cols["t"]), tuple(cols["disk"]), tuple(cols["net"]),
+                      tuple(cols["pc"]), tuple(cols["job"]), tuple(cols["sys"]),
+                      tuple(cols["io"]))

@@ -1,0 +1,78 @@
+"""Python lines the job ran while its steps waited for input, from py-spy's samples.
+
+tf.data's own work is in the xplane; Python work feeding the steps (a generator behind
+`from_generator`, a `py_function`, a plain loop reading files) is only visible to py-spy. For
+each sampled stretch that overlaps an input wait, the innermost frame of the job's own code
+(not the standard library, site-packages or ioprof's bootstrap) gets the overlapping time.
+The training thread itself is skipped: during a wait it sits in the `for` statement that
+fetches the batch, which is where it waits, not what it waits for.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from pathlib import Path
+
+from ioprof.analyzers.model import Culprit, PythonHotspot, SourceRef
+from ioprof.errors import IoprofError
+from ioprof.stacks import Frame, load_stack_samples
+
+_NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
+            "/ioprof/", "<string>")
+
+
+def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
+    for frame in reversed(stack):
+        if frame.file and not any(m in frame.file for m in _NOT_JOB):
+            return frame
+    return None
+
+
+def _overlap(start: int, end: int, windows: list[tuple[int, int]], starts: list[int]) -> int:
+    i = max(bisect_right(starts, start) - 1, 0)
+    got = 0
+    while i < len(windows) and windows[i][0] < end:
+        a, b = windows[i]
+        got += max(0, min(b, end) - max(a, start))
+        i += 1
+    return got
+
+
+class _Hotspot(PythonHotspot):
+    def as_culprit(self) -> Culprit:
+        return Culprit(kind="python", name=self.source.function or self.source.file,
+                       share=self.share, source=self.source,
+                       detail=f"{self.samples} py-spy runs overlapping input waits")
+
+
+def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
+                    limit: int = 5) -> tuple[PythonHotspot, ...]:
+    if path is None or not waits_ns:
+        return ()
+    try:
+        threads = load_stack_samples(path)
+    except (IoprofError, KeyError, TypeError, ValueError):
+        return ()
+    windows = sorted(waits_ns)
+    starts = [w[0] for w in windows]
+    time_by: Counter[tuple[str, int, str]] = Counter()
+    runs_by: Counter[tuple[str, int, str]] = Counter()
+    for th in threads:
+        if th.tid == th.pid:  # the training (main) thread
+            continue
+        for run in th.runs:
+            got = _overlap(run.start_ns, run.end_ns, windows, starts)
+            if got <= 0:
+                continue
+            frame = job_frame(run.stack)
+            if frame is None:
+                continue
+            key = (frame.file, frame.line, frame.function)
+            time_by[key] += got
+            runs_by[key] += 1
+    whole = sum(b - a for a, b in windows) or 1
+    return tuple(
+        _Hotspot(SourceRef(f, ln, fn), runs_by[(f, ln, fn)], min(1.0, t / whole))
+        for (f, ln, fn), t in time_by.most_common(limit)
+    )

@@ -1,0 +1,148 @@
+"""Recommendations tied to the culprit and the evidence, each naming the line to change.
+
+No generic checklist: every rule fires only on what was measured (the bottleneck category, the
+culprit iterator's kind and parallelism, the pipeline's shape, the host's disk and CPU), and
+says why. A compute-bound job gets nothing input-related.
+"""
+
+from __future__ import annotations
+
+from ioprof.analyzers import catalog
+from ioprof.analyzers.load import DatasetRecord
+from ioprof.analyzers.model import (
+    Bottleneck,
+    HostSummary,
+    Recommendation,
+    SourceRef,
+    TfDataIterator,
+)
+
+
+def _loc(src: SourceRef | None) -> str:
+    return f"{src.file}:{src.line}" if src else "the pipeline"
+
+
+def _ancestors(node: TfDataIterator, by_id: dict[int, TfDataIterator]) -> list[TfDataIterator]:
+    out = []
+    cur = by_id.get(node.parent_id) if node.parent_id else None
+    while cur is not None:
+        out.append(cur)
+        cur = by_id.get(cur.parent_id) if cur.parent_id else None
+    return out
+
+
+def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...],
+              host: HostSummary, datasets: list[DatasetRecord],
+              input_percent: float) -> tuple[Recommendation, ...]:
+    if bottleneck is None:
+        return ()
+    by_id = {n.id: n for n in pipeline}
+    recs: list[Recommendation] = []
+    top = next((by_id.get(c.iterator_id) for c in bottleneck.culprits
+                if c.kind == "tf.data" and c.iterator_id is not None), None)
+    top_op = next((c for c in bottleneck.culprits if c.kind == "tf.op"), None)
+    cat = bottleneck.category
+    if cat == "compute":
+        op = f" (top op: {top_op.name})" if top_op else ""
+        recs.append(Recommendation(
+            "Optimize the model, not the input pipeline",
+            f"Input waits are {input_percent:.0f}% of step time: the pipeline keeps up. Time "
+            f"goes to the model's own work{op}; a faster input pipeline would not speed this "
+            "job up.", None, "model", top_op.name if top_op else None))
+        return tuple(recs)
+    if cat == "transfer":
+        recs.append(Recommendation(
+            "Overlap host-to-device copies with compute",
+            "Copying batches to the device takes the largest share of step time; prefetch to "
+            "the device (tf.data.experimental.prefetch_to_device or a distribution strategy's "
+            "distributed dataset) so the copy of batch n+1 runs during step n.", None,
+            "prefetch_to_device"))
+        return tuple(recs)
+    if top is None:
+        recs.append(Recommendation(
+            "Move the input work into tf.data where it can run in parallel",
+            "Steps wait for input but no tf.data iterator did measurable work during the "
+            "waits: the input is produced outside tf.data (a Python generator, py_function or "
+            "a plain loop); see the Python lines below.", None, "outside_tfdata"))
+        return tuple(recs)
+    ancestors = _ancestors(top, by_id)
+    cpu_note = ""
+    if host.job_cpu_cores is not None and host.cpu_count:
+        cpu_note = f" The job used {host.job_cpu_cores:.1f} of {host.cpu_count} cores."
+    if cat == "decode":
+        sequential = (top.parallelism in (None, 1) and not top.is_async
+                      and catalog.has_function(top.kind))
+        if sequential:
+            recs.append(Recommendation(
+                f"Parallelize the {top.kind.lower()} at {_loc(top.source)}",
+                f"This {top.kind} runs its function one element at a time and the steps wait "
+                f"on it; pass num_parallel_calls=tf.data.AUTOTUNE to that call"
+                + (f" (function {top.fn_source.function} at {_loc(top.fn_source)})"
+                   if top.fn_source else "") + "." + cpu_note,
+                top.source, "parallelize_map", top.long_name))
+        elif host.cpu_saturated:
+            recs.append(Recommendation(
+                f"Cache after the expensive step at {_loc(top.source)}, or preprocess offline",
+                "The map already runs in parallel and the CPUs are saturated, so more "
+                "parallelism will not help; if the decoded data fits in memory, add .cache() "
+                "right after this map (and before random augmentation), else preprocess once "
+                "offline" + (f"; the most expensive op is {top_op.name}" if top_op else "")
+                + "." + cpu_note, top.source, "cache", top.long_name))
+        else:
+            recs.append(Recommendation(
+                f"Give the map at {_loc(top.source)} more parallelism",
+                f"It runs with parallelism {top.parallelism} but the CPUs are not saturated; "
+                "use num_parallel_calls=tf.data.AUTOTUNE and check that nothing caps the "
+                "tf.data thread pool (options.threading)." + cpu_note,
+                top.source, "parallelize_map", top.long_name))
+        if top_op is not None and top_op.share >= 0.5:
+            recs.append(Recommendation(
+                f"Make {top_op.name} cheaper",
+                f"{top_op.name} is {top_op.share:.0%} of the map function's op time"
+                + (f" (defined at {_loc(top.fn_source)})" if top.fn_source else "")
+                + "; reduce its input size (e.g. decode at lower resolution, "
+                "tf.image.decode_and_crop_jpeg) or move it offline.",
+                top.fn_source or top.source, "cheaper_op", top_op.name))
+    elif cat == "read":
+        over_files = any(a.kind == "FlatMap" for a in ancestors)
+        parallel_reads = any(catalog.is_async_kind(a.kind) and "Interleave" in a.kind
+                             for a in ancestors)
+        rec = next((d for d in datasets if top.user_name and d.name == top.user_name), None)
+        if over_files and not parallel_reads:
+            recs.append(Recommendation(
+                f"Read the files in parallel at {_loc(top.source)}",
+                "The files are read one after another (FlatMap over the file list); pass "
+                "num_parallel_reads=tf.data.AUTOTUNE to the reader, or use "
+                ".interleave(..., num_parallel_calls=tf.data.AUTOTUNE).",
+                top.source, "interleave", top.long_name))
+        if host.page_cache_share is not None and host.page_cache_share < 0.5 and \
+                host.disk_read_mb_s:
+            recs.append(Recommendation(
+                "Storage throughput is the limit: stage the data locally or use larger records",
+                f"The disks delivered {host.disk_read_mb_s:.1f} MB/s and only "
+                f"{host.page_cache_share:.0%} of the reads came from the page cache; copy the "
+                "data to local SSD or RAM before training, or write fewer, larger records.",
+                top.source, "storage", top.long_name))
+        compression = rec.args.get("compression_type") if rec else None
+        if compression:
+            recs.append(Recommendation(
+                f"Decompression runs inside the reader at {_loc(top.source)}",
+                f"The records are {compression}-compressed, so the reader decompresses while "
+                "the step waits; read in parallel (above) or store the records uncompressed.",
+                top.source, "compression", top.long_name))
+        if any(a.kind.endswith("Repeat") for a in ancestors):
+            recs.append(Recommendation(
+                f"Cache the data after reading, if it fits in memory ({_loc(top.source)})",
+                "The job re-reads the same files every epoch (a repeat over the reader); "
+                ".cache() after the reader (or after the decode) reads them once.",
+                top.source, "cache", top.long_name))
+    root_children = [n for n in pipeline if n.parent_id is not None
+                     and by_id.get(n.parent_id) is not None
+                     and by_id[n.parent_id].kind == "Root"]
+    if root_children and not any(n.kind == "Prefetch" for n in root_children):
+        last = datasets[-1].site if datasets else None
+        recs.append(Recommendation(
+            "Prefetch at the end of the pipeline",
+            "Nothing overlaps input with the step: end the pipeline with "
+            ".prefetch(tf.data.AUTOTUNE).", last, "prefetch"))
+    return tuple(recs)

@@ -1,0 +1,217 @@
+"""The tf.data iterator tree, each iterator's self time and work, and the TF ops of map functions.
+
+Iterator *instances* come and go (every `repeat` pass re-creates `FlatMap[i]::TFRecord`), so
+the tree's nodes are normalized long names (indices dropped); `id`/`parent_id` stats link the
+instances. Work is what an iterator did itself, as intervals in capture time:
+- a synchronous iterator's self time (duration minus nested iterator events on its thread);
+- the executor runs of the map functions it launched (`FunctionRun._p` -> `Process._c`),
+  which run its TF ops (DecodeJpeg, ParseExampleV2, ...) on the tf.data thread pool;
+- file opens and reads (reader kinds, `ReadFile` ops, `SetupStreamsLocked`) count as *read*,
+  everything else as *decode*.
+An asynchronous iterator's own self time (Prefetch, MapAndBatch, ParallelMap ...) is a consumer
+waiting on a buffer, not work: counting it is how XProf blames `Iterator::Root::Prefetch` on
+read-bound jobs, a trap this module avoids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ioprof.analyzers import catalog
+from ioprof.analyzers.intervals import Interval, intersect, subtract, total, union
+from ioprof.analyzers.scan import Scan
+
+MODEL = "__model__"
+UNKNOWN_INPUT = "__input__"
+
+
+@dataclass
+class OpAcc:
+    name: str
+    op_type: str
+    count: int = 0
+    total_ps: int = 0
+    self_ps: int = 0
+
+
+@dataclass
+class NodeAcc:
+    """One iterator of the tree, accumulated over its instances and over captures."""
+
+    key: str
+    kind: str
+    parent_key: str | None
+    is_async: bool
+    category: str
+    user_names: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    total_ps: int = 0
+    self_ps: int = 0
+    blocking_ps: int = 0
+    read_blocking_ps: int = 0
+    decode_blocking_ps: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)  # last seen value of each stat
+    buffered_sum: float = 0.0
+    buffered_n: int = 0
+    ops: dict[tuple[str, str], OpAcc] = field(default_factory=dict)
+    # per capture (reset by `pipeline_from_scan` callers): work intervals
+    read_work: list[Interval] = field(default_factory=list)
+    decode_work: list[Interval] = field(default_factory=list)
+
+
+@dataclass
+class CapturePipeline:
+    """What one capture says about the pipeline: nodes' work and the unions over all nodes."""
+
+    nodes: dict[str, NodeAcc]
+    read_work: list[Interval]  # normal
+    decode_work: list[Interval]  # normal, excluding time also counted as read
+    model_compute: list[Interval]  # normal: model kernels and executor runs
+    model_ops: dict[tuple[str, str], OpAcc]
+    input_ops_unowned: dict[tuple[str, str], OpAcc]
+    has_tfdata: bool
+    linked_processes: int = 0
+    input_processes: int = 0
+
+
+def _add_op(table: dict[tuple[str, str], OpAcc], name: str, kind: str, dur: int,
+            self_ps: int) -> None:
+    acc = table.get((name, kind))
+    if acc is None:
+        acc = table[(name, kind)] = OpAcc(name, kind)
+    acc.count += 1
+    acc.total_ps += dur
+    acc.self_ps += self_ps
+
+
+def _node(nodes: dict[str, NodeAcc], key: str, kind: str) -> NodeAcc:
+    node = nodes.get(key)
+    if node is None:
+        parent = key.rsplit("::", 1)[0] if key.count("::") > 1 else None
+        node = nodes[key] = NodeAcc(
+            key=key, kind=kind, parent_key=parent, is_async=catalog.is_async_kind(kind),
+            category="read" if catalog.is_read_kind(kind) else "decode",
+        )
+    return node
+
+
+_KEPT_STATS = ("parallelism", "batch_size", "buffer_limit", "buffer_size", "autotune",
+               "cycle_length", "deterministic", "drop_remainder", "max_batch_results",
+               "cpu_budget", "ram_budget_megabytes", "threadpool_size")
+
+
+def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> CapturePipeline:
+    """Build (or extend) the iterator tree from one capture's scan and link map functions."""
+    nodes = {} if nodes is None else nodes
+    for node in nodes.values():
+        node.read_work, node.decode_work = [], []
+    id_to_key: dict[int, str] = {}
+    for it in scan.iter_events:
+        node = _node(nodes, it.key, it.kind)
+        stats = it.stats
+        iid = stats.get("id")
+        if isinstance(iid, int):
+            id_to_key[iid] = it.key
+        node.calls += 1
+        node.total_ps += it.end - it.start
+        node.self_ps += total(it.self_intervals)
+        name = stats.get("name")
+        if isinstance(name, str) and name:
+            node.user_names[name] += 1
+        for k in _KEPT_STATS:
+            if k in stats:
+                node.stats[k] = stats[k]
+        buffered = stats.get("buffered_elements")
+        if isinstance(buffered, (int, float)):
+            node.buffered_sum += buffered
+            node.buffered_n += 1
+        if "buffered_bytes_MB" in stats:
+            node.stats["buffered_bytes_MB"] = stats["buffered_bytes_MB"]
+        if not node.is_async:
+            (node.read_work if node.category == "read" else node.decode_work).extend(
+                it.self_intervals)
+    # Fill in ancestors never seen as events of their own (kept for a complete tree).
+    for key in list(nodes):
+        parent = nodes[key].parent_key
+        while parent and parent not in nodes:
+            _node(nodes, parent, catalog.iterator_kind(parent))
+            parent = nodes[parent].parent_key
+
+    # FunctionRun._p -> owner node (or the model's step function).
+    owner_of_link: dict[int, str] = {}
+    for launch in scan.launches:
+        key = id_to_key.get(launch.owner_iter_id) if launch.owner_iter_id is not None else None
+        if key is None:
+            key = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
+        owner_of_link[launch.link] = key
+
+    model_ops: dict[tuple[str, str], OpAcc] = {}
+    unowned: dict[tuple[str, str], OpAcc] = {}
+    model_compute: list[Interval] = list(scan.compute)
+    linked = input_procs = 0
+    process_owner: list[str] = []
+    for proc in scan.processes:
+        owner = owner_of_link.get(proc.link) if proc.link is not None else None
+        if owner is not None:
+            linked += 1
+        if owner is None:
+            owner = UNKNOWN_INPUT if proc.line.startswith("tf_data") else MODEL
+        process_owner.append(owner)
+    # Map functions launched just before the capture began (their FunctionRun is not in it)
+    # run on tf.data threads unlinked: credit them to the iterator that runs the most linked
+    # map-function work, when there is one.
+    counts = Counter(o for o in process_owner if o not in (MODEL, UNKNOWN_INPUT))
+    if counts:
+        main_fn_owner = counts.most_common(1)[0][0]
+        process_owner = [main_fn_owner if o == UNKNOWN_INPUT else o for o in process_owner]
+    for proc, owner in zip(scan.processes, process_owner, strict=False):
+        if owner == MODEL:
+            model_compute.append((proc.start, proc.end))
+        else:
+            input_procs += 1
+            node = nodes.get(owner)
+            if node is not None:
+                node.decode_work.append((proc.start, proc.end))
+    for k in scan.kernels:
+        owner = process_owner[k.process] if k.process is not None else (
+            UNKNOWN_INPUT if k.line.startswith("tf_data") else MODEL)
+        dur = k.end - k.start
+        if owner == MODEL:
+            _add_op(model_ops, k.name, k.op_type, dur, k.self_ps)
+            model_compute.append((k.start, k.end))
+            continue
+        node = nodes.get(owner)
+        _add_op(node.ops if node is not None else unowned, k.name, k.op_type, dur, k.self_ps)
+        if catalog.is_read_op(k.op_type) and node is not None:
+            node.read_work.append((k.start, k.end))
+    for (interval, iid) in scan.read_events:
+        key = id_to_key.get(iid) if iid is not None else None
+        if key is not None:
+            nodes[key].read_work.append(interval)
+
+    all_read: list[Interval] = []
+    all_decode: list[Interval] = []
+    for node in nodes.values():
+        node.read_work = union(node.read_work)
+        node.decode_work = subtract(union(node.decode_work), node.read_work)
+        all_read.extend(node.read_work)
+        all_decode.extend(node.decode_work)
+    read_u = union(all_read)
+    return CapturePipeline(
+        nodes=nodes, read_work=read_u, decode_work=subtract(union(all_decode), read_u),
+        model_compute=union(model_compute), model_ops=model_ops, input_ops_unowned=unowned,
+        has_tfdata=bool(scan.iter_events), linked_processes=linked,
+        input_processes=input_procs,
+    )
+
+
+def add_blocking(pipeline: CapturePipeline, waits: list[Interval]) -> None:
+    """Credit each node with the work it did while a step was blocked on input."""
+    for node in pipeline.nodes.values():
+        r = total(intersect(node.read_work, waits))
+        d = total(intersect(node.decode_work, waits))
+        node.read_blocking_ps += r
+        node.decode_blocking_ps += d
+        node.blocking_ps += r + d
