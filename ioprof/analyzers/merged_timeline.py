@@ -1,0 +1,356 @@
+"""Everything a run recorded, on one wall clock, for a trace viewer: `load_merged_timeline`.
+
+Renderers never read collector files, so this pure loader turns a run directory into a frozen
+`MergedTimeline` that `ioprof.reports.chrome_trace` writes as `RUN/trace.json` (Perfetto /
+chrome://tracing). It puts on the one clock of docs/run-format.md (epoch ns):
+- the TF profiler's host events of each capture (xplane times are relative to the capture's
+  `profile_start_time`; `ioprof.analyzers.xplane` converts),
+- py-spy's stack samples as nested slices per thread (a flame chart over time),
+- host counters from psutil's cumulative samples turned into rates,
+- the bootstrap's step times and capture windows as markers.
+Huge captures are capped (the longest events are kept) and every cap is written into `notes`,
+which the trace carries, so a viewer knows what it is not seeing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ioprof.errors import IoprofError
+from ioprof.rundir import (
+    HOST_SAMPLES,
+    PYSPY_SAMPLES,
+    TF_EVENTS,
+    TF_LOGDIR,
+    Manifest,
+    RunDir,
+    read_jsonl,
+)
+from ioprof.stacks import ThreadSamples, load_stack_samples
+
+# TF's thread-pool bookkeeping events: a third of a capture's events and nothing a reader of a
+# timeline looks at (checked on TF 2.21 captures).
+NOISE_PREFIXES = ("ThreadpoolListener::",)
+MAX_TF_EVENTS = 250_000
+MAX_STACK_SLICES = 200_000
+MAX_COUNTER_POINTS = 20_000
+# py-spy runs of one thread closer than this are one continuous observation (100 Hz sampling).
+_STACK_GAP_NS = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """A span of time on one track; `args` are shown by the viewer when it is selected."""
+
+    name: str
+    start_ns: int
+    dur_ns: int
+    args: tuple[tuple[str, str | int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SliceTrack:
+    """One thread's slices (properly nested: a child lies within its parent)."""
+
+    process: str  # e.g. "TF host (capture 0)", "Python stacks (py-spy)", "ioprof"
+    thread: str
+    slices: tuple[Slice, ...]
+
+
+@dataclass(frozen=True)
+class CounterTrack:
+    """One host measurement over time: the value holds from `t_ns[i]` to `t_ns[i+1]`."""
+
+    name: str  # e.g. "disk read MB/s"
+    t_ns: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A moment worth a marker: a step boundary, a capture start or stop."""
+
+    name: str
+    t_ns: int
+    track: str
+
+
+@dataclass(frozen=True)
+class MergedTimeline:
+    """The run's events on one clock (epoch ns), with what was dropped said in `notes`."""
+
+    start_ns: int
+    end_ns: int
+    tracks: tuple[SliceTrack, ...] = ()
+    counters: tuple[CounterTrack, ...] = ()
+    instants: tuple[Instant, ...] = ()
+    notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = field(default=())  # which collectors contributed
+
+
+def load_merged_timeline(path: Path, max_tf_events: int = MAX_TF_EVENTS,
+                         max_stack_slices: int = MAX_STACK_SLICES) -> MergedTimeline:
+    """Load every timed record of the run directory at `path` onto the wall clock.
+
+    A collector that is missing or unreadable only leaves its tracks out (and says so in
+    `notes`); an unreadable manifest raises IoprofError like every other reader.
+    """
+    run, manifest = RunDir.open(path)
+    notes: list[str] = []
+    sources: list[str] = []
+    tracks: list[SliceTrack] = []
+    counters: list[CounterTrack] = []
+    instants: list[Instant] = []
+    files = {name: rec.files for name, rec in manifest.collectors.items()}
+
+    if TF_EVENTS in files.get("tf", []):
+        instants.extend(_bootstrap_instants(run.file(TF_EVENTS), notes))
+    xplanes = _xplane_paths(run.path, files.get("tf", []))
+    if xplanes:
+        tracks.extend(_tf_tracks(run.path, xplanes, max_tf_events, notes))
+        sources.append("tf")
+    if PYSPY_SAMPLES in files.get("pyspy", []):
+        try:
+            threads = load_stack_samples(run.file(PYSPY_SAMPLES))
+        except IoprofError as exc:
+            notes.append(f"py-spy samples left out: {exc.message}")
+        else:
+            tracks.extend(_stack_tracks(threads, max_stack_slices, notes))
+            sources.append("pyspy")
+    if HOST_SAMPLES in files.get("host", []):
+        counters.extend(_host_counters(run.file(HOST_SAMPLES), notes))
+        sources.append("host")
+    start, end = _bounds(manifest, tracks, counters, instants)
+    return MergedTimeline(start_ns=start, end_ns=end, tracks=tuple(tracks),
+                          counters=tuple(counters), instants=tuple(instants),
+                          notes=tuple(notes), sources=tuple(sources))
+
+
+# --- TF profiler captures ----------------------------------------------------------------------
+
+
+def _xplane_paths(root: Path, tf_files: Sequence[str]) -> list[str]:
+    listed = sorted(f for f in tf_files if f.endswith(".xplane.pb"))
+    if listed:
+        return listed
+    # Older manifests list only the logdir; the captures are in its TensorBoard layout.
+    logdir = root / TF_LOGDIR
+    return sorted(str(p.relative_to(root)) for p in logdir.glob("plugins/profile/*/*.xplane.pb"))
+
+
+def _tf_tracks(root: Path, relpaths: list[str], cap: int, notes: list[str]) -> list[SliceTrack]:
+    from ioprof.analyzers.xplane import read_trace  # protobuf only when there are captures
+
+    raw: list[tuple[str, str, list[tuple[str, int, int]]]] = []
+    noise = 0
+    for index, rel in enumerate(relpaths):
+        try:
+            trace = read_trace(root / rel)
+        except IoprofError as exc:
+            notes.append(f"TF capture {rel} left out: {exc.message}")
+            continue
+        host = trace.host
+        if host is None:
+            notes.append(f"TF capture {rel} has no host plane")
+            continue
+        if trace.profile_start_ns is None:
+            notes.append(f"TF capture {rel} has no start time; its events are left out")
+            continue
+        process = f"TF host (capture {index})"
+        for line in host.lines:
+            events = []
+            for ev in line.events:
+                if ev.name.startswith(NOISE_PREFIXES):
+                    noise += 1
+                    continue
+                events.append((ev.name, trace.wall_ns(ev.start_ps), max(ev.dur_ps // 1000, 0)))
+            if events:
+                raw.append((process, line.display_name or line.name, events))
+    if noise:
+        notes.append(f"{noise} TF thread-pool bookkeeping events (ThreadpoolListener::*) "
+                     "left out")
+    total = sum(len(ev) for _, _, ev in raw)
+    min_dur = -1
+    if total > cap:
+        durations = sorted((d for _, _, ev in raw for _, _, d in ev), reverse=True)
+        min_dur = durations[cap - 1]
+        kept = sum(1 for d in durations if d > min_dur)
+        notes.append(f"TF events capped: kept the {kept} longest of {total} "
+                     f"(longer than {min_dur / 1000:.1f} µs)")
+    return [SliceTrack(process, thread, tuple(Slice(n, s, d) for n, s, d in events
+                                              if d > min_dur))
+            for process, thread, events in raw]
+
+
+# --- py-spy --------------------------------------------------------------------------------
+
+
+def _frame_label(function: str, file: str, line: int) -> str:
+    return f"{function} ({os.path.basename(file)}:{line})"
+
+
+def _stack_tracks(threads: list[ThreadSamples], cap: int, notes: list[str]) -> list[SliceTrack]:
+    """Each thread's sampled stacks as nested slices: a frame stays open while it is on stack."""
+    tracks = []
+    budget = cap
+    dropped = 0
+    for thread in sorted(threads, key=lambda t: (t.pid, t.tid)):
+        slices: list[Slice] = []
+        opened: list[tuple[Any, int]] = []  # (frame, start_ns), outermost first
+        last_end = None
+
+        def close(depth: int, at: int, opened: list[tuple[Any, int]] = opened,
+                  slices: list[Slice] = slices) -> None:
+            while len(opened) > depth:
+                frame, start = opened.pop()
+                slices.append(Slice(_frame_label(frame.function, frame.file, frame.line),
+                                    start, max(at - start, 0),
+                                    (("file", frame.file), ("line", frame.line))))
+
+        for run in thread.runs:
+            if last_end is not None and run.start_ns - last_end > _STACK_GAP_NS:
+                close(0, last_end)
+            common = 0
+            for (frame, _), new in zip(opened, run.stack, strict=False):
+                if frame != new:
+                    break
+                common += 1
+            close(common, run.start_ns)
+            opened.extend((frame, run.start_ns) for frame in run.stack[common:])
+            last_end = run.end_ns
+        if last_end is not None:
+            close(0, last_end)
+        if len(slices) > budget:
+            dropped += len(slices) - budget
+            slices = slices[:budget]
+        budget -= len(slices)
+        if slices:
+            slices.sort(key=lambda s: (s.start_ns, -s.dur_ns))
+            tracks.append(SliceTrack("Python stacks (py-spy)",
+                                     f"pid {thread.pid} thread {thread.tid}", tuple(slices)))
+    if dropped:
+        notes.append(f"py-spy slices capped at {cap}: {dropped} left out")
+    return tracks
+
+
+# --- host samples --------------------------------------------------------------------------
+
+
+def _is_whole_disk(name: str, names: Iterable[str]) -> bool:
+    """Count whole devices only: a partition's reads are already in its disk's."""
+    if name.startswith(("loop", "ram", "zram")):
+        return False
+    return not (name[-1:].isdigit() and any(o != name and name.startswith(o) for o in names))
+
+
+def _host_counters(path: Path, notes: list[str]) -> list[CounterTrack]:
+    try:
+        records, _ = read_jsonl(path)
+    except OSError as exc:
+        notes.append(f"host samples left out: {exc.strerror}")
+        return []
+    header = next((r for r in records if r.get("type") == "header"), None)
+    samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
+    if header is None or len(samples) < 2:
+        notes.append("host samples left out: fewer than two samples")
+        return []
+    pf = {n: i for i, n in enumerate(header.get("proc_fields", []))}
+    df = {n: i for i, n in enumerate(header.get("disk_fields", []))}
+    nf = {n: i for i, n in enumerate(header.get("nic_fields", []))}
+    cf = {n: i for i, n in enumerate(header.get("cpu_fields", []))}
+    series: dict[str, list[float]] = {k: [] for k in (
+        "disk read MB/s", "net recv MB/s", "job CPU % (100 = 1 core)", "system CPU %",
+        "iowait %", "page-cache share of job reads")}
+    times: list[int] = []
+    for prev, cur in zip(samples, samples[1:], strict=False):
+        dt = (cur["t_ns"] - prev["t_ns"]) / 1e9
+        if dt <= 0:
+            continue
+        times.append(int(prev["t_ns"]))
+        disks = cur.get("disks") or {}
+        disk_read = sum(
+            values[df["read_bytes"]] - prev["disks"][name][df["read_bytes"]]
+            for name, values in disks.items()
+            if name in (prev.get("disks") or {}) and _is_whole_disk(name, disks))
+        series["disk read MB/s"].append(max(disk_read, 0) / dt / 1e6)
+        nics = cur.get("nics") or {}
+        net = sum(values[nf["bytes_recv"]] - prev["nics"][name][nf["bytes_recv"]]
+                  for name, values in nics.items()
+                  if name != "lo" and name in (prev.get("nics") or {}))
+        series["net recv MB/s"].append(max(net, 0) / dt / 1e6)
+        cpu = chars = disk_bytes = 0.0
+        for pid, values in (cur.get("procs") or {}).items():
+            before = (prev.get("procs") or {}).get(pid)
+            if before is None:
+                continue
+            cpu += (values[pf["cpu_user_s"]] + values[pf["cpu_system_s"]]
+                    - before[pf["cpu_user_s"]] - before[pf["cpu_system_s"]])
+            chars += values[pf["read_chars"]] - before[pf["read_chars"]]
+            disk_bytes += values[pf["read_bytes"]] - before[pf["read_bytes"]]
+        series["job CPU % (100 = 1 core)"].append(max(cpu, 0) / dt * 100)
+        series["page-cache share of job reads"].append(
+            min(max((chars - disk_bytes) / chars, 0.0), 1.0) if chars > 0 else 0.0)
+        total = idle = iowait = 0.0
+        for now, then in zip(cur.get("cpus") or [], prev.get("cpus") or [], strict=False):
+            total += sum(now) - sum(then)
+            idle += now[cf["idle"]] - then[cf["idle"]]
+            iowait += now[cf["iowait"]] - then[cf["iowait"]]
+        busy = total - idle - iowait
+        series["system CPU %"].append(100 * busy / total if total > 0 else 0.0)
+        series["iowait %"].append(100 * iowait / total if total > 0 else 0.0)
+    step = max(1, -(-len(times) // MAX_COUNTER_POINTS))
+    if step > 1:
+        notes.append(f"host counters averaged over {step} samples ({len(times)} samples)")
+    return [CounterTrack(name, tuple(times[::step]), tuple(_bucket_means(values, step)))
+            for name, values in series.items()]
+
+
+def _bucket_means(values: list[float], step: int) -> list[float]:
+    return [sum(values[i:i + step]) / len(values[i:i + step])
+            for i in range(0, len(values), step)]
+
+
+# --- the bootstrap's records ---------------------------------------------------------------
+
+
+def _bootstrap_instants(path: Path, notes: list[str]) -> list[Instant]:
+    try:
+        records, _ = read_jsonl(path)
+    except OSError as exc:
+        notes.append(f"bootstrap records left out: {exc.strerror}")
+        return []
+    out: list[Instant] = []
+    for rec in records:
+        kind = rec.get("type")
+        if kind == "step_times":
+            first = int(rec.get("first_step") or 0)
+            source = rec.get("source", "?")
+            label = "step end" if source == "keras" else "step start"
+            for i, t in enumerate(rec.get("times_ns") or []):
+                out.append(Instant(f"{label} {first + i}", int(t), "steps"))
+        elif kind in ("capture_start", "capture_stop") and "t_ns" in rec:
+            out.append(Instant(f"{kind.replace('_', ' ')} {rec.get('capture', '?')}",
+                               int(rec["t_ns"]), "captures"))
+    return out
+
+
+def _bounds(manifest: Manifest, tracks: list[SliceTrack], counters: list[CounterTrack],
+            instants: list[Instant]) -> tuple[int, int]:
+    starts = [manifest.start_ns]
+    ends = [manifest.end_ns or manifest.start_ns]
+    for track in tracks:
+        if track.slices:
+            starts.append(min(s.start_ns for s in track.slices))
+            ends.append(max(s.start_ns + s.dur_ns for s in track.slices))
+    for counter in counters:
+        if counter.t_ns:
+            starts.append(counter.t_ns[0])
+            ends.append(counter.t_ns[-1])
+    for instant in instants:
+        starts.append(instant.t_ns)
+        ends.append(instant.t_ns)
+    return min(starts), max(ends)

@@ -1,0 +1,95 @@
+"""Reports: renderers over the `Analysis` (and the merged timeline), never over raw files.
+
+`write_reports` is what `ioprof trace` calls at the end (RUN/report.html and RUN/trace.json);
+`render` is `ioprof report RUN --format html|json|text [-o PATH] [--anonymize]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ioprof.analyzers.model import Analysis
+from ioprof.errors import IoprofError
+from ioprof.rundir import ANALYSIS, MERGED_TRACE, REPORT_HTML
+
+__all__ = ["render", "write_reports"]
+
+_DEFAULT_NAMES = {"html": REPORT_HTML, "json": ANALYSIS, "text": "report.txt"}
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write atomically: a report half-written by an interrupted run is worse than none."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise IoprofError(f"{path}: cannot write report ({exc.strerror})") from None
+    return path
+
+
+def _write_trace(run_path: Path, anonymizer: object | None = None) -> Path | None:
+    """RUN/trace.json; a run the timeline cannot be loaded from still gets its HTML report."""
+    from ioprof.analyzers.merged_timeline import load_merged_timeline
+    from ioprof.reports.chrome_trace import write_chrome_trace
+
+    try:
+        timeline = load_merged_timeline(run_path)
+    except IoprofError as exc:
+        print(f"ioprof: trace.json not written: {exc.message}", file=sys.stderr)
+        return None
+    if anonymizer is not None:
+        timeline = anonymizer.apply(timeline)  # type: ignore[attr-defined]
+    try:
+        return write_chrome_trace(timeline, run_path / MERGED_TRACE)
+    except OSError as exc:
+        print(f"ioprof: trace.json not written: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def write_reports(run_path: Path, analysis: Analysis) -> list[Path]:
+    """Write RUN/report.html and RUN/trace.json; returns what was written."""
+    from ioprof.reports.html import render_html
+
+    written = [_write(run_path / REPORT_HTML, render_html(analysis))]
+    trace = _write_trace(run_path)
+    if trace is not None:
+        written.append(trace)
+    return written
+
+
+def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
+           anonymize: bool) -> Path | None:
+    """Render one format to `output` (default: inside `run_dir`; `-`: stdout, returns None).
+
+    With the default HTML output the merged trace is refreshed too, anonymized alike.
+    """
+    anonymizer = None
+    if anonymize:
+        from ioprof.reports.anonymize import for_analysis
+
+        anonymizer = for_analysis(analysis)
+        analysis = anonymizer.apply(analysis)
+    if fmt == "html":
+        from ioprof.reports.html import render_html
+
+        text = render_html(analysis)
+    elif fmt == "json":
+        text = json.dumps(analysis.to_json(), indent=2) + "\n"
+    elif fmt == "text":
+        from ioprof.reports.text import render_text
+
+        text = render_text(analysis) + "\n"
+    else:
+        raise IoprofError(f"unknown report format {fmt!r} (html, json or text)")
+    if output is not None and str(output) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return None
+    path = output if output is not None else run_dir / _DEFAULT_NAMES[fmt]
+    _write(path, text)
+    if fmt == "html" and output is None:
+        _write_trace(run_dir, anonymizer)
+    return path

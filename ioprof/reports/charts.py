@@ -1,0 +1,162 @@
+"""The report's plotly figures, as JSON-ready dicts that the template embeds with `tojson`.
+
+Figures carry numbers and fixed labels only, never text from the job: plotly renders a subset
+of HTML inside its labels, so job strings stay in the autoescaped tables. Long runs are reduced
+here (steps aggregated into bins, series downsampled, histograms pre-binned) so that the page
+stays small and quick whatever the run length; each reduction returns a note for the report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ioprof.analyzers.model import CATEGORIES, Analysis, Step
+
+COLORS = {"read": "#4c78a8", "decode": "#f58518", "transfer": "#b279a2",
+          "compute": "#54a24b", "other": "#bab0ac"}
+MAX_BARS = 2000
+MAX_POINTS = 3000
+MAX_STEP_MARKS = 2000
+HIST_BINS = 40
+
+Figure = dict[str, Any]
+
+
+def _json(fig: go.Figure) -> Figure:
+    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 30, "b": 40},
+                      font={"family": "system-ui, sans-serif", "size": 12},
+                      legend={"orientation": "h", "y": 1.12})
+    return json.loads(fig.to_json())  # type: ignore[no-any-return]
+
+
+def _bins(steps: tuple[Step, ...], limit: int) -> tuple[list[list[Step]], int]:
+    size = max(1, -(-len(steps) // limit))
+    return [list(steps[i:i + size]) for i in range(0, len(steps), size)], size
+
+
+def step_bars(analysis: Analysis) -> tuple[Figure, str | None]:
+    """Per-step stacked bars in ms; beyond MAX_BARS steps, each bar is the mean of a bin."""
+    bins, size = _bins(analysis.steps.per_step, MAX_BARS)
+    x = [b[0].step for b in bins]
+    fig = go.Figure()
+    for cat in CATEGORIES:
+        y = [round(sum(s.category_ns(cat) for s in b) / len(b) / 1e6, 3) for b in bins]
+        fig.add_bar(x=x, y=y, name=cat, marker_color=COLORS[cat],
+                    hovertemplate=f"step %{{x}}<br>{cat}: %{{y:.2f}} ms<extra></extra>")
+    fig.update_layout(barmode="stack", height=340, bargap=0.05,
+                      xaxis_title="step" + (f" (mean of {size} steps per bar)" if size > 1
+                                            else ""),
+                      yaxis_title="ms")
+    note = (f"Per-step bars: {len(analysis.steps.per_step)} steps shown as {len(bins)} bars of "
+            f"{size} steps (mean)." if size > 1 else None)
+    return _json(fig), note
+
+
+def step_histogram(analysis: Analysis) -> Figure:
+    """The distribution of step times, pre-binned (the page's size does not grow with steps)."""
+    durations = [s.dur_ns / 1e6 for s in analysis.steps.per_step]
+    lo, hi = min(durations), max(durations)
+    width = (hi - lo) / HIST_BINS or 1.0
+    counts = [0] * HIST_BINS
+    for d in durations:
+        counts[min(int((d - lo) / width), HIST_BINS - 1)] += 1
+    centers = [round(lo + (i + 0.5) * width, 3) for i in range(HIST_BINS)]
+    fig = go.Figure(go.Bar(x=centers, y=counts, width=width, marker_color="#72787e",
+                           hovertemplate="%{x:.2f} ms: %{y} steps<extra></extra>",
+                           name="steps"))
+    stats = analysis.steps
+    for label, value, dash in (("p10", stats.p10_ns, "dot"), ("median", stats.median_ns, "solid"),
+                               ("p90", stats.p90_ns, "dot")):
+        if value:
+            fig.add_vline(x=value / 1e6, line_dash=dash, line_color="#d62728",
+                          annotation_text=f"{label} {value / 1e6:.1f} ms",
+                          annotation_position="top")
+    fig.update_layout(height=300, showlegend=False, xaxis_title="step time (ms)",
+                      yaxis_title="steps", bargap=0)
+    return _json(fig)
+
+
+def _every(values: tuple[Any, ...], step: int) -> list[Any]:
+    return list(values[::step])
+
+
+def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
+    """Host measurements over the run with capture windows shaded and steps ticked.
+
+    x is seconds since the job started, so it lines up with the job's own logs and with the
+    step numbers in the other charts.
+    """
+    series = analysis.host.series
+    if not series.t_ns:
+        return None, []
+    notes: list[str] = []
+    origin = analysis.run.start_ns or series.t_ns[0]
+    stride = max(1, -(-len(series.t_ns) // MAX_POINTS))
+    if stride > 1:
+        notes.append(f"Timeline: {len(series.t_ns)} host samples shown as every {stride}th "
+                     f"({-(-len(series.t_ns) // stride)} points).")
+    x = [round((t - origin) / 1e9, 3) for t in series.t_ns[::stride]]
+    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[0.32, 0.32, 0.24, 0.12],
+                        subplot_titles=("I/O (MB/s)", "CPU (%)", "page-cache share of job "
+                                        "reads (%)", ""))
+
+    def line(values: tuple[Any, ...], name: str, row: int, color: str, scale: float = 1.0,
+             fill: bool = False) -> None:
+        y = [None if v is None else round(v * scale, 3) for v in _every(values, stride)]
+        fig.add_scatter(x=x, y=y, name=name, row=row, col=1, mode="lines",
+                        line={"color": color, "width": 1.5}, connectgaps=False,
+                        fill="tozeroy" if fill else None,
+                        hovertemplate=f"%{{x:.1f}} s: %{{y:.1f}} {name}<extra></extra>")
+
+    line(series.disk_read_mb_s, "disk read MB/s", 1, "#4c78a8", fill=True)
+    line(series.net_recv_mb_s, "network recv MB/s", 1, "#9467bd")
+    line(series.job_cpu_percent, "job CPU % (100 = 1 core)", 2, "#f58518")
+    line(series.system_cpu_percent, "system CPU % (all cores)", 2, "#72787e")
+    line(series.iowait_percent, "iowait %", 2, "#d62728")
+    line(series.page_cache_share, "page-cache share %", 3, "#54a24b", scale=100, fill=True)
+
+    steps = analysis.steps.per_step
+    marks = steps[::max(1, -(-len(steps) // MAX_STEP_MARKS))]
+    if len(marks) < len(steps):
+        notes.append(f"Timeline: {len(marks)} of {len(steps)} step boundaries marked.")
+    if marks:
+        fig.add_scatter(x=[round((s.start_ns - origin) / 1e9, 4) for s in marks],
+                        y=[0] * len(marks), row=4, col=1, mode="markers", name="step start",
+                        marker={"symbol": "line-ns-open", "size": 14, "color": "#333"},
+                        customdata=[s.step for s in marks],
+                        hovertemplate="step %{customdata} starts at %{x:.3f} s<extra></extra>")
+    for cap in analysis.captures:
+        fig.add_vrect(x0=(cap.start_ns - origin) / 1e9, x1=(cap.end_ns - origin) / 1e9,
+                      fillcolor="#f2c14e", opacity=0.25, line_width=0, layer="below",
+                      row="all", col=1)
+        fig.add_annotation(x=(cap.start_ns - origin) / 1e9, y=1, yref="paper", xanchor="left",
+                           text=f"TF capture {cap.index}", showarrow=False,
+                           font={"size": 11, "color": "#8a6d00"})
+    fig.update_yaxes(visible=False, row=4, col=1)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="seconds since the job started", row=4, col=1)
+    fig.update_layout(height=620, hovermode="x unified")
+    return _json(fig), notes
+
+
+def breakdown_bar(analysis: Analysis) -> Figure:
+    """One horizontal 100% bar: the whole answer at a glance, next to the headline."""
+    fig = go.Figure()
+    for cat in CATEGORIES:
+        share = analysis.breakdown.get(cat)
+        fig.add_bar(y=[""], x=[round(100 * share, 2)], name=cat, orientation="h",
+                    marker_color=COLORS[cat], text=[f"{cat} {100 * share:.0f}%"
+                                                    if share >= 0.06 else ""],
+                    textposition="inside", insidetextanchor="middle",
+                    hovertemplate=f"{cat}: %{{x:.1f}}% of step time<extra></extra>")
+    fig.update_layout(barmode="stack", height=110, showlegend=False,
+                      xaxis={"range": [0, 100], "ticksuffix": "%"},
+                      margin={"l": 10, "r": 10, "t": 10, "b": 30})
+    out = _json(fig)
+    out["layout"]["margin"] = {"l": 10, "r": 10, "t": 10, "b": 30}
+    return out

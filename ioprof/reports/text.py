@@ -1,0 +1,47 @@
+"""The terminal summary: what `ioprof trace` prints at the end and `--format text` writes.
+
+Plain ASCII-friendly text, no colour codes, lines under 100 columns where the data allows, so
+that it survives being pasted into a ticket or a chat.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from ioprof.analyzers.model import Analysis
+from ioprof.reports import words
+
+_WIDTH = 98
+
+
+def _wrap(text: str, indent: str = "  ") -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False, break_long_words=False) or [indent]
+
+
+def render_text(analysis: Analysis) -> str:
+    """The verdict, the top three culprits with file:line, the breakdown and the report path."""
+    lines = ["ioprof verdict:"] + _wrap(words.headline(analysis))
+    if analysis.verdict is not None:
+        lines += _wrap(f"XProf terms: {analysis.verdict.xprof_sentence}")
+    culprits = analysis.bottleneck.culprits[:3] if analysis.bottleneck else ()
+    if culprits:
+        lines.append("Top culprits:")
+        for i, c in enumerate(culprits, 1):
+            lines += _wrap(f"{i}. {words.culprit_line(analysis, c)}")
+    steps = analysis.steps
+    if steps.count:
+        lines.append(f"Breakdown over {steps.count} steps (median {words.ms(steps.median_ns)}, "
+                     f"p90 {words.ms(steps.p90_ns)}):")
+        lines += _wrap(words.breakdown_line(analysis))
+    if analysis.recommendations:
+        rec = analysis.recommendations[0]
+        where = f" ({words.long_source(rec.source)})" if rec.source else ""
+        lines.append("Change first:")
+        lines += _wrap(f"{rec.title}{where}")
+    if analysis.warnings:
+        lines.append(f"Warnings ({len(analysis.warnings)}):")
+        for w in analysis.warnings:
+            lines += _wrap(f"- {w}")
+    lines.append(f"Report: {analysis.run.path.rstrip('/')}/report.html")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""The verdict in words, shared by the HTML report and the terminal summary.
+
+Both must say the same thing in the same terms, so the headline, the culprit lines and the
+number formats live here once. Everything returned is plain text; escaping is the renderer's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from ioprof.analyzers.model import CATEGORIES, Analysis, Category, Culprit, SourceRef
+
+BOUND = {
+    "read": "Read-bound",
+    "decode": "Decode-bound",
+    "transfer": "Transfer-bound",
+    "compute": "Compute-bound",
+    "other": "Overhead-bound",
+}
+WHAT = {
+    "read": "reading data from storage",
+    "decode": "decoding and preprocessing input",
+    "transfer": "moving batches to the device",
+    "compute": "the model's own compute",
+    "other": "Python overhead, callbacks and logging between steps",
+}
+# How a reader knows each tf.data iterator kind from their code.
+_KIND_WORDS = {
+    "Map": "map", "ParallelMap": "parallel map", "ParallelMapV2": "parallel map",
+    "MapAndBatch": "map (fused with batch)", "ParallelBatch": "batch", "BatchV2": "batch",
+    "Batch": "batch", "Interleave": "interleave", "ParallelInterleave": "parallel interleave",
+    "ParallelInterleaveV4": "parallel interleave", "FlatMap": "flat_map",
+    "TFRecord": "TFRecord reader", "TextLine": "text-line reader",
+    "FixedLengthRecord": "fixed-length record reader", "Generator": "generator",
+    "FromTensor": "from_tensors", "TensorSlice": "from_tensor_slices",
+    "Prefetch": "prefetch", "Filter": "filter", "Shuffle": "shuffle", "Cache": "cache",
+}
+
+
+def pct(fraction: float | None, digits: int = 0) -> str:
+    """A fraction in [0, 1] as a percentage; '—' when unknown."""
+    if fraction is None:
+        return "—"
+    return f"{100 * fraction:.{digits}f}%"
+
+
+def ms(ns: float | int | None) -> str:
+    """Nanoseconds as milliseconds with sensible precision."""
+    if ns is None:
+        return "—"
+    value = ns / 1e6
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    if value >= 1:
+        return f"{value:.1f} ms"
+    return f"{value:.3f} ms"
+
+
+def seconds(ns: int | None) -> str:
+    if ns is None:
+        return "—"
+    return f"{ns / 1e9:,.1f} s"
+
+
+def utc(ns: int | None) -> str:
+    if ns is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")
+
+
+def short_source(source: SourceRef | None) -> str:
+    """`train.py:24`: what a reader searches for in their editor."""
+    if source is None:
+        return ""
+    return f"{os.path.basename(source.file) or source.file}:{source.line}"
+
+
+def long_source(source: SourceRef | None) -> str:
+    """`/path/train.py:24 in parse`: the full location, as the job saw it."""
+    if source is None:
+        return ""
+    where = f"{source.file}:{source.line}"
+    return f"{where} in {source.function}" if source.function else where
+
+
+def kind_word(kind: str) -> str:
+    return _KIND_WORDS.get(kind, kind)
+
+
+def category(analysis: Analysis) -> Category | None:
+    """The bottleneck category, or the largest share when the analyzers named none."""
+    if analysis.bottleneck is not None:
+        return analysis.bottleneck.category
+    if analysis.steps.count == 0:
+        return None
+    return analysis.breakdown.largest()
+
+
+def _first(culprits: tuple[Culprit, ...], kind: str) -> Culprit | None:
+    return next((c for c in culprits if c.kind == kind), None)
+
+
+def culprit_source(analysis: Analysis, culprit: Culprit) -> SourceRef | None:
+    """The line to look at for a culprit: its own, else its iterator's."""
+    if culprit.source is not None:
+        return culprit.source
+    if culprit.iterator_id is not None:
+        node = analysis.iterator(culprit.iterator_id)
+        if node is not None:
+            return node.source
+    return None
+
+
+def headline(analysis: Analysis) -> str:
+    """One sentence: what bounds the job and the line responsible, e.g.
+
+    "Decode-bound: 78% of step time waits for input; 71% of that is DecodeJpeg inside the
+    map at train.py:24".
+    """
+    cat = category(analysis)
+    if cat is None:
+        return ("No training steps were observed, so ioprof cannot say where step time went "
+                "(see the warnings below).")
+    share = analysis.breakdown.get(cat)
+    if cat in ("read", "decode"):
+        text = (f"{BOUND[cat]}: {analysis.input_bound_percent:.0f}% of step time waits for "
+                f"input")
+    else:
+        text = f"{BOUND[cat]}: {pct(share)} of step time is {WHAT[cat]}"
+    culprits = analysis.bottleneck.culprits if analysis.bottleneck else ()
+    op, node, py = (_first(culprits, k) for k in ("tf.op", "tf.data", "python"))
+    where = ""
+    if node is not None:
+        source = culprit_source(analysis, node)
+        it = analysis.iterator(node.iterator_id) if node.iterator_id is not None else None
+        word = kind_word(it.kind) if it else node.name
+        where = f" the {word}" + (f" at {short_source(source)}" if source else "")
+    if op is not None:
+        text += f"; {pct(op.share)} of that is {op.name}"
+        if where:
+            text += f" inside{where}"
+        elif op.source:
+            text += f" at {short_source(op.source)}"
+    elif node is not None:
+        text += f"; {pct(node.share)} of that is{where}"
+    elif py is not None:
+        text += f"; {pct(py.share)} of that is {py.name}"
+        if py.source:
+            text += f" at {short_source(py.source)}"
+    return text
+
+
+def breakdown_line(analysis: Analysis) -> str:
+    """`read 3% | decode 75% | transfer 0% | compute 20% | other 2%`."""
+    return " | ".join(f"{c} {pct(analysis.breakdown.get(c))}" for c in CATEGORIES)
+
+
+def culprit_line(analysis: Analysis, culprit: Culprit) -> str:
+    """One culprit with its share and the line to change, for lists and the terminal."""
+    source = culprit_source(analysis, culprit)
+    text = f"{culprit.kind} {culprit.name}: {pct(culprit.share)}"
+    if source is not None:
+        text += f" at {long_source(source)}"
+    if culprit.fn_source is not None and culprit.fn_source != source:
+        text += f" (function defined at {short_source(culprit.fn_source)})"
+    return text
