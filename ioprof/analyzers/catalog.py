@@ -51,6 +51,9 @@ FUNCTION_KINDS = ("Map", "ParallelMap", "MapAndBatch", "FlatMap", "Interleave",
 READ_EVENT_MARKERS = ("SetupStreamsLocked", "ReadFile", "ReadRecord", "RandomAccessFile")
 
 FUNCTION_RUN = "FunctionRun"
+CAPTURED_FUNCTION_RUN = "InstantiatedCapturedFunction::Run"  # Run, RunAsync, RunWithBorrowedArgs
+# Threads that run the pipeline's producers (their GetNext calls are not a step's wait).
+PIPELINE_THREAD_PREFIXES = ("tf_data_iterator_resource", "tf_data_private_threadpool")
 EXECUTOR_PROCESS = "ExecutorState::Process"
 PRODUCER_TYPE_STAT = "_pt"
 PRODUCER_ID_STAT = "_p"

@@ -107,8 +107,9 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         return HostSummary(cpu_count=cpu_count), ["host samples: fewer than two samples"]
 
     def in_windows(t: _Tick) -> bool:
-        mid = t.t_ns - int(t.dt_s * 5e8)
-        return any(a <= mid <= b for a, b in windows)
+        # the tick covers (t_ns - dt, t_ns]; a capture may be shorter than one tick
+        start = t.t_ns - int(t.dt_s * 1e9)
+        return any(start < b and a < t.t_ns for a, b in windows)
 
     chosen = [t for t in ticks if in_windows(t)] if windows else []
     over = "captures" if chosen else "run"

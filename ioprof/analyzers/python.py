@@ -39,6 +39,19 @@ def _overlap(start: int, end: int, windows: list[tuple[int, int]], starts: list[
     return got
 
 
+def _is_main_thread(runs: tuple) -> bool:
+    """py-spy's tids are pthread ids, not the pid; the main thread is the one that runs a
+    `<module>` frame and was not started by `threading` (no `Thread._bootstrap` frame)."""
+    module = threaded = False
+    for run in runs[:200]:
+        for frame in run.stack:
+            if frame.function == "<module>":
+                module = True
+            elif frame.function.endswith("_bootstrap") and "threading" in frame.file:
+                threaded = True
+    return module and not threaded
+
+
 class _Hotspot(PythonHotspot):
     def as_culprit(self) -> Culprit:
         return Culprit(kind="python", name=self.source.function or self.source.file,
@@ -59,7 +72,7 @@ def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
     time_by: Counter[tuple[str, int, str]] = Counter()
     runs_by: Counter[tuple[str, int, str]] = Counter()
     for th in threads:
-        if th.tid == th.pid:  # the training (main) thread
+        if _is_main_thread(th.runs):  # the training thread, waiting in its `for` line
             continue
         for run in th.runs:
             got = _overlap(run.start_ns, run.end_ns, windows, starts)

@@ -80,21 +80,23 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 + (f" (function {top.fn_source.function} at {_loc(top.fn_source)})"
                    if top.fn_source else "") + "." + cpu_note,
                 top.source, "parallelize_map", top.long_name))
-        elif host.cpu_saturated:
-            recs.append(Recommendation(
-                f"Cache after the expensive step at {_loc(top.source)}, or preprocess offline",
-                "The map already runs in parallel and the CPUs are saturated, so more "
-                "parallelism will not help; if the decoded data fits in memory, add .cache() "
-                "right after this map (and before random augmentation), else preprocess once "
-                "offline" + (f"; the most expensive op is {top_op.name}" if top_op else "")
-                + "." + cpu_note, top.source, "cache", top.long_name))
-        else:
+        elif (top.parallelism is not None and host.cpu_count
+              and top.parallelism < host.cpu_count and not top.autotune):
             recs.append(Recommendation(
                 f"Give the map at {_loc(top.source)} more parallelism",
-                f"It runs with parallelism {top.parallelism} but the CPUs are not saturated; "
-                "use num_parallel_calls=tf.data.AUTOTUNE and check that nothing caps the "
-                "tf.data thread pool (options.threading)." + cpu_note,
+                f"It runs with parallelism {top.parallelism} on {host.cpu_count} cores and the "
+                "steps wait on it; use num_parallel_calls=tf.data.AUTOTUNE." + cpu_note,
                 top.source, "parallelize_map", top.long_name))
+        else:
+            recs.append(Recommendation(
+                f"Cache after the expensive step at {_loc(top.source)}, or preprocess offline",
+                "The map already runs in parallel on the cores there are"
+                + (" and the CPUs are saturated" if host.cpu_saturated else "")
+                + ", so more parallelism will not help; if the decoded data fits in memory, "
+                "add .cache() right after this map (before any random augmentation), else "
+                "preprocess once offline"
+                + (f"; the most expensive op is {top_op.name}" if top_op else "")
+                + "." + cpu_note, top.source, "cache", top.long_name))
         if top_op is not None and top_op.share >= 0.5:
             recs.append(Recommendation(
                 f"Make {top_op.name} cheaper",

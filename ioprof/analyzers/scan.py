@@ -36,7 +36,8 @@ class IterEvent:
 class FunctionLaunch:
     """A `FunctionRun` with `_p`: a function (map fn or the step function) being launched."""
 
-    link: int  # the `_p` value
+    link: int | None  # the `_p` value
+    run_id: int | None  # the `id` stat, shared with the executor runs it causes
     owner_iter_id: int | None  # the iterator instance that launched it, when known
     on_tfdata_thread: bool
     start: int
@@ -48,6 +49,7 @@ class ProcessRun:
     """An `ExecutorState::Process` with `_c`: a launched function's kernels running."""
 
     link: int | None
+    run_id: int | None
     start: int
     end: int
     line: str
@@ -113,6 +115,8 @@ def scan_trace(trace: Trace) -> Scan:
 
 def _scan_line(line: Line, out: Scan) -> None:
     tfdata_line = _is_tfdata_line(line)
+    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
+    pipeline_line = line.name.startswith(catalog.PIPELINE_THREAD_PREFIXES)
     lname = line.name
     # stack entries: [event, kind_tag, payload]; kind_tag: "iter" | "proc" | "wait" | "other"
     stack: list[list[Any]] = []
@@ -150,26 +154,36 @@ def _scan_line(line: Line, out: Scan) -> None:
             if parent_iter is not None:
                 parent_iter[3].append((start, end))
             entry = [ev, "iter", it, []]
-        elif name == catalog.FUNCTION_RUN:
+        elif name == catalog.FUNCTION_RUN or name.startswith(catalog.CAPTURED_FUNCTION_RUN):
+            # A function launch: `FunctionRun` carries `_p` (-> `_c` of its executor runs);
+            # both it and `InstantiatedCapturedFunction::Run*` carry the run `id` that the
+            # executor runs repeat (a sequential Map launches with no FunctionRun at all).
             stats = ev.stats
             link = stats.get(catalog.PRODUCER_ID_STAT)
-            if stats.get(catalog.PRODUCER_TYPE_STAT) == catalog.TF_FUNCTION_LINK_TYPE and \
-                    isinstance(link, int):
+            if stats.get(catalog.PRODUCER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE or \
+                    not isinstance(link, int):
+                link = None
+            run_id = stats.get("id")
+            run_id = run_id if isinstance(run_id, int) else None
+            if link is not None or run_id is not None:
                 enclosing = _innermost(stack, "iter")
                 owner = enclosing[2].stats.get("id") if enclosing is not None else None
                 if owner is None and _innermost(stack, "produce") is not None:
                     owner = last_iter_parent
-                out.launches.append(FunctionLaunch(link, owner, tfdata_line, start, end))
+                out.launches.append(FunctionLaunch(link, run_id, owner, tfdata_line, start,
+                                                   end))
             entry = [ev, "other"]
         elif name == catalog.EXECUTOR_PROCESS:
             stats = ev.stats
             link = stats.get(catalog.CONSUMER_ID_STAT)
             if stats.get(catalog.CONSUMER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE:
                 link = None
-            out.processes.append(ProcessRun(link if isinstance(link, int) else None, start,
-                                            end, lname))
+            run_id = stats.get("id")
+            out.processes.append(ProcessRun(link if isinstance(link, int) else None,
+                                            run_id if isinstance(run_id, int) else None,
+                                            start, end, lname))
             entry = [ev, "proc", len(out.processes) - 1]
-        elif not tfdata_line and is_wait(name):
+        elif not pipeline_line and is_wait(name):
             if _innermost(stack, "wait") is None:
                 out.waits.append((start, end))
                 out.wait_events.append(Marker(name, None, start, end, lname))

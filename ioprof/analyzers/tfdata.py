@@ -121,8 +121,9 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
         if isinstance(name, str) and name:
             node.user_names[name] += 1
         for k in _KEPT_STATS:
-            if k in stats:
-                node.stats[k] = stats[k]
+            value = stats.get(k)
+            if value is not None and value != "unavailable":  # TF's placeholder at teardown
+                node.stats[k] = value
         buffered = stats.get("buffered_elements")
         if isinstance(buffered, (int, float)):
             node.buffered_sum += buffered
@@ -141,11 +142,16 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
 
     # FunctionRun._p -> owner node (or the model's step function).
     owner_of_link: dict[int, str] = {}
+    owner_of_run: dict[int, str] = {}
     for launch in scan.launches:
         key = id_to_key.get(launch.owner_iter_id) if launch.owner_iter_id is not None else None
         if key is None:
             key = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
-        owner_of_link[launch.link] = key
+        if launch.link is not None:
+            owner_of_link[launch.link] = key
+        if launch.run_id is not None and (key != UNKNOWN_INPUT
+                                          or launch.run_id not in owner_of_run):
+            owner_of_run[launch.run_id] = key
 
     model_ops: dict[tuple[str, str], OpAcc] = {}
     unowned: dict[tuple[str, str], OpAcc] = {}
@@ -154,6 +160,8 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     process_owner: list[str] = []
     for proc in scan.processes:
         owner = owner_of_link.get(proc.link) if proc.link is not None else None
+        if (owner is None or owner == UNKNOWN_INPUT) and proc.run_id is not None:
+            owner = owner_of_run.get(proc.run_id, owner)
         if owner is not None:
             linked += 1
         if owner is None:

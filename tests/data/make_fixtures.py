@@ -1,0 +1,103 @@
+"""Regenerate the recorded run directories under tests/data/<scenario>/ with `ioprof trace`.
+
+Each scenario runs tests/data/jobs/pipeline_job.py with flags that set its bottleneck by
+construction (what is made heavy), under the real tracer with a short capture window so that
+each xplane stays at a few hundred KB. `EXPECTED` is that construction, which the tests check
+the analysis against; it is not copied from an analysis.
+
+    .venv/bin/python tests/data/make_fixtures.py [scenario ...]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+JOB = HERE / "jobs" / "pipeline_job.py"
+
+# scenario -> (job flags, trace flags, what is true by construction)
+SCENARIOS: dict[str, tuple[list[str], list[str], dict]] = {
+    "decode_fused_parallel": (
+        ["--parallel", "--decode-cost", "224", "--files", "2"], [],
+        {"category": "decode", "iterator_kind": "MapAndBatch", "parallel": True,
+         "top_op": "DecodeJpeg", "file_list": True, "markers": "markers"}),
+    "decode_unfused_sequential": (
+        ["--unfused", "--sequential", "--decode-cost", "224", "--files", "1"], [],
+        {"category": "decode", "iterator_kind": "Map", "parallel": False,
+         "top_op": "DecodeJpeg", "file_list": False, "markers": "markers"}),
+    "read_gzip_files": (
+        ["--files", "6", "--gzip", "--record-kb", "256", "--decode-cost", "8",
+         "--model-cost", "8"], [],
+        {"category": "read", "iterator_kind": "TFRecord", "file_list": True,
+         "markers": "markers"}),
+    "read_gzip_wrapped_fetch": (
+        ["--files", "6", "--gzip", "--record-kb", "256", "--decode-cost", "8",
+         "--model-cost", "8", "--wrap-fetch"], [],
+        {"category": "read", "iterator_kind": "TFRecord", "file_list": True,
+         "markers": "markers"}),
+    "compute_bound": (
+        ["--parallel", "--decode-cost", "8", "--model-cost", "768"], [],
+        {"category": "compute", "markers": "markers"}),
+    "no_markers": (
+        ["--no-markers", "--decode-cost", "128", "--steps", "1500"],
+        ["--capture-after-seconds", "0.5", "--capture-seconds", "0.4"],
+        {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "fallback",
+         "top_op": "DecodeJpeg"}),
+    "keras_fit": (
+        ["--fit", "--parallel", "--decode-cost", "160"], [],
+        {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",
+         "top_op": "DecodeJpeg"}),
+}
+
+
+def trim(path: Path, max_bytes: int = 320_000) -> None:
+    """Keep a capture's first events only (a real capture, cut in time) to bound its size."""
+    from ioprof.analyzers import xplane
+
+    data = path.read_bytes()
+    if len(data) <= max_bytes:
+        return
+    space = xplane.parse_xspace(data, str(path))
+    ends = [line.timestamp_ns * 1000 + ev.offset_ps + ev.duration_ps
+            for plane in space.planes for line in plane.lines for ev in line.events]
+    cutoff = int(max(ends) * max_bytes / len(data))
+    for plane in space.planes:
+        for line in plane.lines:
+            keep = [ev for ev in line.events
+                    if line.timestamp_ns * 1000 + ev.offset_ps + ev.duration_ps <= cutoff]
+            del line.events[:]
+            line.events.extend(keep)
+    path.write_bytes(space.SerializeToString())
+
+
+def make(name: str) -> None:
+    job_flags, trace_flags, expected = SCENARIOS[name]
+    out = HERE / name
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "ioprof", "trace", "-q", "-o", str(out), "--no-analyze",
+           "--capture-after-steps", "5", "--capture-steps", "12", "--capture-seconds", "3",
+           *trace_flags, "--", sys.executable, str(JOB), "--steps", "40", *job_flags]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for capture in out.glob("tf/logdir/plugins/profile/*/*.xplane.pb"):
+        trim(capture)
+    write_expected(name)
+    sizes = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
+    print(name, sum(sizes.values()) // 1024, "KB", max(sizes.items(), key=lambda kv: kv[1]))
+
+
+def write_expected(name: str) -> None:
+    (HERE / name / "expected.json").write_text(json.dumps(SCENARIOS[name][2], indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--expected-only"]:
+        for scenario in SCENARIOS:
+            write_expected(scenario)
+        sys.exit(0)
+    for scenario in sys.argv[1:] or SCENARIOS:
+        make(scenario)
