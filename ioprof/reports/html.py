@@ -76,6 +76,12 @@ def _op_rows(ops: tuple[OpStat, ...], prefix: str, analysis: Analysis
     return rows, max(0, len(ops) - MAX_TABLE_ROWS)
 
 
+def _is_op(culprit_name: str, op: OpStat) -> bool:
+    """Culprits name an op as `name` or `name (type)` (the analyzers add the type when the
+    name alone does not say it)."""
+    return culprit_name in (op.name, f"{op.name} ({op.op_type})")
+
+
 def _chain(analysis: Analysis, op_anchor: dict[str, str]) -> list[dict[str, str]]:
     """The chain of evidence, each link pointing at the table or chart that shows it."""
     cat = words.category(analysis)
@@ -93,7 +99,7 @@ def _chain(analysis: Analysis, op_anchor: dict[str, str]) -> list[dict[str, str]
                 href = "#" + op_anchor.get(c.name, "ops")
             else:
                 href = "#python"
-            text = words.culprit_line(analysis, c)
+            text = words.culprit_line(analysis, c, full_path=False)
             if c.detail:
                 text += f"; {c.detail}"
             links.append({"href": href, "text": text})
@@ -132,10 +138,16 @@ def report_context(analysis: Analysis) -> dict[str, Any]:
     culprits = analysis.bottleneck.culprits if analysis.bottleneck else ()
     culprit_ids = {c.iterator_id for c in culprits
                    if c.kind == "tf.data" and c.iterator_id is not None}
-    culprit_ops = {c.name for c in culprits if c.kind == "tf.op"}
     input_rows, input_more = _op_rows(analysis.input_ops, "op-input", analysis)
     model_rows, model_more = _op_rows(analysis.model_ops, "op-model", analysis)
-    op_anchor = {r["op"].name: r["anchor"] for r in model_rows + input_rows}
+    op_anchor: dict[str, str] = {}
+    for c in culprits:
+        if c.kind == "tf.op":
+            rows = input_rows if c.iterator_id is not None else model_rows
+            match = next((r for r in rows if _is_op(c.name, r["op"])), None)
+            if match is not None:
+                match["culprit"] = True
+                op_anchor[c.name] = match["anchor"]
     for rows, more, what in ((input_rows, input_more, "input-pipeline ops"),
                              (model_rows, model_more, "model ops")):
         if more:
@@ -160,7 +172,7 @@ def report_context(analysis: Analysis) -> dict[str, Any]:
         "tree": _tree(analysis, culprit_ids),
         "input_rows": input_rows,
         "model_rows": model_rows,
-        "culprit_ops": culprit_ops,
+        "pyspy_status": run.collectors.get("pyspy"),
         "hotspots": hotspots,
         "recommendations": analysis.recommendations,
         "evidence": analysis.bottleneck.evidence if analysis.bottleneck else (),

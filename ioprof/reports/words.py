@@ -129,6 +129,12 @@ def headline(analysis: Analysis) -> str:
                 f"input")
     else:
         text = f"{BOUND[cat]}: {pct(share)} of step time is {WHAT[cat]}"
+    other = analysis.breakdown.other
+    if cat != "other" and other > share and other >= 0.5:
+        # The analyzers name the worst *TF* category; when time outside TF dominates, that
+        # must come first or the reader fixes the wrong thing.
+        text = f"{BOUND['other']}: {pct(other)} of step time is {WHAT['other']}; of the rest, " + (
+            text[0].lower() + text[1:])
     culprits = analysis.bottleneck.culprits if analysis.bottleneck else ()
     op, node, py = (_first(culprits, k) for k in ("tf.op", "tf.data", "python"))
     where = ""
@@ -157,12 +163,12 @@ def breakdown_line(analysis: Analysis) -> str:
     return " | ".join(f"{c} {pct(analysis.breakdown.get(c))}" for c in CATEGORIES)
 
 
-def culprit_line(analysis: Analysis, culprit: Culprit) -> str:
+def culprit_line(analysis: Analysis, culprit: Culprit, full_path: bool = True) -> str:
     """One culprit with its share and the line to change, for lists and the terminal."""
     source = culprit_source(analysis, culprit)
     text = f"{culprit.kind} {culprit.name}: {pct(culprit.share)}"
     if source is not None:
-        text += f" at {long_source(source)}"
+        text += f" at {long_source(source) if full_path else short_source(source)}"
     if culprit.fn_source is not None and culprit.fn_source != source:
         text += f" (function defined at {short_source(culprit.fn_source)})"
     return text
