@@ -110,8 +110,9 @@ def load_merged_timeline(path: Path, max_tf_events: int = MAX_TF_EVENTS,
     if TF_EVENTS in files.get("tf", []):
         instants.extend(_bootstrap_instants(run.file(TF_EVENTS), notes))
     xplanes = _xplane_paths(run.path, files.get("tf", []))
-    if xplanes:
-        tracks.extend(_tf_tracks(run.path, xplanes, max_tf_events, notes))
+    tf_tracks = _tf_tracks(run.path, xplanes, max_tf_events, notes) if xplanes else []
+    if tf_tracks:
+        tracks.extend(tf_tracks)
         sources.append("tf")
     if PYSPY_SAMPLES in files.get("pyspy", []):
         try:

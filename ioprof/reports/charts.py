@@ -27,9 +27,9 @@ Figure = dict[str, Any]
 
 
 def _json(fig: go.Figure) -> Figure:
-    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 30, "b": 40},
-                      font={"family": "system-ui, sans-serif", "size": 12},
-                      legend={"orientation": "h", "y": 1.12})
+    fig.update_layout(template="plotly_white", font={"family": "system-ui, sans-serif", "size": 12})
+    fig.update_layout(margin={"l": 60, "r": 20, "t": fig.layout.margin.t or 30, "b": 40},
+                      legend={"orientation": "h", "y": fig.layout.legend.y or 1.12})
     return json.loads(fig.to_json())  # type: ignore[no-any-return]
 
 
@@ -140,7 +140,8 @@ def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
     fig.update_yaxes(visible=False, row=4, col=1)
     fig.update_yaxes(rangemode="tozero")
     fig.update_xaxes(title_text="seconds since the job started", row=4, col=1)
-    fig.update_layout(height=620, hovermode="x unified")
+    fig.update_layout(height=640, hovermode="x unified", margin={"t": 70},
+                      legend={"orientation": "h", "y": 1.1})
     return _json(fig), notes
 
 
