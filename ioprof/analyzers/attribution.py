@@ -73,8 +73,9 @@ def attribute_steps(spans: tuple[StepSpan, ...], waits: list[Interval],
         w = clip(waits_u, span.start, span.end)
         t = subtract(clip(transfers_u, span.start, span.end), w)
         c = subtract(subtract(clip(compute_u, span.start, span.end), w), t)
-        read, decode, none = _split_wait(w, pipeline.read_work, pipeline.decode_work,
-                                         global_share)
+        read, decode, none = _split_wait(
+            w, clip(pipeline.read_work, span.start, span.end),
+            clip(pipeline.decode_work, span.start, span.end), global_share)
         tw, tt, tc = total(w), total(t), total(c)
         marker_wait = total(clip(waits_u, span.marker_start, span.marker_end))
         parts.append(StepParts(span, tw, read, decode, tt, tc, dur - tw - tt - tc, none,

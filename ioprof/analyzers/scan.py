@@ -1,75 +1,78 @@
 """One linear pass over a capture's host plane, sorting every event into what the analyzers need.
 
-The pass keeps a nesting stack per thread line (events on one line nest in time) and collects:
-step markers, input waits, transfers, model compute, tf.data iterator events with their self
+Speed and memory matter here (captures reach 100 MB and millions of events), so the pass works
+on the raw protobuf lines one at a time (xplane.read_raw_planes) and builds no object per event:
+each event *name* is classified once per plane (a tag table by metadata id), and an event only
+costs a table lookup, a nesting-stack update and, for the few kinds that need them, a look at
+its stats. The pass keeps a nesting stack per thread line (events on one line nest in time) and
+collects: step markers, input waits, transfers, model compute, per-iterator call counts and self
 intervals (duration minus nested iterator events, XProf's rule), map-function launches
-(`FunctionRun`, stat `_p`) and the executor runs they cause on other threads
-(`ExecutorState::Process`, stat `_c`), and TF op kernels with the executor run they belong to.
-Linking and classification happen afterwards in tfdata.py and attribution.py, on these lists.
+(`FunctionRun`/`InstantiatedCapturedFunction::Run*`, with the iterator that launched them) and
+the executor runs they cause on other threads (`ExecutorState::Process`, linked by `_p`/`_c`
+and by run `id`), with the TF ops (kernels) inside each run aggregated per run.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers import catalog
 from ioprof.analyzers.intervals import Interval
-from ioprof.analyzers.xplane import Event, Line, Trace
+from ioprof.analyzers.xplane import RawPlane, profile_times, read_raw_planes
+from ioprof.errors import IoprofError
+
+# Tags of event names (one per metadata id).
+_OTHER, _ITER, _LAUNCH, _PROC, _WAIT, _KERNEL, _TRANSFER, _COMPUTE, _READ, _KERAS, _PRODUCE = (
+    range(11))
+STAT_SAMPLE = 64  # iterator events per node whose stats are read (they repeat per call)
 
 
 @dataclass
-class IterEvent:
-    """One `Iterator::...` event: a GetNext call of one iterator instance."""
+class NodeScan:
+    """One iterator node (normalized long name) as seen in one capture."""
 
-    long_name: str
-    key: str  # normalized long name (no [i] indices): the node of the tree
+    key: str
     kind: str
-    start: int
-    end: int
-    line: str
-    self_intervals: list[Interval]
-    stats: dict[str, Any]
+    calls: int = 0
+    total_ps: int = 0
+    self_ps: int = 0
+    self_intervals: list[Interval] = field(default_factory=list)  # kept for sync kinds
+    user_names: Counter[str] = field(default_factory=Counter)
+    stats: dict[str, Any] = field(default_factory=dict)
+    buffered_sum: float = 0.0
+    buffered_n: int = 0
+    sampled: int = 0
 
 
 @dataclass
 class FunctionLaunch:
-    """A `FunctionRun` with `_p`: a function (map fn or the step function) being launched."""
+    """A function launch: a map function (owner = its iterator) or the step function."""
 
-    link: int | None  # the `_p` value
-    run_id: int | None  # the `id` stat, shared with the executor runs it causes
-    owner_iter_id: int | None  # the iterator instance that launched it, when known
+    link: int | None  # `_p` of a FunctionRun
+    run_id: int | None  # the `id` stat, repeated by the executor runs it causes
+    owner_key: str | None  # the iterator node that launched it, when known
     on_tfdata_thread: bool
-    start: int
-    end: int
 
 
 @dataclass
 class ProcessRun:
-    """An `ExecutorState::Process` with `_c`: a launched function's kernels running."""
+    """An `ExecutorState::Process`: some of a launched function's kernels running."""
 
     link: int | None
     run_id: int | None
     start: int
     end: int
     line: str
-    kernels: list[int] = field(default_factory=list)  # indices into Scan.kernels
-
-
-@dataclass
-class Kernel:
-    name: str  # op name, e.g. "resize/ResizeBilinear"
-    op_type: str  # e.g. "ResizeBilinear"
-    start: int
-    end: int
-    self_ps: int
-    process: int | None  # index into Scan.processes
-    line: str
+    ops: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # [n, total, self]
+    read_intervals: list[Interval] = field(default_factory=list)  # ReadFile-like kernels
 
 
 @dataclass
 class Marker:
-    """A step marker (`Trace(..., step_num=n)`) or a Keras step-function event."""
+    """A step marker (`Trace(..., step_num=n)`), a Keras step-function event, or a wait."""
 
     name: str
     step: int | None
@@ -80,159 +83,288 @@ class Marker:
 
 @dataclass
 class Scan:
-    iter_events: list[IterEvent] = field(default_factory=list)
+    nodes: dict[str, NodeScan] = field(default_factory=dict)
     launches: list[FunctionLaunch] = field(default_factory=list)
     processes: list[ProcessRun] = field(default_factory=list)
-    kernels: list[Kernel] = field(default_factory=list)
+    loose_ops: dict[str, dict[tuple[str, str], list[int]]] = field(
+        default_factory=lambda: {"input": {}, "model": {}})  # kernels outside executor runs
     markers: list[Marker] = field(default_factory=list)
     keras_steps: list[Marker] = field(default_factory=list)
-    waits: list[Interval] = field(default_factory=list)  # IteratorGetNext* on non-tf.data lines
-    wait_events: list[Marker] = field(default_factory=list)  # outermost waits, per line
+    waits: list[Interval] = field(default_factory=list)  # outermost waits, training threads
+    wait_events: list[Marker] = field(default_factory=list)
     transfers: list[Interval] = field(default_factory=list)
-    compute: list[Interval] = field(default_factory=list)  # step-function execution events
-    read_events: list[tuple[Interval, int | None]] = field(default_factory=list)  # + iter id
+    compute: list[Interval] = field(default_factory=list)  # step-function execution, kernels
+    read_events: list[tuple[Interval, str | None]] = field(default_factory=list)  # + node key
     has_device: bool = False
     main_line: str | None = None
+    event_count: int = 0
+    profile_start_ns: int | None = None
+    profile_stop_ns: int | None = None
+    span_ps: tuple[int, int] = (0, 0)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def has_tfdata(self) -> bool:
+        return bool(self.nodes)
 
 
-def _is_tfdata_line(line: Line) -> bool:
-    return line.name.startswith("tf_data")
-
-
-def scan_trace(trace: Trace) -> Scan:
-    """Walk every host event once (linear in events, plus the per-line nesting stack)."""
-    out = Scan()
-    out.has_device = any(p.name.startswith("/device:") for p in trace.planes)
-    host = trace.host
-    if host is None:
-        return out
-    for line in host.lines:
-        _scan_line(line, out)
-    main = [ln for ln in host.lines if ln.name == "python"]
-    out.main_line = main[0].name if main else None
+def scan_file(path: Path) -> Scan:
+    """Read and scan one `*.xplane.pb`; unreadable or corrupt files raise IoprofError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IoprofError(f"{path}: cannot read TF profiler capture ({exc.strerror})") from None
+    planes, errors = read_raw_planes(data, str(path))
+    out = Scan(errors=errors)
+    out.profile_start_ns, out.profile_stop_ns = profile_times(planes)
+    out.has_device = any(p.name.startswith("/device:") for p in planes)
+    host = next((p for p in planes if p.name == "/host:CPU"), None)
+    if host is not None:
+        scan_plane(host, out)
     return out
 
 
-def _scan_line(line: Line, out: Scan) -> None:
-    tfdata_line = _is_tfdata_line(line)
-    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
-    pipeline_line = line.name.startswith(catalog.PIPELINE_THREAD_PREFIXES)
+def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
+    """Classify every event name of the plane once: (tag, payload)."""
+    tags: dict[int, tuple[int, Any]] = {}
+    for mid, name in plane.event_names.items():
+        if name.startswith(catalog.ITERATOR_PREFIX):
+            tags[mid] = (_ITER, (name, catalog.normalize_iterator(name),
+                                 catalog.iterator_kind(name)))
+        elif name == catalog.FUNCTION_RUN or name.startswith(catalog.CAPTURED_FUNCTION_RUN):
+            tags[mid] = (_LAUNCH, None)
+        elif name == catalog.EXECUTOR_PROCESS:
+            tags[mid] = (_PROC, None)
+        elif catalog.is_input_wait(name):
+            tags[mid] = (_WAIT, name)
+        elif catalog.op_type(name) is not None:
+            kind = catalog.op_type(name)
+            tags[mid] = (_KERNEL, (catalog.op_name(name), kind, catalog.is_read_op(kind)))
+        elif catalog.is_transfer(name):
+            tags[mid] = (_TRANSFER, None)
+        elif name.startswith(catalog.COMPUTE_PREFIXES):
+            tags[mid] = (_COMPUTE, None)
+        elif any(m in name for m in catalog.READ_EVENT_MARKERS):
+            tags[mid] = (_READ, None)
+        elif name in catalog.KERAS_STEP_FUNCTIONS:
+            tags[mid] = (_KERAS, name)
+        elif name.endswith("Produce"):
+            tags[mid] = (_PRODUCE, None)
+        else:
+            tags[mid] = (_OTHER, name)
+    return tags
+
+
+def _stat_ids(plane: RawPlane) -> dict[str, int]:
+    return {name: sid for sid, name in plane.stat_names.items()}
+
+
+def scan_plane(plane: RawPlane, out: Scan) -> None:
+    tags = _tags(plane)
+    sid = _stat_ids(plane)
+    lo = hi = None
+    main_lines: list[str] = []
+    for line in plane.lines():
+        n = len(line.events)
+        out.event_count += n
+        if not n:
+            continue
+        if line.name == "python":
+            main_lines.append(line.name)
+        first, last = _scan_line(line, plane, tags, sid, out)
+        lo = first if lo is None or first < lo else lo
+        hi = last if hi is None or last > hi else hi
+    out.main_line = main_lines[0] if main_lines else None
+    out.span_ps = (lo or 0, hi or 0)
+
+
+def _stat_dict(pb_stats: Any, plane: RawPlane, wanted: frozenset[str] | None = None
+               ) -> dict[str, Any]:
+    names = plane.stat_names
+    out: dict[str, Any] = {}
+    for stat in pb_stats:
+        name = names.get(stat.metadata_id)
+        if name is None or (wanted is not None and name not in wanted):
+            continue
+        kind = stat.WhichOneof("value")
+        if kind == "ref_value":
+            out[name] = names.get(stat.ref_value, "")
+        elif kind is not None:
+            out[name] = getattr(stat, kind)
+    return out
+
+
+_LAUNCH_STATS = frozenset({catalog.PRODUCER_ID_STAT, catalog.PRODUCER_TYPE_STAT, "id"})
+_PROC_STATS = frozenset({catalog.CONSUMER_ID_STAT, catalog.CONSUMER_TYPE_STAT, "id"})
+_NODE_STATS = frozenset({"name", "buffered_elements", "buffered_bytes_MB", "parallelism",
+                         "batch_size", "buffer_limit", "buffer_size", "autotune",
+                         "cycle_length", "deterministic", "drop_remainder",
+                         "max_batch_results", "cpu_budget", "ram_budget_megabytes",
+                         "threadpool_size"})
+
+
+def _sorted_order(offs: list[int], durs: list[int]) -> range | list[int]:
+    for i in range(len(offs) - 1):
+        a, b = offs[i], offs[i + 1]
+        if a > b or (a == b and durs[i] < durs[i + 1]):
+            # parents before their children when both start at the same picosecond
+            return sorted(range(len(offs)), key=lambda j: (offs[j], -durs[j]))
+    return range(len(offs))
+
+
+def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
+               sid: dict[str, int], out: Scan) -> tuple[int, int]:
     lname = line.name
-    # stack entries: [event, kind_tag, payload]; kind_tag: "iter" | "proc" | "wait" | "other"
+    tfdata_line = lname.startswith("tf_data")
+    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
+    pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
+    base = line.timestamp_ns * 1000
+    pbs = line.events
+    mids = [e.metadata_id for e in pbs]
+    offs = [base + e.offset_ps for e in pbs]
+    durs = [e.duration_ps for e in pbs]
+    step_sid = sid.get(catalog.STEP_MARKER_STAT)
+    nodes = out.nodes
+    # stack entries: [end, tag, payload, children]; payload by tag
     stack: list[list[Any]] = []
-    last_iter_parent: int | None = None
-    is_wait = catalog.is_input_wait
-    op_type = catalog.op_type
-    iter_prefix = catalog.ITERATOR_PREFIX
+    last_closed_iter: str | None = None
+    lo = offs[0] if offs else 0
+    hi = 0
 
     def close(entry: list[Any]) -> None:
-        nonlocal last_iter_parent
+        nonlocal last_closed_iter
         tag = entry[1]
-        if tag == "iter":
-            it: IterEvent = entry[2]
-            children: list[Interval] = entry[3]
-            it.self_intervals = _gaps(it.start, it.end, children)
-            parent = it.stats.get("parent_id")
-            last_iter_parent = parent if isinstance(parent, int) else None
-        elif tag == "kernel":
-            k: Kernel = entry[2]
-            k.self_ps = (k.end - k.start) - sum(e - s for s, e in entry[3])
+        if tag == _ITER:
+            node, start = entry[2]
+            end = entry[0]
+            gaps = _gaps(start, end, entry[3]) if entry[3] else [(start, end)]
+            node.self_ps += sum(e - s for s, e in gaps)
+            if not catalog.is_async_kind(node.kind):
+                node.self_intervals.extend(gaps)
+            last_closed_iter = node.key
+        elif tag == _KERNEL:
+            acc, proc, start, is_read = entry[2]
+            nested = sum(e - s for s, e in entry[3])
+            acc[2] += (entry[0] - start) - nested
+            if is_read and proc is not None:
+                proc.read_intervals.append((start, entry[0]))
 
-    for ev in line.events:
-        start = ev.start_ps
-        end = start + ev.dur_ps
-        while stack and stack[-1][0].start_ps + stack[-1][0].dur_ps <= start:
-            close(stack.pop())
-        name = ev.name
-        entry: list[Any]
-        if name.startswith(iter_prefix):
-            stats = ev.stats
-            it = IterEvent(name, catalog.normalize_iterator(name), catalog.iterator_kind(name),
-                           start, end, lname, [], stats)
-            out.iter_events.append(it)
-            parent_iter = _innermost(stack, "iter")
-            if parent_iter is not None:
-                parent_iter[3].append((start, end))
-            entry = [ev, "iter", it, []]
-        elif name == catalog.FUNCTION_RUN or name.startswith(catalog.CAPTURED_FUNCTION_RUN):
-            # A function launch: `FunctionRun` carries `_p` (-> `_c` of its executor runs);
-            # both it and `InstantiatedCapturedFunction::Run*` carry the run `id` that the
-            # executor runs repeat (a sequential Map launches with no FunctionRun at all).
-            stats = ev.stats
+    def innermost(tag: int) -> list[Any] | None:
+        for entry in reversed(stack):
+            if entry[1] == tag:
+                return entry
+        return None
+
+    for i in _sorted_order(offs, durs):
+        start = offs[i]
+        end = start + durs[i]
+        if end > hi:
+            hi = end
+        while stack and stack[-1][0] <= start:
+            top = stack.pop()
+            if top[1] == _ITER or top[1] == _KERNEL:
+                close(top)
+        tag, payload = tags.get(mids[i], (_OTHER, ""))
+        if tag == _ITER:
+            long_name, key, kind = payload
+            node = nodes.get(key)
+            if node is None:
+                node = nodes[key] = NodeScan(key, kind)
+            node.calls += 1
+            node.total_ps += end - start
+            if node.sampled < STAT_SAMPLE:
+                node.sampled += 1
+                _sample_node(node, _stat_dict(pbs[i].stats, plane, _NODE_STATS))
+            parent = innermost(_ITER)
+            if parent is not None:
+                parent[3].append((start, end))
+            stack.append([end, _ITER, (node, start), []])
+        elif tag == _LAUNCH:
+            stats = _stat_dict(pbs[i].stats, plane, _LAUNCH_STATS)
             link = stats.get(catalog.PRODUCER_ID_STAT)
             if stats.get(catalog.PRODUCER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE or \
                     not isinstance(link, int):
                 link = None
-            run_id = stats.get("id")
-            run_id = run_id if isinstance(run_id, int) else None
+            run_id = stats.get("id") if isinstance(stats.get("id"), int) else None
             if link is not None or run_id is not None:
-                enclosing = _innermost(stack, "iter")
-                owner = enclosing[2].stats.get("id") if enclosing is not None else None
-                if owner is None and _innermost(stack, "produce") is not None:
-                    owner = last_iter_parent
-                out.launches.append(FunctionLaunch(link, run_id, owner, tfdata_line, start,
-                                                   end))
-            entry = [ev, "other"]
-        elif name == catalog.EXECUTOR_PROCESS:
-            stats = ev.stats
+                enclosing = innermost(_ITER)
+                owner = enclosing[2][0].key if enclosing is not None else None
+                if owner is None and innermost(_PRODUCE) is not None and last_closed_iter:
+                    # a parallel map's producer: it pulled an element from its input (the
+                    # iterator that just closed) and launches its function on it
+                    owner = last_closed_iter.rsplit("::", 1)[0]
+                out.launches.append(FunctionLaunch(link, run_id, owner, tfdata_line))
+            stack.append([end, _OTHER, None, None])
+        elif tag == _PROC:
+            stats = _stat_dict(pbs[i].stats, plane, _PROC_STATS)
             link = stats.get(catalog.CONSUMER_ID_STAT)
-            if stats.get(catalog.CONSUMER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE:
+            if stats.get(catalog.CONSUMER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE or \
+                    not isinstance(link, int):
                 link = None
-            run_id = stats.get("id")
-            out.processes.append(ProcessRun(link if isinstance(link, int) else None,
-                                            run_id if isinstance(run_id, int) else None,
-                                            start, end, lname))
-            entry = [ev, "proc", len(out.processes) - 1]
-        elif not pipeline_line and is_wait(name):
-            if _innermost(stack, "wait") is None:
-                out.waits.append((start, end))
-                out.wait_events.append(Marker(name, None, start, end, lname))
-            entry = [ev, "wait"]
-        else:
-            kind = op_type(name)
-            if kind is not None:
-                proc = _innermost(stack, "proc")
-                k = Kernel(catalog.op_name(name), kind, start, end, end - start,
-                           proc[2] if proc is not None else None, lname)
-                out.kernels.append(k)
-                if proc is not None:
-                    out.processes[proc[2]].kernels.append(len(out.kernels) - 1)
-                outer = _innermost(stack, "kernel")
-                if outer is not None:
-                    outer[3].append((start, end))
-                entry = [ev, "kernel", k, []]
+            run_id = stats.get("id") if isinstance(stats.get("id"), int) else None
+            proc = ProcessRun(link, run_id, start, end, lname)
+            out.processes.append(proc)
+            stack.append([end, _PROC, proc, None])
+        elif tag == _KERNEL:
+            name, kind, is_read = payload
+            proc_entry = innermost(_PROC)
+            proc = proc_entry[2] if proc_entry is not None else None
+            if proc is not None:
+                table = proc.ops
             else:
-                entry = [ev, "produce" if name.endswith("Produce") else "other"]
-                _classify_other(ev, name, start, end, lname, stack, out)
-        stack.append(entry)
+                table = out.loose_ops["input" if tfdata_line else "model"]
+                if not tfdata_line:
+                    out.compute.append((start, end))
+            acc = table.get((name, kind))
+            if acc is None:
+                acc = table[(name, kind)] = [0, 0, 0]
+            acc[0] += 1
+            acc[1] += end - start
+            outer = innermost(_KERNEL)
+            if outer is not None:
+                outer[3].append((start, end))
+            stack.append([end, _KERNEL, (acc, proc, start, is_read), []])
+        elif tag == _WAIT and not pipeline_line:
+            if innermost(_WAIT) is None:
+                out.waits.append((start, end))
+                out.wait_events.append(Marker(payload, None, start, end, lname))
+            stack.append([end, _WAIT, None, None])
+        else:
+            if tag == _TRANSFER:
+                out.transfers.append((start, end))
+            elif tag == _COMPUTE:
+                out.compute.append((start, end))
+            elif tag == _READ:
+                enclosing = innermost(_ITER)
+                out.read_events.append(((start, end), enclosing[2][0].key
+                                        if enclosing is not None else None))
+            elif tag == _KERAS:
+                out.keras_steps.append(Marker(payload, None, start, end, lname))
+            elif tag == _OTHER and step_sid is not None and not tfdata_line:
+                for stat in pbs[i].stats:
+                    if stat.metadata_id == step_sid:
+                        kind = stat.WhichOneof("value")
+                        value = getattr(stat, kind) if kind else None
+                        if isinstance(value, int):
+                            out.markers.append(Marker(str(payload), value, start, end, lname))
+                        break
+            stack.append([end, tag, None, None])
     while stack:
         close(stack.pop())
+    return lo, hi
 
 
-def _classify_other(ev: Event, name: str, start: int, end: int, lname: str,
-                    stack: list[list[Any]], out: Scan) -> None:
-    if catalog.is_transfer(name):
-        out.transfers.append((start, end))
-    elif name.startswith(catalog.COMPUTE_PREFIXES):
-        out.compute.append((start, end))
-    elif any(m in name for m in catalog.READ_EVENT_MARKERS):
-        enclosing = _innermost(stack, "iter")
-        out.read_events.append(((start, end),
-                                enclosing[2].stats.get("id") if enclosing is not None else None))
-    elif name in catalog.KERAS_STEP_FUNCTIONS:
-        out.keras_steps.append(Marker(name, None, start, end, lname))
-    elif ev._pb.stats and not lname.startswith("tf_data"):
-        # Only events with stats can be step markers; resolve stats only for those.
-        step = ev.stats.get(catalog.STEP_MARKER_STAT)
-        if isinstance(step, int) and not isinstance(step, bool):
-            out.markers.append(Marker(name, step, start, end, lname))
-
-
-def _innermost(stack: list[list[Any]], tag: str) -> list[Any] | None:
-    for entry in reversed(stack):
-        if entry[1] == tag:
-            return entry
-    return None
+def _sample_node(node: NodeScan, stats: dict[str, Any]) -> None:
+    name = stats.pop("name", None)
+    if isinstance(name, str) and name:
+        node.user_names[name] += 1
+    buffered = stats.pop("buffered_elements", None)
+    if isinstance(buffered, (int, float)) and not isinstance(buffered, bool):
+        node.buffered_sum += buffered
+        node.buffered_n += 1
+    for k, v in stats.items():
+        if v is not None and v != "unavailable":  # TF's placeholder at teardown
+            node.stats[k] = v
 
 
 def _gaps(start: int, end: int, children: list[Interval]) -> list[Interval]:

@@ -97,42 +97,34 @@ def _node(nodes: dict[str, NodeAcc], key: str, kind: str) -> NodeAcc:
     return node
 
 
-_KEPT_STATS = ("parallelism", "batch_size", "buffer_limit", "buffer_size", "autotune",
-               "cycle_length", "deterministic", "drop_remainder", "max_batch_results",
-               "cpu_budget", "ram_budget_megabytes", "threadpool_size")
+def _merge_ops(table: dict[tuple[str, str], OpAcc], ops: dict[tuple[str, str], list[int]]
+               ) -> None:
+    for (name, kind), (count, total_ps, self_ps) in ops.items():
+        acc = table.get((name, kind))
+        if acc is None:
+            acc = table[(name, kind)] = OpAcc(name, kind)
+        acc.count += count
+        acc.total_ps += total_ps
+        acc.self_ps += self_ps
 
 
 def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> CapturePipeline:
-    """Build (or extend) the iterator tree from one capture's scan and link map functions."""
+    """Build (or extend, over captures) the iterator tree from one scan; link map functions."""
     nodes = {} if nodes is None else nodes
     for node in nodes.values():
         node.read_work, node.decode_work = [], []
-    id_to_key: dict[int, str] = {}
-    for it in scan.iter_events:
-        node = _node(nodes, it.key, it.kind)
-        stats = it.stats
-        iid = stats.get("id")
-        if isinstance(iid, int):
-            id_to_key[iid] = it.key
-        node.calls += 1
-        node.total_ps += it.end - it.start
-        node.self_ps += total(it.self_intervals)
-        name = stats.get("name")
-        if isinstance(name, str) and name:
-            node.user_names[name] += 1
-        for k in _KEPT_STATS:
-            value = stats.get(k)
-            if value is not None and value != "unavailable":  # TF's placeholder at teardown
-                node.stats[k] = value
-        buffered = stats.get("buffered_elements")
-        if isinstance(buffered, (int, float)):
-            node.buffered_sum += buffered
-            node.buffered_n += 1
-        if "buffered_bytes_MB" in stats:
-            node.stats["buffered_bytes_MB"] = stats["buffered_bytes_MB"]
+    for key, seen in scan.nodes.items():
+        node = _node(nodes, key, seen.kind)
+        node.calls += seen.calls
+        node.total_ps += seen.total_ps
+        node.self_ps += seen.self_ps
+        node.user_names.update(seen.user_names)
+        node.stats.update(seen.stats)
+        node.buffered_sum += seen.buffered_sum
+        node.buffered_n += seen.buffered_n
         if not node.is_async:
             (node.read_work if node.category == "read" else node.decode_work).extend(
-                it.self_intervals)
+                seen.self_intervals)
     # Fill in ancestors never seen as events of their own (kept for a complete tree).
     for key in list(nodes):
         parent = nodes[key].parent_key
@@ -140,11 +132,11 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
             _node(nodes, parent, catalog.iterator_kind(parent))
             parent = nodes[parent].parent_key
 
-    # FunctionRun._p -> owner node (or the model's step function).
+    # Launch -> owner: an iterator node, or the model's step function.
     owner_of_link: dict[int, str] = {}
     owner_of_run: dict[int, str] = {}
     for launch in scan.launches:
-        key = id_to_key.get(launch.owner_iter_id) if launch.owner_iter_id is not None else None
+        key = launch.owner_key if launch.owner_key in nodes else None
         if key is None:
             key = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
         if launch.link is not None:
@@ -167,36 +159,30 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
         if owner is None:
             owner = UNKNOWN_INPUT if proc.line.startswith("tf_data") else MODEL
         process_owner.append(owner)
-    # Map functions launched just before the capture began (their FunctionRun is not in it)
-    # run on tf.data threads unlinked: credit them to the iterator that runs the most linked
+    # Map functions launched just before the capture began (their launch is not in it) run on
+    # tf.data threads unlinked: credit them to the iterator that runs the most linked
     # map-function work, when there is one.
     counts = Counter(o for o in process_owner if o not in (MODEL, UNKNOWN_INPUT))
     if counts:
         main_fn_owner = counts.most_common(1)[0][0]
         process_owner = [main_fn_owner if o == UNKNOWN_INPUT else o for o in process_owner]
-    for proc, owner in zip(scan.processes, process_owner, strict=False):
+    for proc, owner in zip(scan.processes, process_owner, strict=True):
         if owner == MODEL:
             model_compute.append((proc.start, proc.end))
-        else:
-            input_procs += 1
-            node = nodes.get(owner)
-            if node is not None:
-                node.decode_work.append((proc.start, proc.end))
-    for k in scan.kernels:
-        owner = process_owner[k.process] if k.process is not None else (
-            UNKNOWN_INPUT if k.line.startswith("tf_data") else MODEL)
-        dur = k.end - k.start
-        if owner == MODEL:
-            _add_op(model_ops, k.name, k.op_type, dur, k.self_ps)
-            model_compute.append((k.start, k.end))
+            _merge_ops(model_ops, proc.ops)
             continue
+        input_procs += 1
         node = nodes.get(owner)
-        _add_op(node.ops if node is not None else unowned, k.name, k.op_type, dur, k.self_ps)
-        if catalog.is_read_op(k.op_type) and node is not None:
-            node.read_work.append((k.start, k.end))
-    for (interval, iid) in scan.read_events:
-        key = id_to_key.get(iid) if iid is not None else None
-        if key is not None:
+        if node is None:
+            _merge_ops(unowned, proc.ops)
+            continue
+        node.decode_work.append((proc.start, proc.end))
+        node.read_work.extend(proc.read_intervals)
+        _merge_ops(node.ops, proc.ops)
+    _merge_ops(model_ops, scan.loose_ops["model"])
+    _merge_ops(unowned, scan.loose_ops["input"])
+    for interval, key in scan.read_events:
+        if key is not None and key in nodes:
             nodes[key].read_work.append(interval)
 
     all_read: list[Interval] = []
@@ -210,8 +196,7 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     return CapturePipeline(
         nodes=nodes, read_work=read_u, decode_work=subtract(union(all_decode), read_u),
         model_compute=union(model_compute), model_ops=model_ops, input_ops_unowned=unowned,
-        has_tfdata=bool(scan.iter_events), linked_processes=linked,
-        input_processes=input_procs,
+        has_tfdata=scan.has_tfdata, linked_processes=linked, input_processes=input_procs,
     )
 
 

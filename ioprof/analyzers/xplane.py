@@ -135,15 +135,137 @@ def message_class(name: str) -> Any:
 def parse_xspace(data: bytes, where: str = "xplane") -> Any:
     """Parse serialized XSpace bytes; a truncated or corrupt capture is a one-line error."""
     space = message_class("XSpace")()
+    if not data:
+        raise IoprofError(f"{where}: empty TF profiler capture")
     try:
         space.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise IoprofError(
             f"{where}: corrupt or truncated TF profiler capture ({exc or 'cannot parse'})"
         ) from None
+    return space
+
+
+# --- streaming: one line at a time --------------------------------------------------------
+# A 100 MB capture parsed whole takes several times its size in memory. The XSpace's and each
+# XPlane's top-level fields are split here by hand (tags and lengths only), so a plane's
+# metadata is parsed on its own and its lines one by one, each freed after use.
+
+
+def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise ValueError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, start of the field's tag, start of its value, end) at one level."""
+    while pos < end:
+        tag_start = pos
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == 2:
+            length, pos = _varint(buf, pos, end)
+            value_end = pos + length
+        elif wire == 0:
+            _, value_end = _varint(buf, pos, end)
+        elif wire == 1:
+            value_end = pos + 8
+        elif wire == 5:
+            value_end = pos + 4
+        else:
+            raise ValueError(f"bad wire type {wire}")
+        if value_end > end or number == 0:
+            raise ValueError("field runs past the end")
+        yield number, tag_start, pos, value_end
+        pos = value_end
+
+
+@dataclass
+class RawPlane:
+    """A plane's metadata (parsed) and its lines (parsed on demand, one at a time)."""
+
+    id: int
+    name: str
+    event_names: dict[int, str]
+    stat_names: dict[int, str]
+    stats: dict[str, Any]
+    header: Any  # an XPlane message without its lines (metadata maps, stats)
+    line_spans: list[tuple[int, int]]
+    _buf: memoryview
+    _where: str
+
+    def lines(self) -> Iterator[Any]:
+        cls = message_class("XLine")
+        for start, end in self.line_spans:
+            line = cls()
+            try:
+                line.ParseFromString(self._buf[start:end])
+            except (DecodeError, RuntimeError, ValueError) as exc:
+                raise IoprofError(
+                    f"{self._where}: corrupt TF profiler capture in plane {self.name!r} "
+                    f"({exc or 'cannot parse'})") from None
+            yield line
+
+    @property
+    def line_count(self) -> int:
+        return len(self.line_spans)
+
+
+def read_raw_planes(data: bytes, where: str = "xplane") -> tuple[list[RawPlane], list[str]]:
+    """Split a capture into planes without parsing their lines; return planes and errors."""
     if not data:
         raise IoprofError(f"{where}: empty TF profiler capture")
-    return space
+    buf = memoryview(data)
+    planes: list[RawPlane] = []
+    rest = bytearray()
+    plane_cls = message_class("XPlane")
+    try:
+        for number, tag_start, start, end in _fields(buf, 0, len(buf)):
+            if number != 1:
+                rest += buf[tag_start:end]
+                continue
+            header_bytes = bytearray()
+            spans: list[tuple[int, int]] = []
+            for pn, ptag, pstart, pend in _fields(buf, start, end):
+                if pn == 3:
+                    spans.append((pstart, pend))
+                else:
+                    header_bytes += buf[ptag:pend]
+            header = plane_cls()
+            header.ParseFromString(bytes(header_bytes))
+            event_names = {k: v.name for k, v in header.event_metadata.items()}
+            stat_names = {k: v.name for k, v in header.stat_metadata.items()}
+            planes.append(RawPlane(header.id, header.name, event_names, stat_names,
+                                   _plane_stats(header, stat_names), header, spans, buf,
+                                   where))
+        space = message_class("XSpace")()
+        space.ParseFromString(bytes(rest))
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise IoprofError(
+            f"{where}: corrupt or truncated TF profiler capture ({exc or 'cannot parse'})"
+        ) from None
+    return planes, list(space.errors)
+
+
+def profile_times(planes: list[RawPlane]) -> tuple[int | None, int | None]:
+    """(profile_start_time, profile_stop_time) in epoch ns, from the Task Environment plane."""
+    for plane in planes:
+        if plane.name == "Task Environment":
+            start = plane.stats.get("profile_start_time")
+            stop = plane.stats.get("profile_stop_time")
+            return (start if isinstance(start, int) and start > 0 else None,
+                    stop if isinstance(stop, int) and stop > 0 else None)
+    return None, None
 
 
 # --- resolved view ---------------------------------------------------------------------------
