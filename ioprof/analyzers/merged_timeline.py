@@ -8,6 +8,8 @@ chrome://tracing). It puts on the one clock of docs/run-format.md (epoch ns):
 - py-spy's stack samples as nested slices per thread (a flame chart over time),
 - host counters from psutil's cumulative samples turned into rates,
 - the bootstrap's step times and capture windows as markers.
+`run_hotspots` is the other view of py-spy's samples a report needs: the job's hottest lines
+over the whole run.
 Huge captures are capped (the longest events are kept) and every cap is written into `notes`,
 which the trace carries, so a viewer knows what it is not seeing.
 """
@@ -15,11 +17,13 @@ which the trace carries, so a viewer knows what it is not seeing.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ioprof.analyzers.model import PythonHotspot, SourceRef
 from ioprof.errors import IoprofError
 from ioprof.rundir import (
     HOST_SAMPLES,
@@ -355,3 +359,53 @@ def _bounds(manifest: Manifest, tracks: list[SliceTrack], counters: list[Counter
         starts.append(instant.t_ns)
         ends.append(instant.t_ns)
     return min(starts), max(ends)
+
+
+# --- the job's own Python lines over the whole run -------------------------------------------
+
+
+def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
+    """The job's hottest Python lines while it trained, from py-spy's samples.
+
+    The analyzers report the lines that ran while steps waited for input (`during=
+    "input_wait"`); for a job whose input work is all in TF that list is empty, yet the reader
+    still wants to know where their own code spends its time (the `for` line that fetches
+    batches versus the step call). Each sampled stretch gives its time to the innermost frame of
+    the job's own code (ioprof.analyzers.python.job_frame). Only the training span counts, from
+    the first to the last step the bootstrap recorded (`during="step"`), because start-up (the
+    TF import alone is seconds) would otherwise top every short run; without step times the
+    whole run counts (`during="run"`). `share` is of all the job-code time counted.
+    """
+    from ioprof.analyzers.python import job_frame
+
+    try:
+        run, manifest = RunDir.open(path)
+    except IoprofError:
+        return ()
+    record = manifest.collectors.get("pyspy")
+    if record is None or PYSPY_SAMPLES not in record.files:
+        return ()
+    try:
+        threads = load_stack_samples(run.file(PYSPY_SAMPLES))
+    except IoprofError:
+        return ()
+    steps = [i.t_ns for i in _bootstrap_instants(run.file(TF_EVENTS), [])
+             if i.track == "steps"] if run.file(TF_EVENTS).is_file() else []
+    lo, hi = (min(steps), max(steps)) if len(steps) >= 2 else (0, 2**63)
+    time_by: Counter[tuple[str, int, str]] = Counter()
+    runs_by: Counter[tuple[str, int, str]] = Counter()
+    for thread in threads:
+        for stretch in thread.runs:
+            got = min(stretch.end_ns, hi) - max(stretch.start_ns, lo)
+            if got <= 0:
+                continue
+            frame = job_frame(stretch.stack)
+            if frame is None:
+                continue
+            key = (frame.file, frame.line, frame.function)
+            time_by[key] += got
+            runs_by[key] += 1
+    whole = sum(time_by.values()) or 1
+    during: Literal["step", "run"] = "step" if len(steps) >= 2 else "run"
+    return tuple(PythonHotspot(SourceRef(f, line, fn), runs_by[(f, line, fn)], t / whole, during)
+                 for (f, line, fn), t in time_by.most_common(limit))

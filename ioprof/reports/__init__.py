@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -49,10 +50,25 @@ def _write_trace(run_path: Path, anonymizer: object | None = None) -> Path | Non
         return None
 
 
+def with_run_hotspots(run_path: Path, analysis: Analysis) -> Analysis:
+    """Add the job's hottest lines while training (from py-spy) when the analyzers gave only
+    those of the input waits: the report's Python section should never be empty when the
+    samples are there. Loaded by a pure helper, so the renderers still read no raw files."""
+    if any(h.during != "input_wait" for h in analysis.python_hotspots):
+        return analysis
+    from ioprof.analyzers.merged_timeline import run_hotspots
+
+    extra = run_hotspots(run_path)
+    if not extra:
+        return analysis
+    return dataclasses.replace(analysis, python_hotspots=analysis.python_hotspots + extra)
+
+
 def write_reports(run_path: Path, analysis: Analysis) -> list[Path]:
     """Write RUN/report.html and RUN/trace.json; returns what was written."""
     from ioprof.reports.html import render_html
 
+    analysis = with_run_hotspots(run_path, analysis)
     written = [_write(run_path / REPORT_HTML, render_html(analysis))]
     trace = _write_trace(run_path)
     if trace is not None:
@@ -66,6 +82,8 @@ def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
 
     With the default HTML output the merged trace is refreshed too, anonymized alike.
     """
+    if fmt == "html":
+        analysis = with_run_hotspots(run_dir, analysis)
     anonymizer = None
     if anonymize:
         from ioprof.reports.anonymize import for_analysis

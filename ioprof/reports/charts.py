@@ -69,12 +69,15 @@ def step_histogram(analysis: Analysis) -> Figure:
                            hovertemplate="%{x:.2f} ms: %{y} steps<extra></extra>",
                            name="steps"))
     stats = analysis.steps
-    for label, value, dash in (("p10", stats.p10_ns, "dot"), ("median", stats.median_ns, "solid"),
-                               ("p90", stats.p90_ns, "dot")):
+    # Labels left of p10 and right of p90 so that close percentiles do not overprint.
+    for label, value, dash, side in (("p10", stats.p10_ns, "dot", "top left"),
+                                     ("median", stats.median_ns, "solid", "top"),
+                                     ("p90", stats.p90_ns, "dot", "top right")):
         if value:
             fig.add_vline(x=value / 1e6, line_dash=dash, line_color="#d62728",
-                          annotation_text=f"{label} {value / 1e6:.1f} ms",
-                          annotation_position="top")
+                          annotation_text=label if label != "median" else
+                          f"median {value / 1e6:.1f} ms", annotation_position=side,
+                          annotation_font_size=10)
     fig.update_layout(height=300, showlegend=False, xaxis_title="step time (ms)",
                       yaxis_title="steps", bargap=0)
     return _json(fig)

@@ -152,10 +152,9 @@ def report_context(analysis: Analysis) -> dict[str, Any]:
                              (model_rows, model_more, "model ops")):
         if more:
             notes.append(f"Top {what}: the first {len(rows)} shown, {more} more in analysis.json.")
-    hotspots = analysis.python_hotspots[:MAX_TABLE_ROWS]
-    if len(analysis.python_hotspots) > len(hotspots):
-        notes.append(f"Python lines: the first {len(hotspots)} of "
-                     f"{len(analysis.python_hotspots)} shown.")
+    hotspots = {
+        during: [h for h in analysis.python_hotspots if h.during in kinds][:MAX_TABLE_ROWS]
+        for during, kinds in (("wait", ("input_wait",)), ("train", ("step", "run")))}
     embedded, note = _embedded_analysis(analysis)
     notes += [note] if note else []
     run = analysis.run
