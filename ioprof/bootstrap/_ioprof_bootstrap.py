@@ -139,6 +139,9 @@ class _Bootstrap:
         self.capture = _CaptureScheduler(self, config.get("capture") or {})
         self._own_trace = threading.local()
         self._step_times: list = []
+        # What the capture scheduler needs to know when the job shows no steps (yet).
+        self.fit_called = False
+        self.data_started = None  # monotonic time of the first iteration over a tf.data input
         self._patched: set[str] = set()
 
     @_guarded
@@ -187,6 +190,7 @@ class _Bootstrap:
             self.log.log(f"keras {version}: no step markers added (Keras 3 only)")
             return
         self._patched.add("keras")
+        self.log.emit("keras_imported", keras_version=version)
         _patch_keras_fit(self, model_cls, callback_base)
 
     def count_step(self, source: str, step_num=None) -> None:
@@ -336,6 +340,7 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
 
     @functools.wraps(original_fit)
     def fit(self, *args, **kwargs):
+        bootstrap.fit_called = True  # steps will come: never fall back to the clock
         try:
             bound = signature.bind(self, *args, **kwargs) if signature else None
             if bound is not None:
@@ -390,6 +395,20 @@ class _DatasetRecorder:
             cls = getattr(self.tf.data, reader, None)
             if cls is not None:
                 self._patch(cls, "__init__", None, static=False, op=reader)
+        self._watch_first_iteration(dataset_cls)
+
+    def _watch_first_iteration(self, dataset_cls) -> None:
+        """Note when the job first iterates over a dataset (by itself or through Keras)."""
+        original_iter = dataset_cls.__iter__
+        bootstrap = self.bootstrap
+
+        @functools.wraps(original_iter)
+        def iterate(dataset_self):
+            if bootstrap.data_started is None:
+                bootstrap.data_started = time.monotonic()
+            return original_iter(dataset_self)
+
+        dataset_cls.__iter__ = iterate
 
     def _patch(self, owner, method: str, fn_arg, static: bool, op: str | None = None) -> None:
         original = owner.__dict__.get(method) if method == "__init__" else getattr(owner, method,
@@ -595,10 +614,7 @@ class _CaptureScheduler:
                 if self._done >= self.windows:
                     continue
                 if self._done == 0:
-                    ready = (boot.steps >= self.after_steps if boot.step_source
-                             else now - t0 >= self.after_s)
-                    reason = (f"after {boot.steps} steps" if boot.step_source
-                              else f"{now - t0:.1f} s after TF import, no steps seen")
+                    ready, reason = self._first_window_due(now, t0)
                 else:
                     ready = next_window_t is not None and now >= next_window_t
                     reason = f"window {self._done + 1}"
@@ -606,6 +622,23 @@ class _CaptureScheduler:
                     self._start_window(reason)
             except Exception:  # noqa: BLE001
                 boot.log.log_exception("capture scheduler")
+
+    def _first_window_due(self, now: float, tf_imported: float) -> tuple[bool, str]:
+        """After `after_steps` steps; for a job that shows no steps, `after_s` seconds after it
+        starts iterating over its tf.data input (or after TF's import when it builds none).
+        A Keras `fit` always shows steps, so it never falls back to the clock."""
+        boot = self.bootstrap
+        if boot.step_source:
+            return boot.steps >= self.after_steps, f"after {boot.steps} steps"
+        if boot.fit_called:
+            return False, ""
+        if boot.data_started is not None:
+            waited = now - boot.data_started
+            return waited >= self.after_s, f"{waited:.1f} s after the input started, no steps"
+        if boot.dataset_count == 0:
+            waited = now - tf_imported
+            return waited >= self.after_s, f"{waited:.1f} s after TF import, no tf.data, no steps"
+        return False, ""
 
     def _start_window(self, reason: str) -> None:
         tf = self.bootstrap.tf

@@ -141,7 +141,9 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
         return
     details["tf_version"] = imported[0].get("tf_version")
     record.version = f"tensorflow {details['tf_version']}"
-    details["keras_version"] = imported[0].get("keras_version")
+    keras = by_type.get("keras_imported")
+    details["keras_version"] = (keras[0].get("keras_version") if keras
+                                else imported[0].get("keras_version"))
     details["datasets_recorded"] = len(by_type.get("dataset", []))
     steps = by_type.get("steps", [])
     if steps:
