@@ -133,8 +133,10 @@ def headline(analysis: Analysis) -> str:
     if cat != "other" and other > share and other >= 0.5:
         # The analyzers name the worst *TF* category; when time outside TF dominates, that
         # must come first or the reader fixes the wrong thing.
-        text = f"{BOUND['other']}: {pct(other)} of step time is {WHAT['other']}; of the rest, " + (
-            text[0].lower() + text[1:])
+        rest = (f"steps wait {analysis.input_bound_percent:.0f}% of their time for input"
+                if cat in ("read", "decode") else f"{cat} is {pct(share)} of step time")
+        text = (f"{BOUND['other']}: {pct(other)} of step time is outside TF ops (Python code, "
+                f"callbacks, logging between steps); of the rest, {cat} leads: {rest}")
     culprits = analysis.bottleneck.culprits if analysis.bottleneck else ()
     op, node, py = (_first(culprits, k) for k in ("tf.op", "tf.data", "python"))
     where = ""
