@@ -41,6 +41,10 @@ def _write_trace(run_path: Path, anonymizer: object | None = None) -> Path | Non
     except IoprofError as exc:
         print(f"ioprof: trace.json not written: {exc.message}", file=sys.stderr)
         return None
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a malformed collector file
+        print(f"ioprof: trace.json not written: unexpected collector data ({exc!r})",
+              file=sys.stderr)
+        return None
     if anonymizer is not None:
         timeline = anonymizer.apply(timeline)  # type: ignore[attr-defined]
     try:
