@@ -162,6 +162,7 @@ def _stat_ids(plane: RawPlane) -> dict[str, int]:
 def scan_plane(plane: RawPlane, out: Scan) -> None:
     tags = _tags(plane)
     sid = _stat_ids(plane)
+    marker_names: dict[int, bool] = {}
     lo = hi = None
     main_lines: list[str] = []
     for line in plane.lines():
@@ -171,7 +172,7 @@ def scan_plane(plane: RawPlane, out: Scan) -> None:
             continue
         if line.name == "python":
             main_lines.append(line.name)
-        first, last = _scan_line(line, plane, tags, sid, out)
+        first, last = _scan_line(line, plane, tags, sid, out, marker_names)
         lo = first if lo is None or first < lo else lo
         hi = last if hi is None or last > hi else hi
     out.main_line = main_lines[0] if main_lines else None
@@ -194,8 +195,25 @@ def _stat_dict(pb_stats: Any, plane: RawPlane, wanted: frozenset[str] | None = N
     return out
 
 
-_LAUNCH_STATS = frozenset({catalog.PRODUCER_ID_STAT, catalog.PRODUCER_TYPE_STAT, "id"})
-_PROC_STATS = frozenset({catalog.CONSUMER_ID_STAT, catalog.CONSUMER_TYPE_STAT, "id"})
+
+
+def _three(pb_stats: Any, a: int | None, b: int | None, c: int | None) -> list[Any]:
+    """The values of three stats by metadata id (None when absent): the hot path's lookup."""
+    got: list[Any] = [None, None, None]
+    for stat in pb_stats:
+        m = stat.metadata_id
+        if m == a:
+            slot = 0
+        elif m == b:
+            slot = 1
+        elif m == c:
+            slot = 2
+        else:
+            continue
+        kind = stat.WhichOneof("value")
+        got[slot] = getattr(stat, kind) if kind else None
+    return got
+
 _NODE_STATS = frozenset({"name", "buffered_elements", "buffered_bytes_MB", "parallelism",
                          "batch_size", "buffer_limit", "buffer_size", "autotune",
                          "cycle_length", "deterministic", "drop_remainder",
@@ -213,7 +231,8 @@ def _sorted_order(offs: list[int], durs: list[int]) -> range | list[int]:
 
 
 def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
-               sid: dict[str, int], out: Scan) -> tuple[int, int]:
+               sid: dict[str, int], out: Scan, marker_names: dict[int, bool]
+               ) -> tuple[int, int]:
     lname = line.name
     tfdata_line = lname.startswith("tf_data")
     # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
@@ -224,6 +243,9 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
     offs = [base + e.offset_ps for e in pbs]
     durs = [e.duration_ps for e in pbs]
     step_sid = sid.get(catalog.STEP_MARKER_STAT)
+    p_sid, pt_sid = sid.get(catalog.PRODUCER_ID_STAT), sid.get(catalog.PRODUCER_TYPE_STAT)
+    c_sid, ct_sid = sid.get(catalog.CONSUMER_ID_STAT), sid.get(catalog.CONSUMER_TYPE_STAT)
+    id_sid = sid.get("id")
     nodes = out.nodes
     # stack entries: [end, tag, payload, children]; payload by tag
     stack: list[list[Any]] = []
@@ -280,12 +302,11 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                 parent[3].append((start, end))
             stack.append([end, _ITER, (node, start), []])
         elif tag == _LAUNCH:
-            stats = _stat_dict(pbs[i].stats, plane, _LAUNCH_STATS)
-            link = stats.get(catalog.PRODUCER_ID_STAT)
-            if stats.get(catalog.PRODUCER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE or \
-                    not isinstance(link, int):
+            link, link_type, run_id = _three(pbs[i].stats, p_sid, pt_sid, id_sid)
+            if link_type != catalog.TF_FUNCTION_LINK_TYPE or not isinstance(link, int):
                 link = None
-            run_id = stats.get("id") if isinstance(stats.get("id"), int) else None
+            if not isinstance(run_id, int):
+                run_id = None
             if link is not None or run_id is not None:
                 enclosing = innermost(_ITER)
                 owner = enclosing[2][0].key if enclosing is not None else None
@@ -294,15 +315,12 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                     # iterator that just closed) and launches its function on it
                     owner = last_closed_iter.rsplit("::", 1)[0]
                 out.launches.append(FunctionLaunch(link, run_id, owner, tfdata_line))
-            stack.append([end, _OTHER, None, None])
         elif tag == _PROC:
-            stats = _stat_dict(pbs[i].stats, plane, _PROC_STATS)
-            link = stats.get(catalog.CONSUMER_ID_STAT)
-            if stats.get(catalog.CONSUMER_TYPE_STAT) != catalog.TF_FUNCTION_LINK_TYPE or \
-                    not isinstance(link, int):
+            link, link_type, run_id = _three(pbs[i].stats, c_sid, ct_sid, id_sid)
+            if link_type != catalog.TF_FUNCTION_LINK_TYPE or not isinstance(link, int):
                 link = None
-            run_id = stats.get("id") if isinstance(stats.get("id"), int) else None
-            proc = ProcessRun(link, run_id, start, end, lname)
+            proc = ProcessRun(link, run_id if isinstance(run_id, int) else None, start, end,
+                              lname)
             out.processes.append(proc)
             stack.append([end, _PROC, proc, None])
         elif tag == _KERNEL:
@@ -329,26 +347,38 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                 out.waits.append((start, end))
                 out.wait_events.append(Marker(payload, None, start, end, lname))
             stack.append([end, _WAIT, None, None])
-        else:
-            if tag == _TRANSFER:
-                out.transfers.append((start, end))
-            elif tag == _COMPUTE:
-                out.compute.append((start, end))
-            elif tag == _READ:
-                enclosing = innermost(_ITER)
-                out.read_events.append(((start, end), enclosing[2][0].key
-                                        if enclosing is not None else None))
-            elif tag == _KERAS:
-                out.keras_steps.append(Marker(payload, None, start, end, lname))
-            elif tag == _OTHER and step_sid is not None and not tfdata_line:
-                for stat in pbs[i].stats:
-                    if stat.metadata_id == step_sid:
-                        kind = stat.WhichOneof("value")
-                        value = getattr(stat, kind) if kind else None
-                        if isinstance(value, int):
-                            out.markers.append(Marker(str(payload), value, start, end, lname))
-                        break
-            stack.append([end, tag, None, None])
+        elif tag == _PRODUCE:
+            stack.append([end, _PRODUCE, None, None])
+        elif tag == _OTHER:
+            # Only nesting tags go on the stack; an other event matters only as a step marker.
+            # Whether a name carries `step_num` is learned from its first event on a
+            # training thread (markers are Trace(name, step_num=...): all or none of them).
+            if step_sid is None or tfdata_line:
+                continue
+            mid = mids[i]
+            is_marker = marker_names.get(mid)
+            if is_marker is False:
+                continue
+            value = None
+            for stat in pbs[i].stats:
+                if stat.metadata_id == step_sid:
+                    kind = stat.WhichOneof("value")
+                    value = getattr(stat, kind) if kind else None
+                    break
+            if is_marker is None:
+                marker_names[mid] = isinstance(value, int)
+            if isinstance(value, int):
+                out.markers.append(Marker(str(payload), value, start, end, lname))
+        elif tag == _TRANSFER:
+            out.transfers.append((start, end))
+        elif tag == _COMPUTE:
+            out.compute.append((start, end))
+        elif tag == _READ:
+            enclosing = innermost(_ITER)
+            out.read_events.append(((start, end), enclosing[2][0].key
+                                    if enclosing is not None else None))
+        elif tag == _KERAS:
+            out.keras_steps.append(Marker(payload, None, start, end, lname))
     while stack:
         close(stack.pop())
     return lo, hi
