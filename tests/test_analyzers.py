@@ -63,10 +63,11 @@ def test_steps_add_up_and_shares_are_fractions(name):
     assert a.breakdown.transfer == 0.0
     assert any("CPU-only" in w for w in a.warnings)
     # Steps are ordered in wall-clock time inside the capture window.
-    cap = a.captures[0]
     starts = [s.start_ns for s in a.steps.per_step]
     assert starts == sorted(starts)
-    assert cap.start_ns - 10**9 <= starts[0] and a.steps.per_step[-1].end_ns <= cap.end_ns + 10**9
+    for s in a.steps.per_step:
+        cap = a.captures[s.capture]
+        assert cap.start_ns - 10**9 <= s.start_ns and s.end_ns <= cap.end_ns + 10**9
     assert a.steps.p10_ns <= a.steps.median_ns <= a.steps.p90_ns
 
 
@@ -284,3 +285,23 @@ def test_interval_arithmetic_matches_brute_force():
         assert iv.total(iv.subtract(a, b)) == len(pa - pb)
         lo, hi = sorted(rng.sample(range(230), 2))
         assert iv.total(iv.clip(a, lo, hi)) == len({t for t in pa if lo <= t < hi})
+
+
+def test_two_captures_are_analysed_together():
+    a = analysis("two_captures")
+    assert len(a.captures) == expected("two_captures")["captures"]
+    first, second = a.captures
+    assert first.end_ns <= second.start_ns
+    assert first.reason.startswith("after") and second.reason == "window 2"
+    by_capture = {0: [], 1: []}
+    for s in a.steps.per_step:
+        by_capture[s.capture].append(s)
+        cap = a.captures[s.capture]
+        assert cap.start_ns - 10**9 <= s.start_ns <= cap.end_ns
+    assert all(by_capture.values())
+    assert [len(v) for v in by_capture.values()] == [c.steps for c in a.captures]
+    # No step spans the gap between the windows.
+    assert max(s.dur_ns for s in a.steps.per_step) < (second.start_ns - first.end_ns) or \
+        second.start_ns - first.end_ns < 10**6
+    node = next(n for n in a.pipeline if n.kind == "MapAndBatch")
+    assert node.calls > max(c.steps for c in a.captures)  # both windows' calls add up

@@ -47,6 +47,11 @@ SCENARIOS: dict[str, tuple[list[str], list[str], dict]] = {
         ["--capture-after-seconds", "0.5", "--capture-seconds", "0.4"],
         {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "fallback",
          "top_op": "DecodeJpeg"}),
+    "two_captures": (
+        ["--parallel", "--decode-cost", "160", "--steps", "1200"],
+        ["--captures", "2", "--capture-interval", "1"],
+        {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",
+         "top_op": "DecodeJpeg", "captures": 2}),
     "keras_fit": (
         ["--fit", "--parallel", "--decode-cost", "160"], [],
         {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",
