@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_tf, run_ioprof
 from report_fixtures import decode_bound
-from test_reports import parse
+from report_fixtures.html_page import parse
 
 from ioprof.reports import render
 from ioprof.reports.html import render_html

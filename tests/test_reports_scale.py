@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from report_fixtures import decode_bound
-from test_reports import parse
+from report_fixtures.html_page import parse
 
 from ioprof.analyzers.merged_timeline import load_merged_timeline
 from ioprof.reports import write_reports
