@@ -24,7 +24,7 @@ from ioprof.reports import render, write_reports
 from ioprof.reports.text import render_text
 
 DATA = Path(__file__).parent / "data"
-SCENARIOS = ("decode_unfused_sequential", "read_gzip_files", "compute_bound")
+SCENARIOS = ("decode_unfused_sequential", "read_gzip_files", "compute_bound", "python_decode")
 SECTIONS = ("verdict", "steps", "timeline", "pipeline", "ops", "python", "recommendations", "run")
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -66,6 +66,9 @@ def test_headline_names_category_culprit_and_line(runs, name):
     if truth["category"] == "decode":
         assert truth["top_op"] in headline
         assert f"pipeline_job.py:{site_line(run, 'map')}" in headline
+        if "python_function" in truth:  # a py_function: name the Python, not just EagerPyFunc
+            assert f"the Python function {truth['python_function']} at pipeline_job.py:" \
+                in headline
     elif truth["category"] == "read":
         assert "TFRecord reader" in headline
         assert f"pipeline_job.py:{site_line(run, 'TFRecordDataset')}" in headline

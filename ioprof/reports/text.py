@@ -36,7 +36,8 @@ def render_text(analysis: Analysis) -> str:
         lines += _wrap(words.breakdown_line(analysis))
     if analysis.recommendations:
         rec = analysis.recommendations[0]
-        where = f" ({words.long_source(rec.source)})" if rec.source else ""
+        where = (f" ({words.long_source(rec.source)})"
+                 if rec.source and words.short_source(rec.source) not in rec.title else "")
         lines.append("Change first:")
         lines += _wrap(f"{rec.title}{where}")
     if analysis.warnings:

@@ -151,6 +151,11 @@ def headline(analysis: Analysis) -> str:
             text += f" inside{where}"
         elif op.source:
             text += f" at {short_source(op.source)}"
+        if py is not None and "PyFunc" in op.name:
+            # The op only says "Python ran here"; the line worth naming is the Python's own.
+            text += f", running the Python function {py.name}"
+            if py.source:
+                text += f" at {short_source(py.source)}"
     elif node is not None:
         text += f"; {pct(node.share)} of that is{where}"
     elif py is not None:
