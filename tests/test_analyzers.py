@@ -305,3 +305,25 @@ def test_two_captures_are_analysed_together():
         second.start_ns - first.end_ns < 10**6
     node = next(n for n in a.pipeline if n.kind == "MapAndBatch")
     assert node.calls > max(c.steps for c in a.captures)  # both windows' calls add up
+
+
+def test_python_in_the_pipeline_is_followed_to_its_line():
+    """py_function decode is one opaque op to TF; py-spy's samples name the Python line."""
+    a = analysis("python_decode")
+    exp = expected("python_decode")
+    kinds = [c.kind for c in a.bottleneck.culprits]
+    assert kinds[:2] == ["tf.data", "tf.op"] and "python" in kinds
+    py = next(c for c in a.bottleneck.culprits if c.kind == "python")
+    assert py.source.function == exp["python_function"]
+    body = Path(py.source.file).read_text().splitlines()
+    def_line = next(i for i, t in enumerate(body, 1)
+                    if t.startswith(f"def {exp['python_function']}("))
+    assert def_line < py.source.line <= def_line + 6  # a line inside that function
+    rec = a.recommendations[0]
+    assert rec.kind == "python_to_tf" and rec.source == py.source
+    assert any(h.source == py.source for h in a.python_hotspots)
+
+
+def test_no_python_culprits_when_tf_ops_explain_the_wait():
+    for name in ("decode_fused_parallel", "decode_unfused_sequential", "read_gzip_files"):
+        assert all(c.kind != "python" for c in analysis(name).bottleneck.culprits)

@@ -66,6 +66,8 @@ TF_FUNCTION_LINK_TYPE = 2  # ContextType::kTfExecutor: FunctionRun -> ExecutorSt
 READ_OPS = frozenset({"ReadFile", "ReaderReadV2", "ReaderRead",
                       "TFRecordReaderV2", "FixedLengthRecordDatasetV2", "TFRecordDataset",
                       "TextLineDataset", "FixedLengthRecordDataset"})
+# Ops that run Python inside a pipeline (py_function, numpy_function, from_generator).
+PY_FUNC_OPS = frozenset({"EagerPyFunc", "PyFunc", "PyFuncStateless"})
 # Python-side file reading seen by py-spy.
 PY_READ_FUNCTIONS = frozenset({"read", "readinto", "load", "fromfile", "open", "readlines",
                                "read_bytes", "read_text", "imread", "urlopen", "recv"})

@@ -97,7 +97,18 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 "preprocess once offline"
                 + (f"; the most expensive op is {top_op.name}" if top_op else "")
                 + "." + cpu_note, top.source, "cache", top.long_name))
-        if top_op is not None and top_op.share >= 0.5:
+        py_line = next((c for c in bottleneck.culprits if c.kind == "python"), None)
+        if top_op is not None and top_op.name in catalog.PY_FUNC_OPS:
+            where = py_line.source if py_line else (top.fn_source or top.source)
+            recs.append(Recommendation(
+                f"Move the Python preprocessing at {_loc(where)} into TF ops",
+                "The map runs Python through tf.py_function: it holds the GIL, so parallel "
+                "calls barely help, and TF sees one opaque op"
+                + (f" ({py_line.source.function} is what py-spy saw running while the steps "
+                   "waited)" if py_line and py_line.source else "")
+                + "; express it with tf.io / tf.image / tf.strings ops, vectorize it, or "
+                "preprocess offline.", where, "python_to_tf", top_op.name))
+        elif top_op is not None and top_op.share >= 0.5:
             recs.append(Recommendation(
                 f"Make {top_op.name} cheaper",
                 f"{top_op.name} is {top_op.share:.0%} of the map function's op time"
@@ -138,6 +149,8 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 "The job re-reads the same files every epoch (a repeat over the reader); "
                 ".cache() after the reader (or after the decode) reads them once.",
                 top.source, "cache", top.long_name))
+    # Python in the pipeline holds the GIL: moving it into TF ops comes before parallelism.
+    recs.sort(key=lambda r: r.kind != "python_to_tf")
     root_children = [n for n in pipeline if n.parent_id is not None
                      and by_id.get(n.parent_id) is not None
                      and by_id[n.parent_id].kind == "Root"]

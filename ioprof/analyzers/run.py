@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ioprof import rundir
 from ioprof.analyzers import bottleneck as bn
+from ioprof.analyzers import catalog
 from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.host import summarize_host
 from ioprof.analyzers.load import LoadedRun, load_run, relative
@@ -169,7 +170,11 @@ def _analyze(path: Path) -> Analysis:
     if steps:
         category = bn.choose_category(breakdown)
         culprits = bn.culprits_for(category, pipeline_nodes, nodes, model_op_stats)
-        if category in ("read", "decode") and not any(c.kind == "tf.data" for c in culprits):
+        py_ops = any(c.kind == "tf.op" and c.name in catalog.PY_FUNC_OPS for c in culprits[:2])
+        if category in ("read", "decode") and (
+                py_ops or not any(c.kind == "tf.data" for c in culprits)):
+            # Python inside the pipeline (py_function, generators) is one opaque op to TF:
+            # py-spy's lines say what it was doing.
             culprits = culprits + tuple(h.as_culprit() for h in hotspots[:2])
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,
                                         cpu_only)

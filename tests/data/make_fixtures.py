@@ -52,6 +52,10 @@ SCENARIOS: dict[str, tuple[list[str], list[str], dict]] = {
         ["--captures", "2", "--capture-interval", "1"],
         {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",
          "top_op": "DecodeJpeg", "captures": 2}),
+    "python_decode": (
+        ["--py-decode", "--decode-cost", "128", "--files", "1"], [],
+        {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",
+         "top_op": "EagerPyFunc", "python_function": "py_decode"}),
     "keras_fit": (
         ["--fit", "--parallel", "--decode-cost", "160"], [],
         {"category": "decode", "iterator_kind": "MapAndBatch", "markers": "markers",

@@ -11,6 +11,7 @@ scenario's bottleneck is set by construction (what is heavy), which the tests ch
   --fit             Keras Model.fit instead of a custom loop
   --no-markers      a custom loop without Trace(step_num=) (no step markers)
   --wrap-fetch      a custom loop whose Trace(step_num=) also holds the batch fetch
+  --py-decode       decode in Python (tf.py_function), invisible to TF's op table
 """
 import argparse
 import os
@@ -30,7 +31,8 @@ ap.add_argument("--record-kb", type=int, default=0)
 ap.add_argument("--model-cost", type=int, default=16)
 ap.add_argument("--fit", action="store_true")
 ap.add_argument("--no-markers", action="store_true")
-ap.add_argument("--wrap-fetch", action="store_true")  # the step marker also holds next(it)
+ap.add_argument("--wrap-fetch", action="store_true")
+ap.add_argument("--py-decode", action="store_true")  # decode in Python via tf.py_function  # the step marker also holds next(it)
 ap.add_argument("--steps", type=int, default=60)
 args = ap.parse_args()
 
@@ -65,9 +67,23 @@ def decode(record):  # the map function: parse, decode, resize
     return tf.reshape(tf.reduce_mean(img, axis=-1), (-1,))[:16], ex["label"]
 
 
+def py_decode(record):  # Python preprocessing: a checksum loop over the record's bytes
+    data = record.numpy()
+    acc = 0
+    for b in data[: side * 64]:
+        acc = (acc * 31 + b) % 1000003
+    return np.full((16,), acc % 255, np.float32), np.int64(acc % 2)
+
+
+def decode_in_python(record):
+    x, y = tf.py_function(py_decode, [record], [tf.float32, tf.int64])
+    return tf.reshape(x, (16,)), tf.reshape(y, ())
+
+
 ds = tf.data.TFRecordDataset(files, compression_type=compression)
 ds = ds.repeat()
-ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE if args.parallel else None)
+fn = decode_in_python if args.py_decode else decode
+ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE if args.parallel else None)
 ds = ds.batch(8)
 ds = ds.prefetch(2)
 if args.unfused or args.sequential:
