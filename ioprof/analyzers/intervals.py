@@ -71,12 +71,15 @@ def clip(a: list[Interval], start: int, end: int) -> list[Interval]:
 
     if not a or end <= start:
         return []
-    lo = max(bisect_left(a, (start, start)) - 1, 0)
+    i = max(bisect_left(a, (start, start)) - 1, 0)
+    n = len(a)
     out: list[Interval] = []
-    for s, e in a[lo:]:
+    while i < n:  # no slicing: a copy of the tail per call would make steps quadratic
+        s, e = a[i]
         if s >= end:
             break
         s2, e2 = max(s, start), min(e, end)
         if s2 < e2:
             out.append((s2, e2))
+        i += 1
     return out

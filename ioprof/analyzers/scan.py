@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import compress, islice
+from operator import add, eq, le
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from ioprof.errors import IoprofError
 # Tags of event names (one per metadata id).
 _OTHER, _ITER, _LAUNCH, _PROC, _WAIT, _KERNEL, _TRANSFER, _COMPUTE, _READ, _KERAS, _PRODUCE = (
     range(11))
+_UNKNOWN = (_OTHER, "")
 STAT_SAMPLE = 64  # iterator events per node whose stats are read (they repeat per call)
 
 
@@ -36,6 +39,7 @@ class NodeScan:
 
     key: str
     kind: str
+    is_async: bool = False
     calls: int = 0
     total_ps: int = 0
     self_ps: int = 0
@@ -222,12 +226,15 @@ _NODE_STATS = frozenset({"name", "buffered_elements", "buffered_bytes_MB", "para
 
 
 def _sorted_order(offs: list[int], durs: list[int]) -> range | list[int]:
-    for i in range(len(offs) - 1):
-        a, b = offs[i], offs[i + 1]
-        if a > b or (a == b and durs[i] < durs[i + 1]):
-            # parents before their children when both start at the same picosecond
-            return sorted(range(len(offs)), key=lambda j: (offs[j], -durs[j]))
-    return range(len(offs))
+    """Indices in (start, longer first) order: usually already so, checked at C speed."""
+    n = len(offs)
+    nxt = islice(offs, 1, None)
+    if all(map(le, offs, nxt)):
+        ties = compress(range(n - 1), map(eq, offs, islice(offs, 1, None)))
+        if all(durs[i] >= durs[i + 1] for i in ties):
+            return range(n)
+    # parents before their children when both start at the same picosecond
+    return sorted(range(n), key=lambda j: (offs[j], -durs[j]))
 
 
 def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
@@ -251,7 +258,7 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
     stack: list[list[Any]] = []
     last_closed_iter: str | None = None
     lo = offs[0] if offs else 0
-    hi = 0
+    skip_other = step_sid is None or tfdata_line
 
     def close(entry: list[Any]) -> None:
         nonlocal last_closed_iter
@@ -261,7 +268,7 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
             end = entry[0]
             gaps = _gaps(start, end, entry[3]) if entry[3] else [(start, end)]
             node.self_ps += sum(e - s for s, e in gaps)
-            if not catalog.is_async_kind(node.kind):
+            if not node.is_async:
                 node.self_intervals.extend(gaps)
             last_closed_iter = node.key
         elif tag == _KERNEL:
@@ -277,21 +284,23 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                 return entry
         return None
 
+    hi = max(map(add, offs, durs)) if offs else 0
+    get_tag = tags.get
     for i in _sorted_order(offs, durs):
+        tag, payload = get_tag(mids[i], _UNKNOWN)
+        if tag == _OTHER and (skip_other or marker_names.get(mids[i]) is False):
+            continue  # most events (thread-pool bookkeeping ...): nothing to do
         start = offs[i]
         end = start + durs[i]
-        if end > hi:
-            hi = end
         while stack and stack[-1][0] <= start:
             top = stack.pop()
             if top[1] == _ITER or top[1] == _KERNEL:
                 close(top)
-        tag, payload = tags.get(mids[i], (_OTHER, ""))
         if tag == _ITER:
             long_name, key, kind = payload
             node = nodes.get(key)
             if node is None:
-                node = nodes[key] = NodeScan(key, kind)
+                node = nodes[key] = NodeScan(key, kind, catalog.is_async_kind(kind))
             node.calls += 1
             node.total_ps += end - start
             if node.sampled < STAT_SAMPLE:
@@ -353,8 +362,6 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
             # Only nesting tags go on the stack; an other event matters only as a step marker.
             # Whether a name carries `step_num` is learned from its first event on a
             # training thread (markers are Trace(name, step_num=...): all or none of them).
-            if step_sid is None or tfdata_line:
-                continue
             mid = mids[i]
             is_marker = marker_names.get(mid)
             if is_marker is False:
