@@ -147,6 +147,23 @@ def test_culprit_highlighted_in_pipeline_tree_and_ops(runs):
     assert "What to change first: Parallelize the map" in text
 
 
+def test_whole_run_step_times_and_kpis(runs):
+    run, analysis = runs["read_gzip_files"]
+    page = parse((run / "report.html").read_text())
+    figures = json.loads(next(body for attrs, body in page.scripts
+                              if attrs.get("id") == "ioprof-figures"))
+    recorded = [t for line in (run / "tf" / "events.jsonl").read_text().splitlines()
+                if json.loads(line).get("type") == "step_times"
+                for t in json.loads(line)["times_ns"]]
+    steps = next(t for t in figures["fig-timeline"]["data"] if t["name"] == "step time ms")
+    # Every recorded step, not only the captured ones the analysis has.
+    assert len(steps["y"]) == len(recorded) - 1 > analysis.steps.count
+    assert steps["y"][0] == pytest.approx((recorded[1] - recorded[0]) / 1e6, abs=1e-3)
+    text = " ".join(" ".join(page.text).split())
+    assert f"Whole run (every step, captured or not): {len(recorded)} steps" in text
+    assert "steps/s" in text
+
+
 def test_hottest_python_lines_while_training(runs):
     run, _ = runs["decode_unfused_sequential"]
     html = (run / "report.html").read_text()

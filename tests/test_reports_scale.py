@@ -23,8 +23,10 @@ DATA = Path(__file__).parent / "data"
 
 def test_long_run_is_reduced_and_says_so():
     analysis = decode_bound(n_steps=50_000, host_points=40_000)
+    step_times = tuple(range(analysis.run.start_ns, analysis.run.start_ns + 200_000 * 50_000_000,
+                             50_000_000))
     started = time.monotonic()
-    html = render_html(analysis)
+    html = render_html(analysis, step_times_ns=step_times)
     assert time.monotonic() - started < 60
     assert len(html.encode()) <= 10 * 1024 * 1024
     page = parse(html)
@@ -38,6 +40,10 @@ def test_long_run_is_reduced_and_says_so():
     text = " ".join(" ".join(page.text).split())
     assert "50000 steps shown as" in text
     assert "40000 host samples shown as every" in text
+    assert "199999 whole-run step times shown as means of 67 consecutive steps" in text
+    steps = next(t for t in figures["fig-timeline"]["data"] if t["name"] == "step time ms")
+    assert len(steps["x"]) == len(steps["y"]) <= MAX_POINTS
+    assert steps["y"][0] == pytest.approx(50.0)
     assert f"the first {MAX_EMBEDDED_STEPS} of 50000 steps" in text
 
 

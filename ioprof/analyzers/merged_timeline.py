@@ -409,3 +409,20 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     during: Literal["step", "run"] = "step" if len(steps) >= 2 else "run"
     return tuple(PythonHotspot(SourceRef(f, line, fn), runs_by[(f, line, fn)], t / whole, during)
                  for (f, line, fn), t in time_by.most_common(limit))
+
+
+def run_step_times(path: Path) -> tuple[int, ...]:
+    """Every step's wall-clock time the bootstrap recorded over the whole run, sorted.
+
+    The analysis has the steps of the capture windows only; these (one per step, captured or
+    not; see docs/run-format.md `step_times`) let the report show whether the captured steps
+    are typical of the run. Empty when the run has no such records.
+    """
+    try:
+        run, _ = RunDir.open(path)
+    except IoprofError:
+        return ()
+    if not run.file(TF_EVENTS).is_file():
+        return ()
+    return tuple(sorted(i.t_ns for i in _bootstrap_instants(run.file(TF_EVENTS), [])
+                        if i.track == "steps"))

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ioprof.analyzers.model import Analysis
 from ioprof.errors import IoprofError
@@ -68,12 +69,26 @@ def with_run_hotspots(run_path: Path, analysis: Analysis) -> Analysis:
     return dataclasses.replace(analysis, python_hotspots=analysis.python_hotspots + extra)
 
 
+def whole_run(run_path: Path) -> tuple[Any, tuple[int, ...]]:
+    """The run's KPIs and every step's time (the analysis covers only the captures); either
+    is left out when the run directory cannot give it, never failing the report."""
+    from ioprof.analyzers.kpi import run_kpis
+    from ioprof.analyzers.merged_timeline import run_step_times
+
+    try:
+        kpis = run_kpis(run_path)
+    except (IoprofError, OSError, KeyError, TypeError, ValueError):
+        kpis = None
+    return kpis, run_step_times(run_path)
+
+
 def write_reports(run_path: Path, analysis: Analysis) -> list[Path]:
     """Write RUN/report.html and RUN/trace.json; returns what was written."""
     from ioprof.reports.html import render_html
 
     analysis = with_run_hotspots(run_path, analysis)
-    written = [_write(run_path / REPORT_HTML, render_html(analysis))]
+    kpis, step_times = whole_run(run_path)
+    written = [_write(run_path / REPORT_HTML, render_html(analysis, kpis, step_times))]
     trace = _write_trace(run_path)
     if trace is not None:
         written.append(trace)
@@ -86,18 +101,21 @@ def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
 
     With the default HTML output the merged trace is refreshed too, anonymized alike.
     """
+    kpis, step_times = None, ()
     if fmt == "html":
         analysis = with_run_hotspots(run_dir, analysis)
+        kpis, step_times = whole_run(run_dir)
     anonymizer = None
     if anonymize:
         from ioprof.reports.anonymize import for_analysis
 
         anonymizer = for_analysis(analysis)
         analysis = anonymizer.apply(analysis)
+        kpis = anonymizer.apply(kpis)
     if fmt == "html":
         from ioprof.reports.html import render_html
 
-        text = render_html(analysis)
+        text = render_html(analysis, kpis, step_times)
     elif fmt == "json":
         text = json.dumps(analysis.to_json(), indent=2) + "\n"
     elif fmt == "text":

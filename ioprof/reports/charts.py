@@ -87,26 +87,44 @@ def _every(values: tuple[Any, ...], step: int) -> list[Any]:
     return list(values[::step])
 
 
-def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
-    """Host measurements over the run with capture windows shaded and steps ticked.
+def _step_series(times_ns: tuple[int, ...], origin: int
+                 ) -> tuple[list[float], list[float], str | None]:
+    """Whole-run step durations (ms) at each step's end (s since start), bucket-averaged."""
+    x = [round((b - origin) / 1e9, 4) for b in times_ns[1:]]
+    y = [(b - a) / 1e6 for a, b in zip(times_ns, times_ns[1:], strict=False)]
+    size = max(1, -(-len(y) // MAX_POINTS))
+    if size == 1:
+        return x, [round(v, 3) for v in y], None
+    note = (f"Timeline: {len(y)} whole-run step times shown as means of {size} consecutive "
+            "steps.")
+    return (x[size - 1::size],
+            [round(sum(y[i:i + size]) / len(y[i:i + size]), 3) for i in range(0, len(y), size)
+             ][:len(x[size - 1::size])], note)
 
-    x is seconds since the job started, so it lines up with the job's own logs and with the
-    step numbers in the other charts.
+
+def timeline(analysis: Analysis, step_times_ns: tuple[int, ...] = ()
+             ) -> tuple[Figure | None, list[str]]:
+    """Step time over the whole run and the host's measurements, with capture windows shaded
+    and the captured steps ticked.
+
+    x is seconds since the job started, so it lines up with the job's own logs; the step-time
+    row (from the bootstrap's records of every step, captured or not) shows whether the
+    captured steps are typical of the run.
     """
     series = analysis.host.series
-    if not series.t_ns:
+    if not series.t_ns and len(step_times_ns) < 2:
         return None, []
     notes: list[str] = []
-    origin = analysis.run.start_ns or series.t_ns[0]
+    origin = analysis.run.start_ns or (series.t_ns or step_times_ns)[0]
     stride = max(1, -(-len(series.t_ns) // MAX_POINTS))
     if stride > 1:
         notes.append(f"Timeline: {len(series.t_ns)} host samples shown as every {stride}th "
                      f"({-(-len(series.t_ns) // stride)} points).")
     x = [round((t - origin) / 1e9, 3) for t in series.t_ns[::stride]]
-    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.32, 0.32, 0.24, 0.12],
-                        subplot_titles=("I/O (MB/s)", "CPU (%)", "page-cache share of job "
-                                        "reads (%)", ""))
+    fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.035,
+                        row_heights=[0.22, 0.25, 0.25, 0.18, 0.10],
+                        subplot_titles=("step time over the whole run (ms)", "I/O (MB/s)",
+                                        "CPU (%)", "page-cache share of job reads (%)", ""))
 
     def line(values: tuple[Any, ...], name: str, row: int, color: str, scale: float = 1.0,
              fill: bool = False) -> None:
@@ -116,12 +134,19 @@ def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
                         fill="tozeroy" if fill else None,
                         hovertemplate=f"%{{x:.1f}} s: %{{y:.1f}} {name}<extra></extra>")
 
-    line(series.disk_read_mb_s, "disk read MB/s", 1, "#4c78a8", fill=True)
-    line(series.net_recv_mb_s, "network recv MB/s", 1, "#9467bd")
-    line(series.job_cpu_percent, "job CPU % (100 = 1 core)", 2, "#f58518")
-    line(series.system_cpu_percent, "system CPU % (all cores)", 2, "#72787e")
-    line(series.iowait_percent, "iowait %", 2, "#d62728")
-    line(series.page_cache_share, "page-cache share %", 3, "#54a24b", scale=100, fill=True)
+    if len(step_times_ns) >= 2:
+        sx, sy, note = _step_series(step_times_ns, origin)
+        notes += [note] if note else []
+        fig.add_scatter(x=sx, y=sy, name="step time ms", row=1, col=1, mode="lines",
+                        line={"color": "#1d2125", "width": 1.2},
+                        hovertemplate="%{x:.2f} s: step took %{y:.2f} ms<extra></extra>")
+    if series.t_ns:
+        line(series.disk_read_mb_s, "disk read MB/s", 2, "#4c78a8", fill=True)
+        line(series.net_recv_mb_s, "network recv MB/s", 2, "#9467bd")
+        line(series.job_cpu_percent, "job CPU % (100 = 1 core)", 3, "#f58518")
+        line(series.system_cpu_percent, "system CPU % (all cores)", 3, "#72787e")
+        line(series.iowait_percent, "iowait %", 3, "#d62728")
+        line(series.page_cache_share, "page-cache share %", 4, "#54a24b", scale=100, fill=True)
 
     steps = analysis.steps.per_step
     marks = steps[::max(1, -(-len(steps) // MAX_STEP_MARKS))]
@@ -129,7 +154,8 @@ def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
         notes.append(f"Timeline: {len(marks)} of {len(steps)} step boundaries marked.")
     if marks:
         fig.add_scatter(x=[round((s.start_ns - origin) / 1e9, 4) for s in marks],
-                        y=[0] * len(marks), row=4, col=1, mode="markers", name="step start",
+                        y=[0] * len(marks), row=5, col=1, mode="markers",
+                        name="analysed step start",
                         marker={"symbol": "line-ns-open", "size": 14, "color": "#333"},
                         customdata=[s.step for s in marks],
                         hovertemplate="step %{customdata} starts at %{x:.3f} s<extra></extra>")
@@ -140,10 +166,10 @@ def timeline(analysis: Analysis) -> tuple[Figure | None, list[str]]:
         fig.add_annotation(x=(cap.start_ns - origin) / 1e9, y=1, yref="paper", xanchor="left",
                            text=f"TF capture {cap.index}", showarrow=False,
                            font={"size": 11, "color": "#8a6d00"})
-    fig.update_yaxes(visible=False, row=4, col=1)
     fig.update_yaxes(rangemode="tozero")
-    fig.update_xaxes(title_text="seconds since the job started", row=4, col=1)
-    fig.update_layout(height=640, hovermode="x unified", margin={"t": 70},
+    fig.update_yaxes(visible=False, row=5, col=1)
+    fig.update_xaxes(title_text="seconds since the job started", row=5, col=1)
+    fig.update_layout(height=780, hovermode="x unified", margin={"t": 70},
                       legend={"orientation": "h", "y": 1.1})
     return _json(fig), notes
 

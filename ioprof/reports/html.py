@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioprof import __version__
+from ioprof.analyzers.kpi import RunKpis
 from ioprof.analyzers.model import Analysis, OpStat, TfDataIterator
 from ioprof.reports import charts, words
 
@@ -122,8 +123,14 @@ def _embedded_analysis(analysis: Analysis) -> tuple[dict[str, Any], str | None]:
                   "(analysis.json in the run directory has them all).")
 
 
-def report_context(analysis: Analysis) -> dict[str, Any]:
-    """The template's whole input: plain values, no objects that could re-read the run."""
+def report_context(analysis: Analysis, kpis: RunKpis | None = None,
+                   step_times_ns: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The template's whole input: plain values, no objects that could re-read the run.
+
+    `kpis` and `step_times_ns` cover the whole run (the analysis covers the captures); they are
+    loaded by pure functions of the analyzers (ioprof.analyzers.kpi, merged_timeline) and are
+    optional, so an `Analysis` alone still renders.
+    """
     notes: list[str] = []
     figures: dict[str, Any] = {}
     if analysis.steps.count:
@@ -131,7 +138,7 @@ def report_context(analysis: Analysis) -> dict[str, Any]:
         figures["fig-steps"], note = charts.step_bars(analysis)
         notes += [note] if note else []
         figures["fig-hist"] = charts.step_histogram(analysis)
-    timeline, tl_notes = charts.timeline(analysis)
+    timeline, tl_notes = charts.timeline(analysis, step_times_ns)
     if timeline is not None:
         figures["fig-timeline"] = timeline
     notes += tl_notes
@@ -187,10 +194,13 @@ def report_context(analysis: Analysis) -> dict[str, Any]:
         "figures": figures,
         "embedded": embedded,
         "ioprof_version": __version__,
+        "kpis": kpis,
     }
 
 
-def render_html(analysis: Analysis) -> str:
+def render_html(analysis: Analysis, kpis: RunKpis | None = None,
+                step_times_ns: tuple[int, ...] = ()) -> str:
     """The complete page (about 5 MB, most of it plotly.js)."""
     template = _env().get_template("report.html.j2")
-    return template.render(plotly_js=_plotly_js(), **report_context(analysis))
+    return template.render(plotly_js=_plotly_js(),
+                           **report_context(analysis, kpis, step_times_ns))
