@@ -123,8 +123,9 @@ def timeline(analysis: Analysis, step_times_ns: tuple[int, ...] = ()
     x = [round((t - origin) / 1e9, 3) for t in series.t_ns[::stride]]
     fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.035,
                         row_heights=[0.22, 0.25, 0.25, 0.18, 0.10],
-                        subplot_titles=("step time over the whole run (ms)", "I/O (MB/s)",
-                                        "CPU (%)", "page-cache share of job reads (%)", ""))
+                        subplot_titles=("step time over the whole run (ms, log scale)",
+                                        "I/O (MB/s)", "CPU (%)",
+                                        "page-cache share of job reads (%)", ""))
 
     def line(values: tuple[Any, ...], name: str, row: int, color: str, scale: float = 1.0,
              fill: bool = False) -> None:
@@ -137,8 +138,9 @@ def timeline(analysis: Analysis, step_times_ns: tuple[int, ...] = ()
     if len(step_times_ns) >= 2:
         sx, sy, note = _step_series(step_times_ns, origin)
         notes += [note] if note else []
-        fig.add_scatter(x=sx, y=sy, name="step time ms", row=1, col=1, mode="lines",
-                        line={"color": "#1d2125", "width": 1.2},
+        fig.add_scatter(x=sx, y=sy, name="step time ms", row=1, col=1,
+                        mode="lines+markers" if len(sx) <= 300 else "lines",
+                        marker={"size": 3}, line={"color": "#1d2125", "width": 1.2},
                         hovertemplate="%{x:.2f} s: step took %{y:.2f} ms<extra></extra>")
     if series.t_ns:
         line(series.disk_read_mb_s, "disk read MB/s", 2, "#4c78a8", fill=True)
@@ -167,6 +169,9 @@ def timeline(analysis: Analysis, step_times_ns: tuple[int, ...] = ()
                            text=f"TF capture {cap.index}", showarrow=False,
                            font={"size": 11, "color": "#8a6d00"})
     fig.update_yaxes(rangemode="tozero")
+    # Log scale: the first steps (tracing, compilation) are often 100x the steady state and
+    # would flatten everything else.
+    fig.update_yaxes(type="log", rangemode="normal", row=1, col=1)
     fig.update_yaxes(visible=False, row=5, col=1)
     fig.update_xaxes(title_text="seconds since the job started", row=5, col=1)
     fig.update_layout(height=780, hovermode="x unified", margin={"t": 70},
