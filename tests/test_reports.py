@@ -232,6 +232,12 @@ def test_merged_trace_one_clock(runs):
     counters = {e["name"] for e in events if e["ph"] == "C"}
     assert {"disk read MB/s", "iowait %", "job CPU % (100 = 1 core)"} <= counters
     assert all(e["ts"] >= 0 for e in events if "ts" in e)
+    # The analysed steps sit next to the TF events, with their breakdown.
+    steps = [e for e in events if e["ph"] == "X" and e["pid"] == pid["ioprof"]]
+    assert len(steps) == analysis.steps.count
+    first = analysis.steps.per_step[0]
+    assert steps[0]["args"]["decode_ms"] == pytest.approx(first.decode_ns / 1e6, abs=1e-3)
+    assert steps[0]["ts"] == pytest.approx((first.start_ns - origin) / 1000, abs=1e-3)
 
 
 def test_render_formats_and_outputs(runs, tmp_path, capsys):

@@ -32,7 +32,8 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _write_trace(run_path: Path, anonymizer: object | None = None) -> Path | None:
+def _write_trace(run_path: Path, analysis: Analysis,
+                 anonymizer: object | None = None) -> Path | None:
     """RUN/trace.json; a run the timeline cannot be loaded from still gets its HTML report."""
     from ioprof.analyzers.merged_timeline import load_merged_timeline
     from ioprof.reports.chrome_trace import write_chrome_trace
@@ -49,7 +50,7 @@ def _write_trace(run_path: Path, anonymizer: object | None = None) -> Path | Non
     if anonymizer is not None:
         timeline = anonymizer.apply(timeline)  # type: ignore[attr-defined]
     try:
-        return write_chrome_trace(timeline, run_path / MERGED_TRACE)
+        return write_chrome_trace(timeline, run_path / MERGED_TRACE, analysis)
     except OSError as exc:
         print(f"ioprof: trace.json not written: {exc.strerror}", file=sys.stderr)
         return None
@@ -89,7 +90,7 @@ def write_reports(run_path: Path, analysis: Analysis) -> list[Path]:
     analysis = with_run_hotspots(run_path, analysis)
     kpis, step_times = whole_run(run_path)
     written = [_write(run_path / REPORT_HTML, render_html(analysis, kpis, step_times))]
-    trace = _write_trace(run_path)
+    trace = _write_trace(run_path, analysis)
     if trace is not None:
         written.append(trace)
     return written
@@ -131,5 +132,5 @@ def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
     path = output if output is not None else run_dir / _DEFAULT_NAMES[fmt]
     _write(path, text)
     if fmt == "html" and output is None:
-        _write_trace(run_dir, anonymizer)
+        _write_trace(run_dir, analysis, anonymizer)
     return path

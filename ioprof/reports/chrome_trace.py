@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers.merged_timeline import MergedTimeline
+from ioprof.analyzers.model import CATEGORIES, Analysis
 
 _HOST_PID = 1
 _IOPROF_PID = 2
@@ -23,8 +24,10 @@ def _us(ns: int) -> float:
     return round(ns / 1000, 3)
 
 
-def chrome_trace(timeline: MergedTimeline) -> dict[str, Any]:
-    """The trace-event document (a JSON-ready dict) for `timeline`."""
+def chrome_trace(timeline: MergedTimeline, analysis: Analysis | None = None) -> dict[str, Any]:
+    """The trace-event document (a JSON-ready dict) for `timeline`; with `analysis`, each
+    analysed step is a slice (its read / decode / transfer / compute / other in its args) on
+    an "analysed steps" track, next to the TF events it was computed from."""
     origin = timeline.start_ns
     events: list[dict[str, Any]] = []
     pids: dict[str, int] = {"Host counters (psutil)": _HOST_PID, "ioprof": _IOPROF_PID}
@@ -51,6 +54,13 @@ def chrome_trace(timeline: MergedTimeline) -> dict[str, Any]:
         for t, value in zip(counter.t_ns, counter.values, strict=True):
             events.append({"ph": "C", "name": counter.name, "pid": _HOST_PID,
                            "ts": _us(t - origin), "args": {"value": round(value, 3)}})
+    if analysis is not None:
+        tid = tid_of(_IOPROF_PID, "analysed steps")
+        for step in analysis.steps.per_step:
+            events.append({
+                "ph": "X", "name": f"step {step.step}", "pid": _IOPROF_PID, "tid": tid,
+                "ts": _us(step.start_ns - origin), "dur": _us(step.dur_ns),
+                "args": {f"{c}_ms": round(step.category_ns(c) / 1e6, 3) for c in CATEGORIES}})
     for instant in timeline.instants:
         events.append({"ph": "i", "s": "t", "name": instant.name, "pid": _IOPROF_PID,
                        "tid": tid_of(_IOPROF_PID, instant.track), "ts": _us(instant.t_ns - origin)})
@@ -71,10 +81,11 @@ def chrome_trace(timeline: MergedTimeline) -> dict[str, Any]:
     }
 
 
-def write_chrome_trace(timeline: MergedTimeline, path: Path) -> Path:
+def write_chrome_trace(timeline: MergedTimeline, path: Path,
+                       analysis: Analysis | None = None) -> Path:
     """Write the trace compactly (it is for viewers, not for reading by eye)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(chrome_trace(timeline), fh, separators=(",", ":"), ensure_ascii=False)
+        json.dump(chrome_trace(timeline, analysis), fh, separators=(",", ":"), ensure_ascii=False)
     tmp.replace(path)
     return path
