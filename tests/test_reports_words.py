@@ -30,7 +30,10 @@ def test_time_outside_tf_leads_when_it_dominates():
 def test_compute_bound_without_culprits_and_nothing_observed():
     analysis = dataclasses.replace(decode_bound(), bottleneck=None, breakdown=Breakdown(
         decode=0.1, compute=0.85, other=0.05))
-    assert headline(analysis) == "Compute-bound: 85% of step time is the model's own compute"
+    assert headline(analysis) == ("Compute-bound: 85% of step time is the model's own compute "
+                                  "(input waits 78%)")
+    calm = dataclasses.replace(analysis, input_bound_percent=3.0)
+    assert headline(calm) == "Compute-bound: 85% of step time is the model's own compute"
     empty = Analysis(run=RunFacts(path="/r"))
     assert headline(empty).startswith("No training steps were observed")
     assert render_text(empty).splitlines()[-1] == "Report: /r/report.html"

@@ -129,6 +129,8 @@ def headline(analysis: Analysis) -> str:
                 f"input")
     else:
         text = f"{BOUND[cat]}: {pct(share)} of step time is {WHAT[cat]}"
+        if analysis.input_bound_percent >= 5:  # XProf's own threshold for "worth a look"
+            text += f" (input waits {analysis.input_bound_percent:.0f}%)"
     other = analysis.breakdown.other
     if cat != "other" and other > share and other >= 0.5:
         # The analyzers name the worst *TF* category; when time outside TF dominates, that
