@@ -102,7 +102,8 @@ def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
 
     With the default HTML output the merged trace is refreshed too, anonymized alike.
     """
-    kpis, step_times = None, ()
+    kpis: Any = None
+    step_times: tuple[int, ...] = ()
     if fmt == "html":
         analysis = with_run_hotspots(run_dir, analysis)
         kpis, step_times = whole_run(run_dir)
