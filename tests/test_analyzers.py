@@ -327,3 +327,17 @@ def test_python_in_the_pipeline_is_followed_to_its_line():
 def test_no_python_culprits_when_tf_ops_explain_the_wait():
     for name in ("decode_fused_parallel", "decode_unfused_sequential", "read_gzip_files"):
         assert all(c.kind != "python" for c in analysis(name).bottleneck.culprits)
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if expected(n)["category"] == "decode"])
+def test_tfdata_thread_saturation_is_evidence(name):
+    """psutil sees processes only; the xplane says how busy tf.data's function threads were."""
+    a = analysis(name)
+    ev = {e.name: e for e in a.bottleneck.evidence}
+    busy = ev["tfdata_threads_busy"]
+    assert 0.0 < busy.value <= 1.0
+    # Decode-bound by construction: the map-function threads are busier than in the read-bound
+    # run, whose map function is tiny.
+    read_run = analyze_run(DATA / "read_gzip_files")
+    assert busy.value > next(e.value for e in read_run.bottleneck.evidence
+                             if e.name == "tfdata_threads_busy")

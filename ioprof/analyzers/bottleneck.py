@@ -265,10 +265,18 @@ def _loc(src: SourceRef | None) -> str:
 
 
 def make_bottleneck(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
-                    host: HostSummary, input_percent: float, cpu_only: bool) -> Bottleneck:
+                    host: HostSummary, input_percent: float, cpu_only: bool,
+                    tfdata_busy: tuple[float, int] | None = None) -> Bottleneck:
+    evidence = host_evidence(category, host)
+    if tfdata_busy is not None and category in ("read", "decode"):
+        busy, threads = tfdata_busy
+        evidence += (Evidence(
+            "tfdata_threads_busy", busy, "fraction",
+            f"tf.data's {threads} map-function thread(s) ran functions {busy:.0%} of the "
+            "capture" + (" (saturated)" if busy >= 0.9 else "")),)
     return Bottleneck(category=category,
                       summary=summary(category, b, culprits, input_percent, cpu_only),
-                      culprits=culprits, evidence=host_evidence(category, host))
+                      culprits=culprits, evidence=evidence)
 
 
 def model_op_stats(model_ops: dict[tuple[str, str], OpAcc]) -> tuple[OpStat, ...]:

@@ -30,7 +30,13 @@ from ioprof.analyzers.python import python_hotspots
 from ioprof.analyzers.recommend import recommend
 from ioprof.analyzers.scan import scan_file
 from ioprof.analyzers.steps import find_steps
-from ioprof.analyzers.tfdata import NodeAcc, OpAcc, add_blocking, pipeline_from_scan
+from ioprof.analyzers.tfdata import (
+    NodeAcc,
+    OpAcc,
+    add_blocking,
+    pipeline_from_scan,
+    tfdata_thread_busy,
+)
 from ioprof.errors import IoprofError
 from ioprof.rundir import write_json_atomic
 
@@ -97,6 +103,7 @@ def _analyze(path: Path) -> Analysis:
     windows_ns: list[tuple[int, int]] = []
     wait_windows_ns: list[tuple[int, int]] = []
     has_tfdata = False
+    busy_fracs: list[tuple[float, int]] = []
     starts = [e for e in loaded.events if e.get("type") == "capture_start"]
     for xp in loaded.xplanes:
         try:
@@ -107,6 +114,10 @@ def _analyze(path: Path) -> Analysis:
         if scan.profile_start_ns is None:
             warnings.append(f"{relative(path, xp)}: no profile_start_time; times are relative")
         cpu_only = cpu_only and not scan.has_device
+        busy_ps, threads = tfdata_thread_busy(scan)
+        if threads:
+            span = max(1, (scan.span_ps[1] - scan.span_ps[0]))
+            busy_fracs.append((busy_ps / threads / span, threads))
         pipeline = pipeline_from_scan(scan, nodes)
         has_tfdata = has_tfdata or pipeline.has_tfdata
         found = find_steps(scan)
@@ -176,8 +187,10 @@ def _analyze(path: Path) -> Analysis:
             # Python inside the pipeline (py_function, generators) is one opaque op to TF:
             # py-spy's lines say what it was doing.
             culprits = culprits + tuple(h.as_culprit() for h in hotspots[:2])
+        busy = (sum(f for f, _ in busy_fracs) / len(busy_fracs),
+                max(t for _, t in busy_fracs)) if busy_fracs else None
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,
-                                        cpu_only)
+                                        cpu_only, busy)
         verdict = bn.verdict(input_pct, 100 * breakdown.other, bottleneck.summary, xprof_pct)
         recs = recommend(bottleneck, pipeline_nodes, host, loaded.datasets, input_pct)
         if cpu_only:

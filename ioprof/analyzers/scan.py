@@ -63,13 +63,14 @@ class FunctionLaunch:
 
 @dataclass
 class ProcessRun:
-    """An `ExecutorState::Process`: some of a launched function's kernels running."""
+    """The `ExecutorState::Process` events of one launched function on one thread: its
+    kernels running. Grouped by (link, run id, thread) so that a million events do not become a
+    million objects; the owner is decided per group."""
 
     link: int | None
     run_id: int | None
-    start: int
-    end: int
     line: str
+    intervals: list[Interval] = field(default_factory=list)
     ops: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # [n, total, self]
     read_intervals: list[Interval] = field(default_factory=list)  # ReadFile-like kernels
 
@@ -89,7 +90,8 @@ class Marker:
 class Scan:
     nodes: dict[str, NodeScan] = field(default_factory=dict)
     launches: list[FunctionLaunch] = field(default_factory=list)
-    processes: list[ProcessRun] = field(default_factory=list)
+    process_groups: dict[tuple[int | None, int | None, str], ProcessRun] = field(
+        default_factory=dict)
     loose_ops: dict[str, dict[tuple[str, str], list[int]]] = field(
         default_factory=lambda: {"input": {}, "model": {}})  # kernels outside executor runs
     markers: list[Marker] = field(default_factory=list)
@@ -106,6 +108,10 @@ class Scan:
     profile_stop_ns: int | None = None
     span_ps: tuple[int, int] = (0, 0)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[ProcessRun]:
+        return list(self.process_groups.values())
 
     @property
     def has_tfdata(self) -> bool:
@@ -254,6 +260,7 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
     c_sid, ct_sid = sid.get(catalog.CONSUMER_ID_STAT), sid.get(catalog.CONSUMER_TYPE_STAT)
     id_sid = sid.get("id")
     nodes = out.nodes
+    groups = out.process_groups
     # stack entries: [end, tag, payload, children]; payload by tag
     stack: list[list[Any]] = []
     last_closed_iter: str | None = None
@@ -328,9 +335,13 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
             link, link_type, run_id = _three(pbs[i].stats, c_sid, ct_sid, id_sid)
             if link_type != catalog.TF_FUNCTION_LINK_TYPE or not isinstance(link, int):
                 link = None
-            proc = ProcessRun(link, run_id if isinstance(run_id, int) else None, start, end,
-                              lname)
-            out.processes.append(proc)
+            if not isinstance(run_id, int):
+                run_id = None
+            gkey = (link, run_id, lname)
+            proc = groups.get(gkey)
+            if proc is None:
+                proc = groups[gkey] = ProcessRun(link, run_id, lname)
+            proc.intervals.append((start, end))
             stack.append([end, _PROC, proc, None])
         elif tag == _KERNEL:
             name, kind, is_read = payload

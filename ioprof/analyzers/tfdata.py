@@ -150,7 +150,8 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     model_compute: list[Interval] = list(scan.compute)
     linked = input_procs = 0
     process_owner: list[str] = []
-    for proc in scan.processes:
+    processes = scan.processes
+    for proc in processes:
         owner = owner_of_link.get(proc.link) if proc.link is not None else None
         if (owner is None or owner == UNKNOWN_INPUT) and proc.run_id is not None:
             owner = owner_of_run.get(proc.run_id, owner)
@@ -166,9 +167,9 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     if counts:
         main_fn_owner = counts.most_common(1)[0][0]
         process_owner = [main_fn_owner if o == UNKNOWN_INPUT else o for o in process_owner]
-    for proc, owner in zip(scan.processes, process_owner, strict=True):
+    for proc, owner in zip(processes, process_owner, strict=True):
         if owner == MODEL:
-            model_compute.append((proc.start, proc.end))
+            model_compute.extend(proc.intervals)
             _merge_ops(model_ops, proc.ops)
             continue
         input_procs += 1
@@ -176,7 +177,7 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
         if node is None:
             _merge_ops(unowned, proc.ops)
             continue
-        node.decode_work.append((proc.start, proc.end))
+        node.decode_work.extend(proc.intervals)
         node.read_work.extend(proc.read_intervals)
         _merge_ops(node.ops, proc.ops)
     _merge_ops(model_ops, scan.loose_ops["model"])
@@ -208,3 +209,13 @@ def add_blocking(pipeline: CapturePipeline, waits: list[Interval]) -> None:
         node.read_blocking_ps += r
         node.decode_blocking_ps += d
         node.blocking_ps += r + d
+
+
+def tfdata_thread_busy(scan: Scan) -> tuple[int, int]:
+    """(summed busy ps, thread count) of the tf.data thread pool's executor runs: how close the
+    pipeline's map functions came to saturating their threads (psutil sees only processes)."""
+    per_line: dict[str, list[Interval]] = {}
+    for proc in scan.processes:
+        if proc.line.startswith("tf_data_private_threadpool"):
+            per_line.setdefault(proc.line, []).extend(proc.intervals)
+    return sum(total(union(v)) for v in per_line.values()), len(per_line)
