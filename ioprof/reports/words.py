@@ -117,7 +117,8 @@ def headline(analysis: Analysis) -> str:
     """One sentence: what bounds the job and the line responsible, e.g.
 
     "Decode-bound: 78% of step time waits for input; 71% of that is DecodeJpeg inside the
-    map at train.py:24".
+    map at train.py:24" (shares re-based on the input wait: the op's share of its iterator's
+    op time, times the iterator's share of the decode time, times decode's share of the wait).
     """
     cat = category(analysis)
     if cat is None:
@@ -147,8 +148,16 @@ def headline(analysis: Analysis) -> str:
         it = analysis.iterator(node.iterator_id) if node.iterator_id is not None else None
         word = kind_word(it.kind) if it else node.name
         where = f" the {word}" + (f" at {short_source(source)}" if source else "")
+    # Culprit shares are of the category's time (an op's, of its iterator's op time); the
+    # headline's "that" is the input wait (read + decode), so scale them to it.
+    scale = 1.0
+    if cat in ("read", "decode") and analysis.input_bound_percent > 0:
+        scale = min(1.0, share / (analysis.input_bound_percent / 100))
     if op is not None:
-        text += f"; {pct(op.share)} of that is {op.name}"
+        op_share = op.share * scale
+        if node is not None and op.iterator_id is not None and op.iterator_id == node.iterator_id:
+            op_share *= node.share
+        text += f"; {pct(op_share)} of that is {op.name}"
         if where:
             text += f" inside{where}"
         elif op.source:
@@ -159,7 +168,7 @@ def headline(analysis: Analysis) -> str:
             if py.source:
                 text += f" at {short_source(py.source)}"
     elif node is not None:
-        text += f"; {pct(node.share)} of that is{where}"
+        text += f"; {pct(node.share * scale)} of that is{where}"
     elif py is not None:
         text += f"; {pct(py.share)} of that is {py.name}"
         if py.source:
