@@ -105,6 +105,8 @@ def test_secrets_reach_no_file_of_the_run_dir(hostile_run):
 @needs_tf
 def test_report_path_and_summary_are_secret_free(hostile_run, tmp_path):
     run, output = hostile_run
+    # `ioprof trace` ends with the terminal summary, which names the report.
+    assert "ioprof verdict:\n" in output
     assert f"Report: {run}/report.html" in output
     out = tmp_path / "anon.html"
     proc = run_ioprof(["report", str(run), "--anonymize", "-o", str(out)])
