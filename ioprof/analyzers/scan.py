@@ -173,6 +173,7 @@ def scan_plane(plane: RawPlane, out: Scan) -> None:
     tags = _tags(plane)
     sid = _stat_ids(plane)
     marker_names: dict[int, bool] = {}
+    structural = {m for m, (t, _) in tags.items() if t != _OTHER}
     lo = hi = None
     main_lines: list[str] = []
     for line in plane.lines():
@@ -182,7 +183,7 @@ def scan_plane(plane: RawPlane, out: Scan) -> None:
             continue
         if line.name == "python":
             main_lines.append(line.name)
-        first, last = _scan_line(line, plane, tags, sid, out, marker_names)
+        first, last = _scan_line(line, plane, tags, sid, out, marker_names, structural)
         lo = first if lo is None or first < lo else lo
         hi = last if hi is None or last > hi else hi
     out.main_line = main_lines[0] if main_lines else None
@@ -244,18 +245,23 @@ def _sorted_order(offs: list[int], durs: list[int]) -> range | list[int]:
 
 
 def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
-               sid: dict[str, int], out: Scan, marker_names: dict[int, bool]
-               ) -> tuple[int, int]:
+               sid: dict[str, int], out: Scan, marker_names: dict[int, bool],
+               structural: set[int]) -> tuple[int, int]:
     lname = line.name
     tfdata_line = lname.startswith("tf_data")
     # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
     pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
     base = line.timestamp_ns * 1000
-    pbs = line.events
+    step_sid = sid.get(catalog.STEP_MARKER_STAT)
+    skip_other = step_sid is None or tfdata_line
+    # Drop the events that cannot matter (thread-pool bookkeeping, ...) in one cheap pass.
+    keep = structural if skip_other else structural | {
+        m for m, (t, _) in tags.items() if t == _OTHER and marker_names.get(m) is not False}
+    every = line.events
+    pbs = [e for e in every if e.metadata_id in keep]
     mids = [e.metadata_id for e in pbs]
     offs = [base + e.offset_ps for e in pbs]
     durs = [e.duration_ps for e in pbs]
-    step_sid = sid.get(catalog.STEP_MARKER_STAT)
     p_sid, pt_sid = sid.get(catalog.PRODUCER_ID_STAT), sid.get(catalog.PRODUCER_TYPE_STAT)
     c_sid, ct_sid = sid.get(catalog.CONSUMER_ID_STAT), sid.get(catalog.CONSUMER_TYPE_STAT)
     id_sid = sid.get("id")
@@ -264,8 +270,8 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
     # stack entries: [end, tag, payload, children]; payload by tag
     stack: list[list[Any]] = []
     last_closed_iter: str | None = None
-    lo = offs[0] if offs else 0
-    skip_other = step_sid is None or tfdata_line
+    first_ev, last_ev = every[0], every[len(every) - 1]
+    lo = base + first_ev.offset_ps
 
     def close(entry: list[Any]) -> None:
         nonlocal last_closed_iter
@@ -291,7 +297,8 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                 return entry
         return None
 
-    hi = max(map(add, offs, durs)) if offs else 0
+    hi = max(max(map(add, offs, durs)) if offs else 0,
+             base + last_ev.offset_ps + last_ev.duration_ps)
     get_tag = tags.get
     for i in _sorted_order(offs, durs):
         tag, payload = get_tag(mids[i], _UNKNOWN)
