@@ -137,3 +137,20 @@ def test_anonymize_hides_users_hosts_and_homes(tmp_path):
     # Without --anonymize the same analysis keeps them (the ticket is internal).
     plain = render(tmp_path, analysis, "text", tmp_path / "plain.txt", anonymize=False)
     assert plain is not None and "/home/alice/proj/train.py" in plain.read_text()
+
+
+def test_anonymize_reaches_the_merged_trace():
+    from ioprof.analyzers.merged_timeline import Instant, MergedTimeline, Slice, SliceTrack
+    from ioprof.reports.anonymize import Anonymizer
+    from ioprof.reports.chrome_trace import chrome_trace
+
+    timeline = MergedTimeline(
+        start_ns=0, end_ns=10,
+        tracks=(SliceTrack("Python stacks (py-spy)", "thread 1", (
+            Slice("main (train.py:3)", 0, 5, (("file", "/home/alice/proj/train.py"),
+                                               ("line", 3))),)),),
+        instants=(Instant("capture start 1", 1, "captures"),),
+        notes=("TF capture /home/alice/run/tf/logdir/gpu-box-17.xplane.pb left out",))
+    text = json.dumps(chrome_trace(Anonymizer({"alice"}, {"gpu-box-17"}).apply(timeline)))
+    assert "alice" not in text and "gpu-box-17" not in text
+    assert "~/proj/train.py" in text and "<host>.xplane.pb" in text
