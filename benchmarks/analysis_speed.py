@@ -106,7 +106,10 @@ def measure(code: str, *args: str) -> dict:
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}", "wall_s": wall}
     result = json.loads(out.decode().strip().splitlines()[-1])
-    result.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)
+    # CPU seconds of the whole subprocess (imports included): XProf's C++ may use several
+    # cores, so wall time alone flatters it on a loaded machine or penalizes it on an idle one.
+    result.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
+                  cpu_s=usage.ru_utime + usage.ru_stime)
     return result
 
 
@@ -150,6 +153,8 @@ def main() -> None:
                    if xp_r.get("tool_s") else None,
                    "ioprof_wall_s": round(io["wall_s"], 2),
                    "xprof_wall_s": round(xp_r["wall_s"], 2),
+                   "ioprof_cpu_s": round(io.get("cpu_s", float("nan")), 2),
+                   "xprof_cpu_s": round(xp_r.get("cpu_s", float("nan")), 2),
                    "ioprof_rss_mb": round(io.get("peak_rss_mb", 0)),
                    "xprof_rss_mb": round(xp_r.get("peak_rss_mb", 0)),
                    "ioprof_rss_x_xplane": round(io.get("peak_rss_mb", 0) / mb, 1)}

@@ -279,17 +279,16 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
         if tag == _ITER:
             node, start = entry[2]
             end = entry[0]
-            gaps = _gaps(start, end, entry[3]) if entry[3] else [(start, end)]
-            node.self_ps += sum(e - s for s, e in gaps)
-            if not node.is_async:
-                node.self_intervals.extend(gaps)
+            if entry[3]:
+                gaps = _gaps(start, end, entry[3])
+                node.self_ps += sum(e - s for s, e in gaps)
+                if not node.is_async:
+                    node.self_intervals.extend(gaps)
+            else:
+                node.self_ps += end - start
+                if not node.is_async:
+                    node.self_intervals.append((start, end))
             last_closed_iter = node.key
-        elif tag == _KERNEL:
-            acc, proc, start, is_read = entry[2]
-            nested = sum(e - s for s, e in entry[3])
-            acc[2] += (entry[0] - start) - nested
-            if is_read and proc is not None:
-                proc.read_intervals.append((start, entry[0]))
 
     def innermost(tag: int) -> list[Any] | None:
         for entry in reversed(stack):
@@ -308,7 +307,7 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
         end = start + durs[i]
         while stack and stack[-1][0] <= start:
             top = stack.pop()
-            if top[1] == _ITER or top[1] == _KERNEL:
+            if top[1] == _ITER:
                 close(top)
         if tag == _ITER:
             long_name, key, kind = payload
@@ -351,8 +350,10 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
             proc.intervals.append((start, end))
             stack.append([end, _PROC, proc, None])
         elif tag == _KERNEL:
+            # Kernels are leaves (their children are TraceMe's, not kernels), so self time is
+            # duration and they need no stack entry: the hottest path stays short.
             name, kind, is_read = payload
-            proc_entry = innermost(_PROC)
+            proc_entry = stack[-1] if stack and stack[-1][1] == _PROC else innermost(_PROC)
             proc = proc_entry[2] if proc_entry is not None else None
             if proc is not None:
                 table = proc.ops
@@ -365,10 +366,9 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
                 acc = table[(name, kind)] = [0, 0, 0]
             acc[0] += 1
             acc[1] += end - start
-            outer = innermost(_KERNEL)
-            if outer is not None:
-                outer[3].append((start, end))
-            stack.append([end, _KERNEL, (acc, proc, start, is_read), []])
+            acc[2] += end - start
+            if is_read and proc is not None:
+                proc.read_intervals.append((start, end))
         elif tag == _WAIT and not pipeline_line:
             if innermost(_WAIT) is None:
                 out.waits.append((start, end))
@@ -405,7 +405,9 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
         elif tag == _KERAS:
             out.keras_steps.append(Marker(payload, None, start, end, lname))
     while stack:
-        close(stack.pop())
+        top = stack.pop()
+        if top[1] == _ITER:
+            close(top)
     return lo, hi
 
 
