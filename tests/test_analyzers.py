@@ -341,3 +341,20 @@ def test_tfdata_thread_saturation_is_evidence(name):
     read_run = analyze_run(DATA / "read_gzip_files")
     assert busy.value > next(e.value for e in read_run.bottleneck.evidence
                              if e.name == "tfdata_threads_busy")
+
+
+def test_slow_storage_is_told_apart_from_a_cpu_bound_reader():
+    """Both runs wait on the TFRecord reader: behind a 20 MB/s mount the job idles (storage),
+    with GZIP records it burns CPU decompressing (no storage advice, compression advice)."""
+    slow = analysis("read_slow_storage")
+    gzip = analysis("read_gzip_files")
+    for a in (slow, gzip):
+        assert a.bottleneck.category == "read"
+        assert a.bottleneck.culprits[0].name.endswith("::TFRecord")
+    slow_kinds = [r.kind for r in slow.recommendations]
+    gzip_kinds = [r.kind for r in gzip.recommendations]
+    assert "storage" in slow_kinds and "compression" not in slow_kinds
+    assert "storage" not in gzip_kinds and "compression" in gzip_kinds
+    assert slow.host.job_cpu_cores < gzip.host.job_cpu_cores
+    rec = next(r for r in slow.recommendations if r.kind == "storage")
+    assert f"{slow.host.job_read_mb_s:.1f} MB/s" in rec.detail

@@ -183,8 +183,9 @@ def host_evidence(category: Category, host: HostSummary) -> tuple[Evidence, ...]
         if host.page_cache_share is not None:
             ev.append(Evidence("page_cache_share", host.page_cache_share, "fraction",
                                f"{host.page_cache_share:.0%} of the job's "
-                               f"{(host.job_read_mb_s or 0):.1f} MB/s of reads came from the "
-                               "page cache"))
+                               f"{(host.job_read_mb_s or 0):.1f} MB/s of reads came without "
+                               "block-device reads (page cache, or a FUSE/network "
+                               "filesystem)"))
         if host.iowait_percent is not None:
             ev.append(Evidence("iowait_percent", host.iowait_percent, "%",
                                f"CPUs waited on I/O {host.iowait_percent:.1f}% of the time"))

@@ -22,6 +22,10 @@ def _loc(src: SourceRef | None) -> str:
     return f"{src.file}:{src.line}" if src else "the pipeline"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ". "
+
+
 def _ancestors(node: TfDataIterator, by_id: dict[int, TfDataIterator]) -> list[TfDataIterator]:
     out = []
     cur = by_id.get(node.parent_id) if node.parent_id else None
@@ -128,15 +132,27 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 "num_parallel_reads=tf.data.AUTOTUNE to the reader, or use "
                 ".interleave(..., num_parallel_calls=tf.data.AUTOTUNE).",
                 top.source, "interleave", top.long_name))
-        if host.page_cache_share is not None and host.page_cache_share < 0.5 and \
-                host.disk_read_mb_s:
+        compression = rec.args.get("compression_type") if rec else None
+        cores = host.cpu_count or 1
+        idle_job = host.job_cpu_cores is not None and host.job_cpu_cores < 0.5 * cores
+        from_disk = (host.page_cache_share is not None and host.page_cache_share < 0.5
+                     and bool(host.disk_read_mb_s))
+        if idle_job or from_disk or (host.iowait_percent or 0) >= 10:
+            got = host.job_read_mb_s if host.job_read_mb_s else host.disk_read_mb_s
+            why = []
+            if got:
+                why.append(f"the job read {got:.1f} MB/s")
+            if from_disk:
+                why.append(f"only {host.page_cache_share:.0%} of it from the page cache")
+            if idle_job:
+                why.append(f"using {host.job_cpu_cores:.1f} of {cores} cores (the reader "
+                           "waits on storage, not on the CPU)")
             recs.append(Recommendation(
                 "Storage throughput is the limit: stage the data locally or use larger records",
-                f"The disks delivered {host.disk_read_mb_s:.1f} MB/s and only "
-                f"{host.page_cache_share:.0%} of the reads came from the page cache; copy the "
-                "data to local SSD or RAM before training, or write fewer, larger records.",
+                (_sentence(", ".join(why)) if why else "")
+                + "Copy the data to local SSD or RAM before training, read files in parallel "
+                "to hide latency, or write fewer, larger records.",
                 top.source, "storage", top.long_name))
-        compression = rec.args.get("compression_type") if rec else None
         if compression:
             recs.append(Recommendation(
                 f"Decompression runs inside the reader at {_loc(top.source)}",

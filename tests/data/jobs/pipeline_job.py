@@ -31,8 +31,8 @@ ap.add_argument("--record-kb", type=int, default=0)
 ap.add_argument("--model-cost", type=int, default=16)
 ap.add_argument("--fit", action="store_true")
 ap.add_argument("--no-markers", action="store_true")
-ap.add_argument("--wrap-fetch", action="store_true")
-ap.add_argument("--py-decode", action="store_true")  # decode in Python via tf.py_function  # the step marker also holds next(it)
+ap.add_argument("--wrap-fetch", action="store_true")  # the step marker also holds next(it)
+ap.add_argument("--py-decode", action="store_true")  # decode in Python via tf.py_function
 ap.add_argument("--steps", type=int, default=60)
 args = ap.parse_args()
 
