@@ -358,3 +358,39 @@ def test_slow_storage_is_told_apart_from_a_cpu_bound_reader():
     assert slow.host.job_cpu_cores < gzip.host.job_cpu_cores
     rec = next(r for r in slow.recommendations if r.kind == "storage")
     assert f"{slow.host.job_read_mb_s:.1f} MB/s" in rec.detail
+
+
+def test_device_plane_copies_count_as_transfer(tmp_path):
+    """A real CPU capture plus a synthesized accelerator plane: each step gets a 0.1 ms
+    host-to-device copy and a device kernel, placed at its end (no GPU could record one here)."""
+    from ioprof.analyzers import xplane
+
+    run = _copy(tmp_path)
+    base = analyze_run(run)
+    xp = next(run.glob("tf/logdir/plugins/profile/*/*.xplane.pb"))
+    space = xplane.parse_xspace(xp.read_bytes())
+    start_ns = base.captures[0].start_ns  # the capture's profile_start_time
+    dev = space.planes.add(id=99, name="/device:GPU:0")
+    dev.event_metadata[1].id, dev.event_metadata[1].name = 1, "MemcpyH2D"
+    dev.event_metadata[2].id, dev.event_metadata[2].name = 2, "volta_sgemm_128x64_nn"
+    dev.event_metadata[3].id, dev.event_metadata[3].name = 3, "MemcpyD2H"
+    line = dev.lines.add(id=1, name="Stream #1", timestamp_ns=0)
+    copy_ps = 100_000_000
+    for s in base.steps.per_step:
+        end_ps = (s.end_ns - start_ns) * 1000
+        line.events.add(metadata_id=1, offset_ps=end_ps - 3 * copy_ps, duration_ps=copy_ps)
+        line.events.add(metadata_id=2, offset_ps=end_ps - 2 * copy_ps, duration_ps=copy_ps)
+        line.events.add(metadata_id=3, offset_ps=end_ps - copy_ps, duration_ps=copy_ps // 2)
+    xp.write_bytes(space.SerializeToString())
+    a = analyze_run(run)
+    assert a.steps.count == base.steps.count
+    assert not any("CPU-only" in w for w in a.warnings)
+    assert a.breakdown.transfer > 0
+    assert sum(s.transfer_ns > 0 for s in a.steps.per_step) >= a.steps.count // 2
+    for before, after in zip(base.steps.per_step, a.steps.per_step, strict=True):
+        after.check()
+        assert 0 <= after.transfer_ns <= copy_ps // 1000  # 0 only where a wait covers it
+        # the copy is taken from what was compute/other, never from the input wait
+        assert after.read_ns + after.decode_ns == before.read_ns + before.decode_ns
+        assert after.compute_ns + after.other_ns + after.transfer_ns == \
+            before.compute_ns + before.other_ns

@@ -29,6 +29,21 @@ INPUT_WAIT_PREFIXES = ("IteratorGetNext",)
 TRANSFER_PREFIXES = ("MemcpyHToD", "InfeedEnqueue", "MemcpyH2D", "Infeed", "TransferToDevice",
                      "CopyToDevice::", "SendTensor", "RecvTensor", "CollectiveReduce",
                      "NcclAllReduce", "AllReduce")
+# Accelerator planes (`/device:GPU:0`, `/device:TPU:0`): host-to-device copies are transfer;
+# other copies (D2H, D2D) are neither; kernels are compute.
+DEVICE_PLANE_PREFIX = "/device:"
+_H2D = ("MemcpyH2D", "MemcpyHtoD", "Memcpy HtoD", "memcpy_h2d", "InfeedEnqueue", "Infeed")
+_OTHER_COPY = ("MemcpyD2H", "MemcpyDtoH", "MemcpyD2D", "MemcpyDtoD", "Memset", "Outfeed")
+
+
+def is_h2d_copy(name: str) -> bool:
+    return any(k in name for k in _H2D)
+
+
+def is_other_copy(name: str) -> bool:
+    return any(k in name for k in _OTHER_COPY)
+
+
 # The step function's own execution on the training thread (model work).
 COMPUTE_PREFIXES = ("EagerLocalExecute: __inference", "EagerLocalExecute: __forward",
                     "EagerLocalExecute: __backward")

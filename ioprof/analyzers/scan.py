@@ -131,7 +131,31 @@ def scan_file(path: Path) -> Scan:
     host = next((p for p in planes if p.name == "/host:CPU"), None)
     if host is not None:
         scan_plane(host, out)
+    for plane in planes:
+        if plane.name.startswith(catalog.DEVICE_PLANE_PREFIX):
+            scan_device_plane(plane, out)
     return out
+
+
+def scan_device_plane(plane: RawPlane, out: Scan) -> None:
+    """Accelerator streams: host-to-device copies are transfer, everything else compute.
+
+    Device lines use the same relative time base as the host's. Not yet checked on a real GPU
+    capture (none could be recorded here): tests/test_analyzers.py exercises it on a real CPU
+    capture with a synthesized device plane.
+    """
+    transfer_ids = {m for m, n in plane.event_names.items() if catalog.is_h2d_copy(n)}
+    skip_ids = {m for m, n in plane.event_names.items() if catalog.is_other_copy(n)}
+    for line in plane.lines():
+        base = line.timestamp_ns * 1000
+        out.event_count += len(line.events)
+        for e in line.events:
+            m = e.metadata_id
+            if m in skip_ids:
+                continue
+            start = base + e.offset_ps
+            (out.transfers if m in transfer_ids else out.compute).append(
+                (start, start + e.duration_ps))
 
 
 def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
