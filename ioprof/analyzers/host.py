@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ioprof.analyzers.model import HostSeries, HostSummary
 from ioprof.rundir import read_jsonl
@@ -112,7 +112,7 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         return any(start < b and a < t.t_ns for a, b in windows)
 
     chosen = [t for t in ticks if in_windows(t)] if windows else []
-    over = "captures" if chosen else "run"
+    over: Literal["captures", "run"] = "captures" if chosen else "run"
     chosen = chosen or ticks
     secs = sum(t.dt_s for t in chosen)
     disk = sum(t.disk_read for t in chosen)

@@ -80,14 +80,15 @@ def load_run(path: Path) -> LoadedRun:
         if bad:
             loaded.warnings.append(f"{rundir.TF_EVENTS}: {bad} unreadable line(s) skipped")
         loaded.events = records
-        for rec in records:
-            if rec.get("type") != "dataset":
+        for event in records:
+            if event.get("type") != "dataset":
                 continue
             try:
                 loaded.datasets.append(DatasetRecord(
-                    id=int(rec.get("id", 0)), op=str(rec.get("op", "")),
-                    name=rec.get("name"), site=_source(rec.get("site")),
-                    fn=_source(rec.get("fn"), "name"), args=dict(rec.get("args") or {})))
+                    id=int(event.get("id", 0)), op=str(event.get("op", "")),
+                    name=event.get("name"), site=_source(event.get("site")),
+                    fn=_source(event.get("fn"), "name"),
+                    args=dict(event.get("args") or {})))
             except (TypeError, ValueError):
                 continue
     else:

@@ -52,11 +52,11 @@ def _is_main_thread(runs: tuple) -> bool:
     return module and not threaded
 
 
-class _Hotspot(PythonHotspot):
-    def as_culprit(self) -> Culprit:
-        return Culprit(kind="python", name=self.source.function or self.source.file,
-                       share=self.share, source=self.source,
-                       detail=f"{self.samples} py-spy runs overlapping input waits")
+def as_culprit(hotspot: PythonHotspot) -> Culprit:
+    """A hotspot as a link of the bottleneck chain (kind "python")."""
+    return Culprit(kind="python", name=hotspot.source.function or hotspot.source.file,
+                   share=hotspot.share, source=hotspot.source,
+                   detail=f"{hotspot.samples} py-spy runs overlapping input waits")
 
 
 def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
@@ -86,6 +86,6 @@ def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
             runs_by[key] += 1
     whole = sum(b - a for a, b in windows) or 1
     return tuple(
-        _Hotspot(SourceRef(f, ln, fn), runs_by[(f, ln, fn)], min(1.0, t / whole))
+        PythonHotspot(SourceRef(f, ln, fn), runs_by[(f, ln, fn)], min(1.0, t / whole))
         for (f, ln, fn), t in time_by.most_common(limit)
     )

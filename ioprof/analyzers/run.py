@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import statistics
 from pathlib import Path
+from typing import Any
 
 from ioprof import rundir
 from ioprof.analyzers import bottleneck as bn
@@ -26,7 +27,7 @@ from ioprof.analyzers.model import (
     Step,
     StepStats,
 )
-from ioprof.analyzers.python import python_hotspots
+from ioprof.analyzers.python import as_culprit, python_hotspots
 from ioprof.analyzers.recommend import recommend
 from ioprof.analyzers.scan import scan_file
 from ioprof.analyzers.steps import find_steps
@@ -44,7 +45,8 @@ from ioprof.rundir import write_json_atomic
 def _run_facts(loaded: LoadedRun) -> RunFacts:
     m = loaded.manifest
     tf_rec = next((e for e in loaded.events if e.get("type") == "tf_imported"), {})
-    exit_rec = next((e for e in reversed(loaded.events) if e.get("type") == "exit"), {})
+    exit_rec: dict[str, Any] = next(
+        (e for e in reversed(loaded.events) if e.get("type") == "exit"), {})
     return RunFacts(
         path=str(loaded.path), command=tuple(m.command), cwd=m.cwd, pid=m.pid,
         start_ns=m.start_ns, end_ns=m.end_ns, exit_code=m.exit.code if m.exit else None,
@@ -186,7 +188,7 @@ def _analyze(path: Path) -> Analysis:
                 py_ops or not any(c.kind == "tf.data" for c in culprits)):
             # Python inside the pipeline (py_function, generators) is one opaque op to TF:
             # py-spy's lines say what it was doing.
-            culprits = culprits + tuple(h.as_culprit() for h in hotspots[:2])
+            culprits = culprits + tuple(as_culprit(h) for h in hotspots[:2])
         busy = (sum(f for f, _ in busy_fracs) / len(busy_fracs),
                 max(t for _, t in busy_fracs)) if busy_fracs else None
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,

@@ -171,9 +171,8 @@ def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
             tags[mid] = (_PROC, None)
         elif catalog.is_input_wait(name):
             tags[mid] = (_WAIT, name)
-        elif catalog.op_type(name) is not None:
-            kind = catalog.op_type(name)
-            tags[mid] = (_KERNEL, (catalog.op_name(name), kind, catalog.is_read_op(kind)))
+        elif (op := catalog.op_type(name)) is not None:
+            tags[mid] = (_KERNEL, (catalog.op_name(name), op, catalog.is_read_op(op)))
         elif catalog.is_transfer(name):
             tags[mid] = (_TRANSFER, None)
         elif name.startswith(catalog.COMPUTE_PREFIXES):

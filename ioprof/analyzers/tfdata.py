@@ -136,14 +136,16 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     owner_of_link: dict[int, str] = {}
     owner_of_run: dict[int, str] = {}
     for launch in scan.launches:
-        key = launch.owner_key if launch.owner_key in nodes else None
-        if key is None:
-            key = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
+        owner: str
+        if launch.owner_key is not None and launch.owner_key in nodes:
+            owner = launch.owner_key
+        else:
+            owner = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
         if launch.link is not None:
-            owner_of_link[launch.link] = key
-        if launch.run_id is not None and (key != UNKNOWN_INPUT
+            owner_of_link[launch.link] = owner
+        if launch.run_id is not None and (owner != UNKNOWN_INPUT
                                           or launch.run_id not in owner_of_run):
-            owner_of_run[launch.run_id] = key
+            owner_of_run[launch.run_id] = owner
 
     model_ops: dict[tuple[str, str], OpAcc] = {}
     unowned: dict[tuple[str, str], OpAcc] = {}
@@ -152,14 +154,14 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     process_owner: list[str] = []
     processes = scan.processes
     for proc in processes:
-        owner = owner_of_link.get(proc.link) if proc.link is not None else None
-        if (owner is None or owner == UNKNOWN_INPUT) and proc.run_id is not None:
-            owner = owner_of_run.get(proc.run_id, owner)
-        if owner is not None:
+        found = owner_of_link.get(proc.link) if proc.link is not None else None
+        if (found is None or found == UNKNOWN_INPUT) and proc.run_id is not None:
+            found = owner_of_run.get(proc.run_id, found)
+        if found is not None:
             linked += 1
-        if owner is None:
-            owner = UNKNOWN_INPUT if proc.line.startswith("tf_data") else MODEL
-        process_owner.append(owner)
+        else:
+            found = UNKNOWN_INPUT if proc.line.startswith("tf_data") else MODEL
+        process_owner.append(found)
     # Map functions launched just before the capture began (their launch is not in it) run on
     # tf.data threads unlinked: credit them to the iterator that runs the most linked
     # map-function work, when there is one.
@@ -173,18 +175,18 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
             _merge_ops(model_ops, proc.ops)
             continue
         input_procs += 1
-        node = nodes.get(owner)
-        if node is None:
+        owner_node = nodes.get(owner)
+        if owner_node is None:
             _merge_ops(unowned, proc.ops)
             continue
-        node.decode_work.extend(proc.intervals)
-        node.read_work.extend(proc.read_intervals)
-        _merge_ops(node.ops, proc.ops)
+        owner_node.decode_work.extend(proc.intervals)
+        owner_node.read_work.extend(proc.read_intervals)
+        _merge_ops(owner_node.ops, proc.ops)
     _merge_ops(model_ops, scan.loose_ops["model"])
     _merge_ops(unowned, scan.loose_ops["input"])
-    for interval, key in scan.read_events:
-        if key is not None and key in nodes:
-            nodes[key].read_work.append(interval)
+    for interval, read_key in scan.read_events:
+        if read_key is not None and read_key in nodes:
+            nodes[read_key].read_work.append(interval)
 
     all_read: list[Interval] = []
     all_decode: list[Interval] = []

@@ -24,8 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import DecodeError
+from google.protobuf import (  # type: ignore[import-untyped]
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+)
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from ioprof.errors import IoprofError
 
@@ -101,18 +105,18 @@ def file_descriptor() -> descriptor_pb2.FileDescriptorProto:
     )
     for msg_name, fields in _FIELDS.items():
         msg = fd.message_type.add(name=msg_name)
-        for oneof in _ONEOFS.get(msg_name, []):
-            msg.oneof_decl.add(name=oneof)
+        for oneof_name in _ONEOFS.get(msg_name, []):
+            msg.oneof_decl.add(name=oneof_name)
         for entry_name, value_type in _MAPS.get(msg_name, []):
             entry = msg.nested_type.add(name=entry_name)
             entry.options.map_entry = True
             entry.field.add(name="key", number=1, type=_T.TYPE_INT64, label=_OPT)
             entry.field.add(name="value", number=2, type=_T.TYPE_MESSAGE, label=_OPT,
                             type_name=f".{_PACKAGE}.{value_type}")
-        for fname, number, ftype, label, type_name, oneof in fields:
+        for fname, number, ftype, label, ref, oneof in fields:
             f = msg.field.add(name=fname, number=number, type=ftype, label=label)
-            if type_name:
-                f.type_name = f".{_PACKAGE}.{type_name}"
+            if ref:
+                f.type_name = f".{_PACKAGE}.{ref}"
             if oneof is not None:
                 f.oneof_index = oneof
     return fd
