@@ -281,10 +281,15 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
     keep = structural if skip_other else structural | {
         m for m, (t, _) in tags.items() if t == _OTHER and marker_names.get(m) is not False}
     every = line.events
-    pbs = [e for e in every if e.metadata_id in keep]
-    mids = [e.metadata_id for e in pbs]
-    offs = [base + e.offset_ps for e in pbs]
-    durs = [e.duration_ps for e in pbs]
+    # Positions, not message wrappers: holding a Python wrapper per kept event would cost
+    # ~100 bytes each; the few events whose stats are read are fetched again by position.
+    pos = [i for i, m in enumerate([e.metadata_id for e in every]) if m in keep]
+    mids, offs, durs = [], [], []
+    for e in map(every.__getitem__, pos):
+        mids.append(e.metadata_id)
+        offs.append(base + e.offset_ps)
+        durs.append(e.duration_ps)
+    pbs = _ByPosition(every, pos)
     p_sid, pt_sid = sid.get(catalog.PRODUCER_ID_STAT), sid.get(catalog.PRODUCER_TYPE_STAT)
     c_sid, ct_sid = sid.get(catalog.CONSUMER_ID_STAT), sid.get(catalog.CONSUMER_TYPE_STAT)
     id_sid = sid.get("id")
@@ -432,6 +437,19 @@ def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
         if top[1] == _ITER:
             close(top)
     return lo, hi
+
+
+class _ByPosition:
+    """`pbs[i]` for the i-th kept event, fetched from the line on demand."""
+
+    __slots__ = ("_events", "_pos")
+
+    def __init__(self, events: Any, pos: list[int]) -> None:
+        self._events = events
+        self._pos = pos
+
+    def __getitem__(self, i: int) -> Any:
+        return self._events[self._pos[i]]
 
 
 def _sample_node(node: NodeScan, stats: dict[str, Any]) -> None:
