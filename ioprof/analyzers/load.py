@@ -69,6 +69,8 @@ def load_run(path: Path) -> LoadedRun:
             loaded.warnings.append(
                 f"collector '{name}' {rec.status}" + (f": {rec.reason}" if rec.reason else "")
                 + "; the analysis lacks what it would have given.")
+        elif rec.status == "degraded":
+            loaded.warnings.append(f"collector '{name}' degraded: {rec.reason}")
     tf_files = _collector_files(run, manifest, "tf")
     events_path = run.file(rundir.TF_EVENTS)
     if events_path in tf_files or events_path.is_file():
