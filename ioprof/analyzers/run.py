@@ -28,6 +28,7 @@ from ioprof.analyzers.model import (
     StepStats,
 )
 from ioprof.analyzers.python import as_culprit, python_hotspots
+from ioprof.analyzers.python_input import attribute_python_input
 from ioprof.analyzers.recommend import recommend
 from ioprof.analyzers.scan import scan_file
 from ioprof.analyzers.steps import find_steps
@@ -204,13 +205,13 @@ def _analyze(path: Path) -> Analysis:
                 f"{input_pct:.1f}%: XProf's steps are the step markers' own spans, and the "
                 "batch fetch happens outside them (in the loop's `for` statement); ioprof's "
                 "steps run from one marker's end to the next, fetch included.")
-    return Analysis(
+    return attribute_python_input(Analysis(
         run=_run_facts(loaded), steps=step_stats, breakdown=breakdown,
         input_bound_percent=input_pct, verdict=verdict, bottleneck=bottleneck,
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
         model_ops=model_op_stats, python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
-    )
+    ), loaded.pyspy_path, loaded.manifest.pid)
 
 
 def write_analysis(run_path: Path | str, analysis: Analysis) -> Path:

@@ -1,0 +1,405 @@
+"""Input that TF's profiler cannot see: Python reading and preprocessing, from py-spy's samples.
+
+A `py_function`/`numpy_function` map, a `from_generator` source or a plain loop that `np.load`s
+its batches and calls `train_on_batch` all do their input work in Python. TF's trace shows at
+best one opaque `EagerPyFunc` op (counted as preprocessing), at worst nothing at all (the time
+lands in XProf's "All others" and the job reads as NOT input-bound). py-spy samples every Python
+thread (with `--idle`, blocked ones too), so:
+- the job's main thread tells the steps apart from the loop's own input code: inside a
+  `train_on_batch` / tf.function call it computes, inside tf.data's iterator it waits, and in
+  the job's own code between them it reads or decodes (plain loops);
+- the threads TF runs Python on (`script_ops` for py_function, the generator's thread) show what
+  the pipeline's Python did while the steps waited;
+- each stack is classified read / decode by the declarative rules in `py_rules` and charged to
+  the innermost line of the job's own code (not numpy's, h5py's or TF's).
+The result is the same `Analysis` (schema 1) with the steps' read/decode re-split, the python
+culprits first in the bottleneck chain, XProf's sentence kept and ioprof's correction after it.
+Without a TF capture the steps themselves come from the main thread's step calls.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ioprof.analyzers import bottleneck as bn
+from ioprof.analyzers import catalog, py_rules
+from ioprof.analyzers.model import (
+    CATEGORIES,
+    Analysis,
+    Bottleneck,
+    Breakdown,
+    Category,
+    Culprit,
+    Evidence,
+    Recommendation,
+    SourceRef,
+    Step,
+    StepStats,
+)
+from ioprof.analyzers.py_rules import (
+    Activity,
+    LineReader,
+    classify,
+    job_frame,
+    thread_role,
+)
+from ioprof.analyzers.recommend import recommend
+from ioprof.errors import IoprofError
+from ioprof.stacks import StackRun, ThreadSamples, load_stack_samples
+
+MIN_SHARE = 0.05
+MIN_STEPS = 3
+# A python-input verdict needs this much classified Python input time (else it is noise).
+MIN_PYTHON_NS = 50_000_000
+
+
+@dataclass(frozen=True)
+class Span:
+    """A classified stretch of one thread's samples."""
+
+    start_ns: int
+    end_ns: int
+    activity: Activity
+    source: SourceRef | None
+    main: bool  # the job's main (training) thread, else a pipeline/worker thread
+
+
+def _real_frames(run: StackRun) -> tuple:
+    return tuple(f for f in run.stack if not f.function.startswith("process "))
+
+
+def _is_main(th: ThreadSamples) -> bool:
+    """py-spy's tids are pthread ids; the main thread runs `<module>` and no `Thread._bootstrap`."""
+    module = threaded = False
+    for run in th.runs[:300]:
+        for f in run.stack:
+            if f.function == "<module>":
+                module = True
+            elif f.function.endswith("_bootstrap") and "threading" in f.file:
+                threaded = True
+    return module and not threaded
+
+
+def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
+                     read_line: LineReader | None = None) -> list[Span]:
+    """Classify every sampled run of the job's own process (children and ioprof skipped).
+
+    `read_line` reads the job's source lines (default: from disk, `py_rules.read_source_line`,
+    looked up at call time so that tests can point it at their checkout)."""
+    read_line = read_line or py_rules.read_source_line
+    pids = {t.pid for t in threads}
+    if job_pid not in pids:
+        job_pid = None
+    cache: dict[tuple, tuple[Activity, SourceRef | None]] = {}
+    spans: list[Span] = []
+    for th in threads:
+        if job_pid is not None and th.pid != job_pid:
+            continue
+        main = _is_main(th)
+        for run in th.runs:
+            stack = _real_frames(run)
+            if not stack or any("_ioprof_bootstrap" in f.file for f in stack):
+                continue
+            got = cache.get(stack)
+            if got is None:
+                activity, _why = classify(stack, read_line)
+                jf = job_frame(stack)
+                src = SourceRef(jf.file, jf.line, jf.function) if jf else None
+                if not main and thread_role(stack) == "other" and activity in ("step", "wait"):
+                    activity = "idle"
+                got = cache[stack] = (activity, src)
+            spans.append(Span(run.start_ns, run.end_ns, got[0], got[1], main))
+    spans.sort(key=lambda s: s.start_ns)
+    return spans
+
+
+def _overlap(spans: list[Span], starts: list[int], a: int, b: int, longest: int):
+    i = bisect_left(starts, a - longest)
+    while i < len(spans) and spans[i].start_ns < b:
+        s = spans[i]
+        got = min(b, s.end_ns) - max(a, s.start_ns)
+        if got > 0:
+            yield s, got
+        i += 1
+
+
+@dataclass
+class _Acc:
+    main: Counter  # activity -> ns on the main thread
+    pipe: Counter  # activity -> ns on the other threads
+
+
+def _per_window(spans: list[Span], windows: list[tuple[int, int]]) -> list[_Acc]:
+    starts = [s.start_ns for s in spans]
+    longest = max((s.end_ns - s.start_ns for s in spans), default=0)
+    out = []
+    for a, b in windows:
+        acc = _Acc(Counter(), Counter())
+        for s, got in _overlap(spans, starts, a, b, longest):
+            (acc.main if s.main else acc.pipe)[s.activity] += got
+        out.append(acc)
+    return out
+
+
+def steps_from_samples(spans: list[Span]) -> list[tuple[int, int]]:
+    """Step windows from the main thread alone: each step call's end closes a step.
+
+    A step runs from the end of the previous step call to the end of its own, so the loop's
+    fetch of the batch belongs to the step that uses it (as with TF's step markers). The first
+    call (tracing the tf.function) only opens the first step."""
+    calls: list[list[int]] = []
+    for s in spans:
+        if not s.main:
+            continue
+        if s.activity == "step":
+            if calls and s.start_ns - calls[-1][1] <= 1_000_000:
+                calls[-1][1] = max(calls[-1][1], s.end_ns)
+            else:
+                calls.append([s.start_ns, s.end_ns])
+    ends = [c[1] for c in calls]
+    return [(ends[i - 1], ends[i]) for i in range(1, len(ends))]
+
+
+def _pyfunc_share(analysis: Analysis) -> float:
+    """How much of the pipeline's measured op time was Python (EagerPyFunc / PyFunc)."""
+    ops = analysis.input_ops
+    total = sum(o.self_ns for o in ops)
+    py = sum(o.self_ns for o in ops if o.op_type in catalog.PY_FUNC_OPS)
+    if total:
+        return py / total
+    return 1.0 if not analysis.pipeline else 0.0
+
+
+def _resplit(step: Step, acc: _Acc, pyfunc_share: float) -> Step:
+    """Move the Python input time TF could not classify to read / decode.
+
+    - the main thread's own read/decode (a plain loop): TF saw nothing, so it sits in `other`;
+    - the pipeline's Python during the wait: TF counted its `EagerPyFunc` as decode, split here
+      by what the Python stacks did."""
+    read, decode, other = step.read_ns, step.decode_ns, step.other_ns
+    mr = min(acc.main["read"], other)
+    md = min(acc.main["decode"], other - mr)
+    read, decode, other = read + mr, decode + md, other - mr - md
+    pr, pd = acc.pipe["read"], acc.pipe["decode"]
+    if step.decode_ns and pr + pd:
+        moved = int(step.decode_ns * pyfunc_share * pr / (pr + pd))
+        read, decode = read + moved, decode - moved
+    out = replace(step, read_ns=read, decode_ns=decode, other_ns=other,
+                  input_wait_ns=max(step.input_wait_ns, read + decode))
+    out.check()
+    return out
+
+
+def _steps_without_capture(windows: list[tuple[int, int]], accs: list[_Acc]) -> list[Step]:
+    steps = []
+    for i, ((a, b), acc) in enumerate(zip(windows, accs, strict=True), start=1):
+        dur = b - a
+        compute = min(acc.main["step"], dur)
+        read = min(acc.main["read"], dur - compute)
+        decode = min(acc.main["decode"], dur - compute - read)
+        wait = min(acc.main["wait"], dur - compute - read - decode)
+        pr, pd = acc.pipe["read"], acc.pipe["decode"]
+        wait_read = int(wait * pr / (pr + pd)) if pr + pd else 0
+        read, decode = read + wait_read, decode + wait - wait_read
+        step = Step(step=i, start_ns=a, dur_ns=dur, read_ns=read, decode_ns=decode,
+                    compute_ns=compute, other_ns=dur - compute - read - decode,
+                    input_wait_ns=read + decode)
+        step.check()
+        steps.append(step)
+    return steps
+
+
+def python_culprits(spans: list[Span], windows: list[tuple[int, int]], category: Category,
+                    limit: int = 3) -> tuple[Culprit, ...]:
+    """The job's lines that did `category` work in the windows, by sampled time."""
+    starts = [s.start_ns for s in spans]
+    longest = max((s.end_ns - s.start_ns for s in spans), default=0)
+    # One culprit per line: a generator expression and its function share a line.
+    by: Counter[tuple[str, int]] = Counter()
+    names: dict[tuple[str, int], Counter[SourceRef]] = {}
+    where: dict[tuple[str, int], Counter] = {}
+    for a, b in windows:
+        for s, got in _overlap(spans, starts, a, b, longest):
+            if s.activity == category and s.source is not None:
+                key = (s.source.file, s.source.line)
+                by[key] += got
+                names.setdefault(key, Counter())[s.source] += got
+                where.setdefault(key, Counter())["main" if s.main else "pipe"] += got
+    whole = sum(by.values())
+    out: list[Culprit] = []
+    for key, ns in by.most_common(limit):
+        src = min(names[key], key=lambda r: ("<" in (r.function or ""), -names[key][r]))
+        share = ns / whole if whole else 0.0
+        if out and share < MIN_SHARE:
+            break
+        thread = ("the training loop's own thread" if where[key]["main"] >= where[key]["pipe"]
+                  else "a thread TF runs Python on (py_function / generator)")
+        what = "reading" if category == "read" else "Python CPU work (decode/preprocess)"
+        out.append(Culprit(
+            kind="python", name=src.function or src.file, share=share, source=src,
+            detail=f"{what} on {thread}: {ns / 1e6:.0f} ms of py-spy samples while steps ran"))
+    return tuple(out)
+
+
+def _loc(src: SourceRef | None) -> str:
+    return f"{src.file.rsplit('/', 1)[-1]}:{src.line}" if src else "?"
+
+
+def _summary(category: Category, b: Breakdown, py: tuple[Culprit, ...], input_pct: float,
+             plain_loop: bool) -> str:
+    what = "reading data in Python" if category == "read" else "preprocessing data in Python"
+    top = py[0]
+    where = ("in the training loop itself (no tf.data)" if plain_loop
+             else "inside the tf.data pipeline (Python that TF runs as one opaque op)")
+    return (f"Steps spend {input_pct:.0f}% of their time waiting for input; "
+            f"{b.get(category) * 100:.0f}% of all step time is {what}, {where}, mostly at "
+            f"{_loc(top.source)} in {top.source.function if top.source else '?'} "
+            f"({top.share:.0%} of the sampled {category} time).")
+
+
+def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bool,
+                     analysis: Analysis) -> list[Recommendation]:
+    top = py[0]
+    src = top.source
+    host = analysis.host
+    if category == "read":
+        got = host.job_read_mb_s
+        rate = f" The job read {got:.1f} MB/s." if got else ""
+        if plain_loop:
+            return [Recommendation(
+                f"Read ahead of the step instead of inside the loop at {_loc(src)}",
+                "The training loop reads its batch itself, one file after another, while the "
+                "model waits; move the reading into tf.data "
+                "(Dataset.from_tensor_slices(paths).map(read, num_parallel_calls=AUTOTUNE)"
+                ".prefetch(AUTOTUNE)) or a thread pool so reads overlap the steps and each "
+                "other, or stage the files on faster local storage." + rate,
+                src, "python_read_ahead", top.name)]
+        return [Recommendation(
+            f"Read the files in parallel, not one per Python call at {_loc(src)}",
+            "The py_function reads its file under the GIL, one at a time; use tf.io.read_file "
+            "in the map (TF reads in parallel without the GIL) with "
+            "num_parallel_calls=tf.data.AUTOTUNE, or interleave over files, or stage the data "
+            "locally." + rate, src, "python_read_parallel", top.name)]
+    return [Recommendation(
+        f"Move the Python preprocessing at {_loc(src)} out of the step's way",
+        "It runs in Python under the GIL on one thread ("
+        + ("the training loop itself" if plain_loop else "a generator or py_function")
+        + "), so TF cannot parallelize it; express it with TF ops inside a "
+        ".map(num_parallel_calls=AUTOTUNE), vectorize it over the batch, or preprocess "
+        "offline.", src, "python_to_tf", top.name)]
+
+
+def _evidence(category: Category, analysis: Analysis, spans: list[Span],
+              windows: list[tuple[int, int]]) -> tuple[Evidence, ...]:
+    accs = _per_window(spans, windows)
+    pr = sum(a.main["read"] + a.pipe["read"] for a in accs)
+    pd = sum(a.main["decode"] + a.pipe["decode"] for a in accs)
+    ev = list(bn.host_evidence(category, analysis.host))
+    # keep what the TF-side analysis measured (e.g. tf.data thread saturation)
+    have = {e.name for e in ev}
+    if analysis.bottleneck is not None:
+        ev += [e for e in analysis.bottleneck.evidence if e.name not in have]
+    if pr + pd:
+        ev.append(Evidence("python_read_share", pr / (pr + pd), "fraction",
+                           f"the job's Python input code spent {pr / (pr + pd):.0%} of its "
+                           f"sampled time in reads (file/socket I/O, np.load, h5py ...) and "
+                           f"{pd / (pr + pd):.0%} in CPU work"))
+    return tuple(ev)
+
+
+def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
+                           job_pid: int | None = None,
+                           read_line: LineReader | None = None) -> Analysis:
+    """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
+    none (no samples, or too little Python input time to matter)."""
+    if pyspy_path is None:
+        return analysis
+    try:
+        threads = load_stack_samples(pyspy_path)
+    except (IoprofError, KeyError, TypeError, ValueError):
+        return analysis
+    spans = classify_threads(threads, job_pid, read_line)
+    captured = analysis.steps.count > 0
+    if captured:
+        windows = [(s.start_ns, s.end_ns) for s in analysis.steps.per_step]
+    else:
+        windows = steps_from_samples(spans)[1:]  # the first step holds tracing
+        if len(windows) < MIN_STEPS:
+            return analysis
+    accs = _per_window(spans, windows)
+    python_ns = sum(a.main["read"] + a.main["decode"] + a.pipe["read"] + a.pipe["decode"]
+                    for a in accs)
+    if python_ns < MIN_PYTHON_NS:
+        return analysis
+    if captured:
+        share = _pyfunc_share(analysis)
+        steps = [_resplit(s, acc, share) for s, acc in zip(analysis.steps.per_step, accs,
+                                                            strict=True)]
+        stats = replace(analysis.steps, per_step=tuple(steps))
+    else:
+        steps = _steps_without_capture(windows, accs)
+        durs = sorted(s.dur_ns for s in steps)
+        q = statistics.quantiles(durs, n=10, method="inclusive")
+        stats = StepStats(per_step=tuple(steps), source="fallback", marker="py-spy",
+                          median_ns=float(statistics.median(durs)), p10_ns=q[0], p90_ns=q[-1])
+    total = sum(s.dur_ns for s in steps) or 1
+    cat_ns = {c: sum(s.category_ns(c) for s in steps) for c in CATEGORIES}
+    breakdown = Breakdown(**{c: cat_ns[c] / total for c in CATEGORIES})
+    input_pct = 100 * (cat_ns["read"] + cat_ns["decode"] + cat_ns["transfer"]) / total
+    category = bn.choose_category(breakdown)
+    plain_loop = not analysis.pipeline and sum(a.main["wait"] for a in accs) == 0
+    warnings = list(analysis.warnings)
+    if not captured:
+        warnings.append("No TF profiler capture: steps were taken from py-spy's samples of the "
+                        "training thread (one step per train_on_batch / tf.function call), at "
+                        "py-spy's 10 ms resolution.")
+    old = analysis.bottleneck
+    py = python_culprits(spans, windows, category) if category in ("read", "decode") else ()
+    if py:
+        # The chain reads category -> iterator -> TF op -> line: TF's links (when the Python
+        # ran inside tf.data) come first, the lines py-spy saw after them.
+        others = tuple(c for c in (old.culprits if old else ()) if c.kind != "python")
+        culprits = others + py
+        summary = _summary(category, breakdown, py, input_pct, plain_loop)
+        bottleneck = Bottleneck(category, summary, culprits,
+                                _evidence(category, analysis, spans, windows))
+        recs = tuple(_recommendations(category, py, plain_loop, analysis)) + tuple(
+            r for r in recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
+            if r.kind not in ("outside_tfdata", "python_to_tf"))
+    elif old is not None and old.category == category:
+        bottleneck, recs = old, analysis.recommendations
+    else:
+        culprits = bn.culprits_for(category, (), {}, analysis.model_ops)
+        bottleneck = bn.make_bottleneck(category, breakdown, culprits, analysis.host, input_pct,
+                                        True)
+        recs = recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
+    verdict = _verdict(analysis, input_pct, 100 * breakdown.other, bottleneck, py)
+    return replace(analysis, steps=stats, breakdown=breakdown, input_bound_percent=input_pct,
+                   bottleneck=bottleneck, verdict=verdict, recommendations=recs,
+                   warnings=tuple(warnings))
+
+
+def _verdict(analysis: Analysis, input_pct: float, other_pct: float, bottleneck: Bottleneck,
+             py: tuple[Culprit, ...]):
+    """XProf's sentence on XProf's figure, then ioprof's correction when XProf's rule (only
+    time blocked in IteratorGetNext is input) misses the Python input time."""
+    if analysis.verdict is not None:
+        xprof_pct = analysis.verdict.input_bound_percent
+        xprof = bn.verdict(xprof_pct, 100 * analysis.breakdown.other, "", None)
+    else:  # no capture: XProf would have had no steps; its rule sees no input wait at all
+        xprof_pct = 0.0
+        xprof = bn.verdict(0.0, other_pct, "", None)
+    ours = bn.verdict(input_pct, other_pct, bottleneck.summary,
+                      analysis.verdict.xprof_steps_input_percent if analysis.verdict else None)
+    diagnosis = bottleneck.summary
+    if py and input_pct - xprof_pct > 5:
+        diagnosis = (f"ioprof's correction: XProf counts only the time blocked in "
+                     f"IteratorGetNext ({xprof_pct:.1f}%) and puts Python input work in "
+                     f"'All others'; py-spy shows {input_pct - xprof_pct:.0f}% more of the step "
+                     f"time in the job's Python input code, so the job is {ours.level} "
+                     f"input-bound ({input_pct:.1f}%). " + bottleneck.summary)
+    return replace(ours, xprof_sentence=xprof.xprof_sentence, diagnosis=diagnosis)
