@@ -362,7 +362,8 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     if py:
         # The chain reads category -> iterator -> TF op -> line: TF's links (when the Python
         # ran inside tf.data) come first, the lines py-spy saw after them.
-        others = tuple(c for c in (old.culprits if old else ()) if c.kind != "python")
+        others = tuple(c for c in old.culprits if c.kind != "python") \
+            if old is not None and old.category in ("read", "decode") else ()
         culprits = others + py
         summary = _summary(category, breakdown, py, input_pct, plain_loop)
         bottleneck = Bottleneck(category, summary, culprits,
