@@ -205,6 +205,22 @@ def test_line_rules_for_c_calls():
     assert classify(plain, lambda f, n: "time.sleep(0.1)")[0] == "idle"
 
 
+def test_framework_python_below_the_job_is_not_input():
+    """Keras' fit loop and callbacks run under the job's `model.fit(...)` line: other, not
+    decode; a tf.function call under it is the step."""
+    fit = _f("main", "/job/train.py", 30)
+    callbacks = (fit, _f("TensorFlowTrainer.fit",
+                         "/venv/lib/python3.11/site-packages/keras/src/backend/tensorflow/"
+                         "trainer.py"),
+                 _f("CallbackList.on_train_batch_end",
+                    "/venv/lib/python3.11/site-packages/keras/src/callbacks/callback_list.py"))
+    assert classify(callbacks, lambda f, n: "model.fit(ds)")[0] == "other"
+    step = callbacks[:2] + (_f("Function.__call__", "/venv/lib/python3.11/site-packages/"
+                               "tensorflow/python/eager/polymorphic_function/"
+                               "polymorphic_function.py"),)
+    assert classify(step, lambda f, n: "model.fit(ds)")[0] == "step"
+
+
 def test_no_samples_leaves_the_analysis_alone(tmp_path):
     a = analysed("compute_with_python_io")
     assert attribute_python_input(a, None) is a

@@ -10,9 +10,11 @@ innermost frame outwards, first match wins:
 2. `LINE_RULES`: for the innermost frame of the job's own code, the text of its source line
    (`raw = fh.read()`, `time.sleep(0.01)`); a line that calls a reading function is read.
 A stack with job code and no read rule is CPU work in Python: decode (parsing, decoding,
-augmenting, numpy maths). `time.sleep` is read when an outer frame's function reads (a retry or
-throttle in a read path), else idle. Rules were checked against py-spy 0.4.3 samples of numpy
-2.4, h5py 3.14 and TF 2.21 (tests/fixtures/python_input/).
+augmenting, numpy maths), unless Keras' own frames lie below the job's innermost frame (the fit
+loop, callbacks): that is the framework's overhead, "other". `time.sleep` is read when an
+outer frame's function reads (a retry or throttle in a read path), else idle. Rules were
+checked against py-spy 0.4.3 samples of numpy 2.4, h5py 3.14 and TF 2.21
+(tests/fixtures/python_input/).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Literal
 
 from ioprof.stacks import Frame
 
-Activity = Literal["read", "decode", "step", "wait", "idle"]
+Activity = Literal["read", "decode", "step", "wait", "idle", "other"]
 
 # Paths that are not the job's own code (a culprit line is never in these).
 NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
@@ -87,6 +89,10 @@ FRAME_RULES: tuple[FrameRule, ...] = (
     _fr("multiprocessing/connection.py", None, "wait", "waiting on a worker process"),
 )
 
+# Training-framework code below the job's innermost frame is the framework's own Python
+# (Keras' fit loop, callbacks, logging), not the job's input work: "other", as XProf has it.
+FRAMEWORK_OVERHEAD = ("/keras/", "/tf_keras/")
+
 # Source-line text of the innermost job frame: calls into C that read (py-spy shows the caller).
 READ_LINE = re.compile(
     r"(?<![\w.])open\(|\.read(?:into|line|lines|_bytes|_text)?\(|\bos\.(?:read|pread|preadv)\("
@@ -131,11 +137,11 @@ def _frame_rule(frame: Frame) -> FrameRule | None:
 def classify(stack: tuple[Frame, ...], read_line: LineReader = read_source_line
              ) -> tuple[Activity, str]:
     """What this stack is doing, and the rule that said so (for tests and the report)."""
-    job_seen = False
+    job_seen = framework_below = False
     for i in range(len(stack) - 1, -1, -1):
         frame = stack[i]
         if is_job_file(frame.file):
-            if not job_seen:
+            if not job_seen and not framework_below:
                 job_seen = True
                 text = read_line(frame.file, frame.line)
                 if SLEEP_LINE.search(text):
@@ -149,6 +155,10 @@ def classify(stack: tuple[Frame, ...], read_line: LineReader = read_source_line
         rule = _frame_rule(frame)
         if rule is not None:
             return rule.activity, rule.why
+        if not job_seen and any(m in frame.file for m in FRAMEWORK_OVERHEAD):
+            framework_below = True
+    if framework_below:
+        return "other", "the training framework's own Python (fit loop, callbacks)"
     if job_seen:
         return "decode", "CPU work in the job's Python (no read rule matched)"
     return "idle", "no job frame"

@@ -35,6 +35,7 @@ from ioprof.analyzers.model import (
     Category,
     Culprit,
     Evidence,
+    PythonHotspot,
     Recommendation,
     SourceRef,
     Step,
@@ -379,9 +380,15 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                                         True)
         recs = recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
     verdict = _verdict(analysis, input_pct, 100 * breakdown.other, bottleneck, py)
+    hotspots = analysis.python_hotspots
+    if not hotspots and py:  # a plain loop has no IteratorGetNext waits to take lines from
+        runs = Counter((s.source.file, s.source.line) for s in spans
+                       if s.source is not None and s.activity == category)
+        hotspots = tuple(PythonHotspot(c.source, runs[(c.source.file, c.source.line)], c.share)
+                         for c in py if c.source)
     return replace(analysis, steps=stats, breakdown=breakdown, input_bound_percent=input_pct,
                    bottleneck=bottleneck, verdict=verdict, recommendations=recs,
-                   warnings=tuple(warnings))
+                   python_hotspots=hotspots, warnings=tuple(warnings))
 
 
 def _verdict(analysis: Analysis, input_pct: float, other_pct: float, bottleneck: Bottleneck,
