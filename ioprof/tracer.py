@@ -47,7 +47,7 @@ class TraceOptions:
     host: bool = True
     host_interval_s: float = 0.1
     pyspy: bool = True
-    pyspy_rate_hz: int = 100
+    pyspy_rate_hz: int = 20
     pyspy_native: bool = False
     pyspy_blocking: bool = False
     tf: bool = True

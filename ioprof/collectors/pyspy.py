@@ -53,7 +53,7 @@ class PySpyCollector:
     name = "pyspy"
 
     def __init__(
-        self, run_path: Path, rate_hz: int = 100, subprocesses: bool = True,
+        self, run_path: Path, rate_hz: int = 20, subprocesses: bool = True,
         idle: bool = True, nonblocking: bool = True, native: bool = False,
     ) -> None:
         self.run_path = run_path
