@@ -90,8 +90,11 @@ FRAME_RULES: tuple[FrameRule, ...] = (
 )
 
 # Training-framework code below the job's innermost frame is the framework's own Python
-# (Keras' fit loop, callbacks, logging), not the job's input work: "other", as XProf has it.
-FRAMEWORK_OVERHEAD = ("/keras/", "/tf_keras/")
+# (Keras' fit loop, callbacks, profiler Trace, checkpoints, summaries), not the job's input
+# work: "other", as XProf has it. TF ops called eagerly from the job's code stay decode.
+FRAMEWORK_OVERHEAD = ("/keras/", "/tf_keras/", "tensorflow/python/profiler/",
+                      "tensorflow/python/training/", "tensorflow/python/checkpoint/",
+                      "tensorflow/python/summary/", "tensorflow/python/distribute/")
 
 # Source-line text of the innermost job frame: calls into C that read (py-spy shows the caller).
 READ_LINE = re.compile(
