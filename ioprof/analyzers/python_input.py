@@ -54,6 +54,7 @@ from ioprof.stacks import StackRun, ThreadSamples, load_stack_samples
 
 MIN_SHARE = 0.05
 MIN_STEPS = 3
+MIN_WINDOW_NS = 500_000_000  # less than this of step calls, without a capture, says nothing
 # A python-input verdict needs this much classified Python input time (else it is noise).
 MIN_PYTHON_NS = 50_000_000
 
@@ -330,12 +331,17 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     else:
         windows = steps_from_samples(spans)[1:]  # the first step holds tracing
         if len(windows) < MIN_STEPS:
-            return analysis
+            # Back-to-back step calls merge into one py-spy run (a compute-bound loop): no
+            # boundaries to see, so the whole stretch of step calls is one window.
+            calls = [s for s in spans if s.main and s.activity == "step"]
+            if not calls or calls[-1].end_ns - calls[0].start_ns < MIN_WINDOW_NS:
+                return analysis
+            windows = [(calls[0].start_ns, max(s.end_ns for s in calls))]
     accs = _per_window(spans, windows)
     python_ns = sum(a.main["read"] + a.main["decode"] + a.pipe["read"] + a.pipe["decode"]
                     for a in accs)
-    if python_ns < MIN_PYTHON_NS:
-        return analysis
+    if captured and python_ns < MIN_PYTHON_NS:
+        return analysis  # TF's attribution stands; without a capture py-spy's steps are all
     if captured:
         share = _pyfunc_share(analysis)
         steps = [_resplit(s, acc, share) for s, acc in zip(analysis.steps.per_step, accs,
@@ -344,7 +350,7 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     else:
         steps = _steps_without_capture(windows, accs)
         durs = sorted(s.dur_ns for s in steps)
-        q = statistics.quantiles(durs, n=10, method="inclusive")
+        q = statistics.quantiles(durs, n=10, method="inclusive") if len(durs) > 1 else durs
         stats = StepStats(per_step=tuple(steps), source="fallback", marker="py-spy",
                           median_ns=float(statistics.median(durs)), p10_ns=q[0], p90_ns=q[-1])
     total = sum(s.dur_ns for s in steps) or 1
@@ -356,8 +362,10 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     warnings = list(analysis.warnings)
     if not captured:
         warnings.append("No TF profiler capture: steps were taken from py-spy's samples of the "
-                        "training thread (one step per train_on_batch / tf.function call), at "
-                        "py-spy's 10 ms resolution.")
+                        "training thread (one step per sampled train_on_batch / tf.function "
+                        "call; calls py-spy did not sample merge into their neighbours)"
+                        + (", here one window: the calls ran back to back" if len(windows) == 1
+                           else "") + ".")
     old = analysis.bottleneck
     py = python_culprits(spans, windows, category) if category in ("read", "decode") else ()
     if py:
@@ -376,8 +384,10 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         bottleneck, recs = old, analysis.recommendations
     else:
         culprits = bn.culprits_for(category, (), {}, analysis.model_ops)
+        # cpu_only only when a capture showed no device plane; py-spy cannot tell
+        cpu_only = bool(analysis.captures) and "CPU-only capture" in " ".join(warnings)
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, analysis.host, input_pct,
-                                        True)
+                                        cpu_only)
         recs = recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
     verdict = _verdict(analysis, input_pct, 100 * breakdown.other, bottleneck, py)
     hotspots = analysis.python_hotspots
