@@ -225,3 +225,22 @@ def test_no_samples_leaves_the_analysis_alone(tmp_path):
     a = analysed("compute_with_python_io")
     assert attribute_python_input(a, None) is a
     assert attribute_python_input(a, tmp_path / "missing.json") is a
+
+
+def test_resplit_keeps_the_sum_and_moves_only_python_time():
+    """TF's decode (the EagerPyFunc) is split by what the Python threads did; the main thread's
+    own reads come out of `other`; the five parts still add up to the step."""
+    from collections import Counter
+
+    from ioprof.analyzers.model import Step
+    from ioprof.analyzers.python_input import _Acc, _resplit
+
+    step = Step(step=1, start_ns=0, dur_ns=100, read_ns=0, decode_ns=80, compute_ns=10,
+                other_ns=10, input_wait_ns=80)
+    out = _resplit(step, _Acc(Counter(read=6), Counter(read=300, decode=100)), 1.0)
+    assert (out.read_ns, out.decode_ns, out.other_ns) == (6 + 60, 20, 4)
+    assert out.compute_ns == 10
+    half = _resplit(step, _Acc(Counter(), Counter(read=300, decode=100)), 0.5)
+    assert (half.read_ns, half.decode_ns) == (30, 50)  # only the Python half of the op moves
+    none = _resplit(step, _Acc(Counter(), Counter()), 1.0)
+    assert none == step
