@@ -244,3 +244,15 @@ def test_resplit_keeps_the_sum_and_moves_only_python_time():
     assert (half.read_ns, half.decode_ns) == (30, 50)  # only the Python half of the op moves
     none = _resplit(step, _Acc(Counter(), Counter()), 1.0)
     assert none == step
+
+
+def test_probe_comparison_tells_bandwidth_from_latency():
+    """The issue's two sentences: near the volume's rate bandwidth limits, far below it the
+    per-file latency does."""
+    from ioprof.analyzers.python_input import probe_evidence
+
+    near = probe_evidence(19.4, 20.0)
+    assert near is not None and "bandwidth is the limit" in near.text and near.value > 0.9
+    far = probe_evidence(7.9, 180.0)
+    assert far is not None and "latency" in far.text and far.value < 0.1
+    assert probe_evidence(None, 180.0) is None and probe_evidence(7.9, None) is None

@@ -295,8 +295,28 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
         "offline.", src, "python_to_tf", top.name)]
 
 
+def probe_evidence(achieved_mb_s: float | None, probe_mb_s: float | None) -> Evidence | None:
+    """What the job's reads achieved against what the volume can deliver (`ioprof probe`).
+
+    Near the probe's rate, bandwidth is the limit (faster storage or less data helps); far
+    below it, the reads are latency-bound (small files, one at a time): reading in parallel or
+    in larger pieces helps, faster storage may not."""
+    if not achieved_mb_s or not probe_mb_s or probe_mb_s <= 0:
+        return None
+    frac = achieved_mb_s / probe_mb_s
+    if frac >= 0.8:
+        text = (f"reading at {achieved_mb_s:.1f} MB/s, {min(frac, 1.0):.0%} of what this volume "
+                f"delivers ({probe_mb_s:.0f} MB/s by `ioprof probe`): bandwidth is the limit")
+    else:
+        text = (f"reading at {achieved_mb_s:.1f} MB/s; this volume delivers {probe_mb_s:.0f} MB/s "
+                "(`ioprof probe`): the limit is per-file latency or one-at-a-time reads, not "
+                "bandwidth")
+    return Evidence("probe_share", frac, "fraction", text)
+
+
 def _evidence(category: Category, analysis: Analysis, spans: list[Span],
-              windows: list[tuple[int, int]]) -> tuple[Evidence, ...]:
+              windows: list[tuple[int, int]], probe_mb_s: float | None = None
+              ) -> tuple[Evidence, ...]:
     accs = _per_window(spans, windows)
     pr = sum(a.main["read"] + a.pipe["read"] for a in accs)
     pd = sum(a.main["decode"] + a.pipe["decode"] for a in accs)
@@ -310,14 +330,20 @@ def _evidence(category: Category, analysis: Analysis, spans: list[Span],
                            f"the job's Python input code spent {pr / (pr + pd):.0%} of its "
                            f"sampled time in reads (file/socket I/O, np.load, h5py ...) and "
                            f"{pd / (pr + pd):.0%} in CPU work"))
+    probe = probe_evidence(analysis.host.job_read_mb_s, probe_mb_s) if category == "read" \
+        else None
+    if probe is not None:
+        ev.append(probe)
     return tuple(ev)
 
 
 def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            job_pid: int | None = None,
-                           read_line: LineReader | None = None) -> Analysis:
+                           read_line: LineReader | None = None,
+                           probe_mb_s: float | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
-    none (no samples, or too little Python input time to matter)."""
+    none (no samples, or too little Python input time to matter). `probe_mb_s`: what
+    `ioprof probe` measured on the volume holding the job's files, when the run recorded it."""
     if pyspy_path is None:
         return analysis
     try:
@@ -376,7 +402,7 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         culprits = others + py
         summary = _summary(category, breakdown, py, input_pct, plain_loop)
         bottleneck = Bottleneck(category, summary, culprits,
-                                _evidence(category, analysis, spans, windows))
+                                _evidence(category, analysis, spans, windows, probe_mb_s))
         recs = tuple(_recommendations(category, py, plain_loop, analysis)) + tuple(
             r for r in recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
             if r.kind not in ("outside_tfdata", "python_to_tf"))
