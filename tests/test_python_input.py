@@ -137,7 +137,8 @@ _EXPECT = re.compile(r"# expect: (\w+) (.+)$")
 def _rules_spans():
     run = FIX / "rules"
     pid = json.loads((run / "manifest.json").read_text())["pid"]
-    return classify_threads(load_stack_samples(run / "pyspy" / "samples.json"), pid, read_line)
+    return classify_threads(load_stack_samples(run / "pyspy" / "samples.json"), pid, read_line,
+                            keep_idle=True)
 
 
 def _expectations() -> dict[int, tuple[str, str]]:

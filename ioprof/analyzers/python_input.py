@@ -54,6 +54,7 @@ from ioprof.stacks import StackRun, ThreadSamples, load_stack_samples
 
 MIN_SHARE = 0.05
 MIN_STEPS = 3
+MAX_SPAN_NS = 1_000_000_000
 MIN_WINDOW_NS = 500_000_000  # less than this of step calls, without a capture, says nothing
 # A python-input verdict needs this much classified Python input time (else it is noise).
 MIN_PYTHON_NS = 50_000_000
@@ -87,8 +88,10 @@ def _is_main(th: ThreadSamples) -> bool:
 
 
 def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
-                     read_line: LineReader | None = None) -> list[Span]:
-    """Classify every sampled run of the job's own process (children and ioprof skipped).
+                     read_line: LineReader | None = None, keep_idle: bool = False
+                     ) -> list[Span]:
+    """Classify every sampled run of the job's own process (children and ioprof skipped);
+    idle and framework time is dropped unless `keep_idle` (nothing downstream counts it).
 
     `read_line` reads the job's source lines (default: from disk, `py_rules.read_source_line`,
     looked up at call time so that tests can point it at their checkout)."""
@@ -114,12 +117,18 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
                 if not main and thread_role(stack) == "other" and activity in ("step", "wait"):
                     activity = "idle"
                 got = cache[stack] = (activity, src)
-            spans.append(Span(run.start_ns, run.end_ns, got[0], got[1], main))
+            if got[0] in ("idle", "other") and not keep_idle:
+                continue
+            # Chunks of at most MAX_SPAN_NS keep window lookups linear (see `_overlap`).
+            for a in range(run.start_ns, run.end_ns, MAX_SPAN_NS):
+                spans.append(Span(a, min(a + MAX_SPAN_NS, run.end_ns), got[0], got[1], main))
     spans.sort(key=lambda s: s.start_ns)
     return spans
 
 
 def _overlap(spans: list[Span], starts: list[int], a: int, b: int, longest: int):
+    """The spans overlapping [a, b) and by how much; spans are sorted by start and none is
+    longer than `longest`, so the scan starts at the first that can reach `a`."""
     i = bisect_left(starts, a - longest)
     while i < len(spans) and spans[i].start_ns < b:
         s = spans[i]
