@@ -257,3 +257,23 @@ def test_probe_comparison_tells_bandwidth_from_latency():
     far = probe_evidence(7.9, 180.0)
     assert far is not None and "latency" in far.text and far.value < 0.1
     assert probe_evidence(None, 180.0) is None and probe_evidence(7.9, None) is None
+
+
+def test_without_a_capture_the_bootstrap_step_clock_gives_the_steps(tmp_path):
+    """The capture can miss a short job: the bootstrap's step_times still bound the steps and
+    py-spy's stacks still split them (the py_function run with its xplane removed)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(FIX / "py_function_read", run)
+    shutil.rmtree(run / "tf" / "logdir")
+    data = json.loads((run / "manifest.json").read_text())
+    for rec in data["collectors"].values():
+        rec["files"] = [f for f in rec["files"] if "logdir" not in f]
+    (run / "manifest.json").write_text(json.dumps(data))
+    a = analyze_run(run)
+    assert not a.captures and a.steps.marker == "step_times" and a.steps.count >= 5
+    assert a.bottleneck.category == "read"
+    top = next(c for c in a.bottleneck.culprits if c.kind == "python")
+    src = local(top.source.file)
+    assert top.source.line in marker_lines(src, expected("py_function_read")["marker"])

@@ -175,6 +175,15 @@ def steps_from_samples(spans: list[Span]) -> list[tuple[int, int]]:
     return [(ends[i - 1], ends[i]) for i in range(1, len(ends))]
 
 
+def step_times_from_events(events: list[dict]) -> list[int]:
+    """The bootstrap's `step_times` records (tf/events.jsonl), one clock reading per step."""
+    out: list[int] = []
+    for e in events:
+        if e.get("type") == "step_times" and isinstance(e.get("times_ns"), list):
+            out.extend(int(t) for t in e["times_ns"] if isinstance(t, int))
+    return out
+
+
 def _pyfunc_share(analysis: Analysis) -> float:
     """How much of the pipeline's measured op time was Python (EagerPyFunc / PyFunc)."""
     ops = analysis.input_ops
@@ -206,6 +215,12 @@ def _resplit(step: Step, acc: _Acc, pyfunc_share: float) -> Step:
 
 
 def _steps_without_capture(windows: list[tuple[int, int]], accs: list[_Acc]) -> list[Step]:
+    """Steps from the main thread's samples: step calls = compute, its own input code = read /
+    decode, tf.data waits split by what the pipeline's Python did in that step (else over the
+    run), the rest other."""
+    all_r = sum(a.pipe["read"] for a in accs)
+    all_d = sum(a.pipe["decode"] for a in accs)
+    run_share = all_r / (all_r + all_d) if all_r + all_d else 0.0
     steps = []
     for i, ((a, b), acc) in enumerate(zip(windows, accs, strict=True), start=1):
         dur = b - a
@@ -214,7 +229,7 @@ def _steps_without_capture(windows: list[tuple[int, int]], accs: list[_Acc]) -> 
         decode = min(acc.main["decode"], dur - compute - read)
         wait = min(acc.main["wait"], dur - compute - read - decode)
         pr, pd = acc.pipe["read"], acc.pipe["decode"]
-        wait_read = int(wait * pr / (pr + pd)) if pr + pd else 0
+        wait_read = int(wait * (pr / (pr + pd) if pr + pd else run_share))
         read, decode = read + wait_read, decode + wait - wait_read
         step = Step(step=i, start_ns=a, dur_ns=dur, read_ns=read, decode_ns=decode,
                     compute_ns=compute, other_ns=dur - compute - read - decode,
@@ -349,10 +364,13 @@ def _evidence(category: Category, analysis: Analysis, spans: list[Span],
 def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            job_pid: int | None = None,
                            read_line: LineReader | None = None,
-                           probe_mb_s: float | None = None) -> Analysis:
+                           probe_mb_s: float | None = None,
+                           step_times_ns: list[int] | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
     none (no samples, or too little Python input time to matter). `probe_mb_s`: what
-    `ioprof probe` measured on the volume holding the job's files, when the run recorded it."""
+    `ioprof probe` measured on the volume holding the job's files, when the run recorded it.
+    `step_times_ns`: the bootstrap's step clock (`step_times_from_events`); without a capture
+    it gives exact step boundaries, else py-spy's sampled step calls do."""
     if pyspy_path is None:
         return analysis
     try:
@@ -363,6 +381,9 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     captured = analysis.steps.count > 0
     if captured:
         windows = [(s.start_ns, s.end_ns) for s in analysis.steps.per_step]
+    elif len(step_times_ns or ()) > MIN_STEPS + 1:
+        times = sorted(step_times_ns or ())
+        windows = list(zip(times[1:-1], times[2:], strict=True))  # the first holds tracing
     else:
         windows = steps_from_samples(spans)[1:]  # the first step holds tracing
         if len(windows) < MIN_STEPS:
@@ -375,8 +396,11 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     accs = _per_window(spans, windows)
     python_ns = sum(a.main["read"] + a.main["decode"] + a.pipe["read"] + a.pipe["decode"]
                     for a in accs)
-    if captured and python_ns < MIN_PYTHON_NS:
-        return analysis  # TF's attribution stands; without a capture py-spy's steps are all
+    waits = sum(a.main["wait"] for a in accs)
+    if python_ns < MIN_PYTHON_NS and (captured or waits):
+        # TF's attribution stands; without a capture, steps that wait on tf.data's C++ work
+        # cannot be split from Python stacks (the analysis stays partial, as the loader says)
+        return analysis
     if captured:
         share = _pyfunc_share(analysis)
         steps = [_resplit(s, acc, share) for s, acc in zip(analysis.steps.per_step, accs,
@@ -386,16 +410,21 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         steps = _steps_without_capture(windows, accs)
         durs = sorted(s.dur_ns for s in steps)
         q = statistics.quantiles(durs, n=10, method="inclusive") if len(durs) > 1 else durs
-        stats = StepStats(per_step=tuple(steps), source="fallback", marker="py-spy",
+        stats = StepStats(per_step=tuple(steps), source="fallback",
+                          marker="step_times" if len(step_times_ns or ()) > MIN_STEPS + 1
+                          else "py-spy",
                           median_ns=float(statistics.median(durs)), p10_ns=q[0], p90_ns=q[-1])
     total = sum(s.dur_ns for s in steps) or 1
     cat_ns = {c: sum(s.category_ns(c) for s in steps) for c in CATEGORIES}
     breakdown = Breakdown(**{c: cat_ns[c] / total for c in CATEGORIES})
     input_pct = 100 * (cat_ns["read"] + cat_ns["decode"] + cat_ns["transfer"]) / total
     category = bn.choose_category(breakdown)
-    plain_loop = not analysis.pipeline and sum(a.main["wait"] for a in accs) == 0
+    plain_loop = not analysis.pipeline and waits == 0
     warnings = list(analysis.warnings)
-    if not captured:
+    if not captured and len(step_times_ns or ()) > MIN_STEPS + 1:
+        warnings.append("No TF profiler capture: steps are the bootstrap's step clock "
+                        "(step_times); their parts come from py-spy's samples.")
+    elif not captured:
         warnings.append("No TF profiler capture: steps were taken from py-spy's samples of the "
                         "training thread (one step per sampled train_on_batch / tf.function "
                         "call; calls py-spy did not sample merge into their neighbours)"

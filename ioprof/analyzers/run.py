@@ -28,7 +28,7 @@ from ioprof.analyzers.model import (
     StepStats,
 )
 from ioprof.analyzers.python import as_culprit, python_hotspots
-from ioprof.analyzers.python_input import attribute_python_input
+from ioprof.analyzers.python_input import attribute_python_input, step_times_from_events
 from ioprof.analyzers.recommend import recommend
 from ioprof.analyzers.scan import scan_file
 from ioprof.analyzers.steps import find_steps
@@ -211,7 +211,7 @@ def _analyze(path: Path) -> Analysis:
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
         model_ops=model_op_stats, python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
-    ), loaded.pyspy_path, loaded.manifest.pid)
+    ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times_from_events(loaded.events))
 
 
 def write_analysis(run_path: Path | str, analysis: Analysis) -> Path:
