@@ -8,6 +8,9 @@ does Python I/O, but the steps are the model's work; ioprof must call it compute
 - `--smaller-model` (a quarter of the filters) removes the bottleneck.
 - `--in-memory` loads every image once before training, so no I/O in the loop: a change
   elsewhere.
+Ground truth (8 paired, interleaved repetitions on a shared 2-core VM, median of the
+per-repetition ratio of steps_per_s): `--smaller-model` 9.48x faster, `--in-memory` 1.13x
+(and the same CPU time: 14.2 s user with the I/O, 14.1 s without).
 Prints `steps=N wall_s=W steps_per_s=S ...` last (over the steps after the first).
 """
 

@@ -9,6 +9,8 @@ generator op; the ground truth is that the job waits on that preprocessing line.
 - `--light` blurs with a radius of 1 instead of 30: removes the bottleneck.
 - `--prefetch N` prefetches N batches instead of 1: a change elsewhere (more buffering does not
   make the producer faster).
+Ground truth (5 paired, interleaved repetitions on a shared 2-core VM, median of the
+per-repetition ratio of steps_per_s): `--light` 4.79x faster, `--prefetch 8` 1.02x.
 The loop marks each step with `tf.profiler.experimental.Trace("train", step_num=..., _r=1)`.
 Prints `steps=N wall_s=W steps_per_s=S ...` last (over the steps after the first).
 """
