@@ -62,3 +62,24 @@ def test_compute_bound_example(tmp_path):
     assert analysis["input_bound_percent"] < 20
     assert not any(r.get("kind") in ("parallelize_map", "cache", "interleave")
                    for r in analysis["recommendations"])
+
+
+def test_compare_decode_bound_with_its_fix(tmp_path):
+    """Before/after on the real example: a speedup whose interval excludes 1, decode named."""
+    runs = {}
+    for label, extra in (("before", []), ("after", ["--cache-decoded"])):
+        run = tmp_path / label
+        proc = run_ioprof(["trace", "-q", "--capture-after-steps", "2", "--capture-seconds", "3",
+                           "-o", str(run), "--", sys.executable, str(EXAMPLES / "decode_bound.py"),
+                           "--tiny", "--steps", "40", *extra], timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[label] = run
+    proc = run_ioprof(["compare", "--format", "json", str(runs["before"]), str(runs["after"])])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["speedup"] > 1.5
+    assert result["ci95"][0] > 1.0 and result["significant"]
+    assert "decode" in result["changed"]
+    assert result["category_ms_per_step"]["decode"]["b"] < result["category_ms_per_step"][
+        "decode"]["a"]
+    assert result["verdict"].startswith("B is ")
