@@ -45,7 +45,10 @@ def test_example_category_and_line(name, tmp_path):
     if name in THROTTLED and not HAS_FUSE:
         pytest.skip("needs FUSE for the throttled storage")
     run = tmp_path / "run"
-    done = run_ioprof(["trace", "-o", str(run), "-q", "--", sys.executable,
+    # The --tiny jobs wait on input for only a second or two: at the default 20 Hz, a loaded
+    # CI machine leaves too few stack samples for a verdict, so sample as densely as a real
+    # job of a minute would be at the default rate.
+    done = run_ioprof(["trace", "-o", str(run), "-q", "--pyspy-rate", "100", "--", sys.executable,
                        str(EXAMPLES / f"{name}.py"), "--tiny"], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "steps=" in done.stdout
