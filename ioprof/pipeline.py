@@ -6,6 +6,8 @@ directory is kept, so `ioprof report RUN` can be retried later.
 
 from __future__ import annotations
 
+import contextlib
+import traceback
 from pathlib import Path
 
 import click
@@ -27,6 +29,13 @@ def analyze_and_report(run_path: Path, quiet: bool = False) -> bool:
     except IoprofError as exc:
         click.echo(f"ioprof: analysis failed: {exc.message}; run directory kept: {run_path}",
                    err=True)
+        return False
+    except Exception as exc:  # noqa: BLE001 - a bug in ioprof must not cost the user the run
+        log = run_path / "ioprof-error.log"
+        with contextlib.suppress(OSError):
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+        click.echo(f"ioprof: internal error while analyzing ({type(exc).__name__}: {exc}); "
+                   f"run directory kept: {run_path}; details in {log}", err=True)
         return False
     if not quiet:
         _print_summary(run_path, analysis, written)

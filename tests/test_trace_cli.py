@@ -190,3 +190,12 @@ def test_secrets_in_the_command_never_reach_the_run_directory(tmp_path):
             blob = path.read_bytes()
             for secret in (b"hunter2", b"user:pw", b"AKIAXSECRET"):
                 assert secret not in blob, (path, secret)
+
+
+def test_source_lines_with_garbage_names_are_empty_not_errors():
+    """py-spy's non-blocking reads can yield a frame whose file name holds a NUL byte."""
+    from ioprof.analyzers.py_rules import read_source_line
+
+    assert read_source_line("/tmp/x\0y.py", 3) == ""
+    assert read_source_line("", 1) == ""
+    assert read_source_line(str(JOBS / "plain_job.py"), 7).startswith("def busy")

@@ -113,8 +113,15 @@ LineReader = Callable[[str, int], str]
 
 
 def read_source_line(file: str, line: int) -> str:
-    """The job's source line as it is on disk now (empty when the file is gone)."""
-    return linecache.getline(file, line)
+    """The job's source line as it is on disk now (empty when the file is gone, or when the
+    name is garbage: py-spy's non-blocking sampling can read a frame mid-update, e.g. a file
+    name with a NUL byte, which `os.stat` refuses)."""
+    if not file or "\0" in file:
+        return ""
+    try:
+        return linecache.getline(file, line)
+    except (OSError, ValueError, UnicodeError):
+        return ""
 
 
 def is_job_file(file: str) -> bool:

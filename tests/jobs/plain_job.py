@@ -4,7 +4,7 @@ import sys
 import time
 
 
-def busy(seconds):  # line 8
+def busy(seconds):  # line 7
     end = time.monotonic() + seconds
     total = 0
     while time.monotonic() < end:
