@@ -6,6 +6,7 @@ nothing the user typed wrong ever ends in a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -50,4 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ioprof: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug in ioprof: one line, the traceback only when asked
+        if os.environ.get("IOPROF_DEBUG"):
+            raise
+        click.echo(f"ioprof: internal error: {type(exc).__name__}: {exc} "
+                   "(IOPROF_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)
