@@ -96,6 +96,11 @@ def test_plain_loop_gets_xprof_sentence_then_the_correction():
         a.verdict.xprof_sentence.startswith("Your program is POTENTIALLY")
     assert a.verdict.diagnosis.startswith("ioprof's correction")
     assert a.verdict.level == "HIGHLY" and a.input_bound_percent >= 20
+    from ioprof.reports.text import render_text
+
+    text = " ".join(render_text(a).split())
+    xprof_at = text.index("XProf terms:")
+    assert text.index("ioprof's correction", xprof_at) > xprof_at  # the terminal says it too
     ev = {e.name: e for e in a.bottleneck.evidence}
     assert ev["python_read_share"].value > 0.5
     assert "job_cpu_cores" in ev

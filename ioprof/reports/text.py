@@ -24,6 +24,8 @@ def render_text(analysis: Analysis) -> str:
     lines = ["ioprof verdict:"] + _wrap(words.headline(analysis))
     if analysis.verdict is not None:
         lines += _wrap(f"XProf terms: {analysis.verdict.xprof_sentence}")
+        if analysis.verdict.diagnosis.startswith("ioprof's correction"):
+            lines += _wrap(analysis.verdict.diagnosis)
     culprits = analysis.bottleneck.culprits[:3] if analysis.bottleneck else ()
     if culprits:
         lines.append("Top culprits:")
