@@ -10,7 +10,7 @@ the truth: the verdict says which kind it is, and a bench is the stronger eviden
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ def _with_verdict(c: Comparison) -> Comparison:
     bn_a, bn_b = c.bottleneck
     if bn_a and bn_b:
         parts.append(f"now {bn_b}-bound" if bn_a != bn_b else f"still {bn_b}-bound")
-    return Comparison(**{**c.__dict__, "verdict": "; ".join(parts)})
+    return replace(c, verdict="; ".join(parts))
 
 
 def render_text(c: Comparison) -> str:

@@ -46,6 +46,20 @@ class ThreadSamples:
     runs: tuple[StackRun, ...]
 
 
+def is_main_thread(runs: tuple[StackRun, ...], scan: int) -> bool:
+    """py-spy's tids are pthread ids, not the pid; the main thread is the one that runs a
+    `<module>` frame and was not started by `threading` (no `Thread._bootstrap` frame).
+    Only the first `scan` runs are looked at: enough to see both, cheap on long runs."""
+    module = threaded = False
+    for run in runs[:scan]:
+        for frame in run.stack:
+            if frame.function == "<module>":
+                module = True
+            elif frame.function.endswith("_bootstrap") and "threading" in frame.file:
+                threaded = True
+    return module and not threaded
+
+
 def compact_chrometrace(events: list[dict[str, Any]], clock_origin_ns: int,
                         rate_hz: int) -> dict[str, Any]:
     """Flatten py-spy's B/E events into interned frames, stacks and per-thread runs."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,8 @@ def _with_analysis(kpis: RunKpis, analysis_path: Path) -> RunKpis:
             for name in CATEGORY_NAMES
         }
     bottleneck = (analysis.get("bottleneck") or {}).get("category")
-    fields = asdict(kpis)
-    fields.update(input_bound_percent=analysis.get("input_bound_percent"),
-                  category_ms_per_step=categories, bottleneck=bottleneck)
-    fields["step_ms"] = kpis.step_ms
-    return RunKpis(**fields)
+    return replace(kpis, input_bound_percent=analysis.get("input_bound_percent"),
+                   category_ms_per_step=categories, bottleneck=bottleneck)
 
 
 def _batch_size(events: list[dict[str, Any]]) -> int | None:

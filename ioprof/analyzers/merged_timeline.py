@@ -17,7 +17,6 @@ which the trace carries, so a viewer knows what it is not seeing.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,7 +375,7 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     TF import alone is seconds) would otherwise top every short run; without step times the
     whole run counts (`during="run"`). `share` is of all the job-code time counted.
     """
-    from ioprof.analyzers.python import job_frame
+    from ioprof.analyzers.python import tally_job_lines
 
     try:
         run, manifest = RunDir.open(path)
@@ -392,19 +391,9 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     steps = [i.t_ns for i in _bootstrap_instants(run.file(TF_EVENTS), [])
              if i.track == "steps"] if run.file(TF_EVENTS).is_file() else []
     lo, hi = (min(steps), max(steps)) if len(steps) >= 2 else (0, 2**63)
-    time_by: Counter[tuple[str, int, str]] = Counter()
-    runs_by: Counter[tuple[str, int, str]] = Counter()
-    for thread in threads:
-        for stretch in thread.runs:
-            got = min(stretch.end_ns, hi) - max(stretch.start_ns, lo)
-            if got <= 0:
-                continue
-            frame = job_frame(stretch.stack)
-            if frame is None:
-                continue
-            key = (frame.file, frame.line, frame.function)
-            time_by[key] += got
-            runs_by[key] += 1
+    time_by, runs_by = tally_job_lines(
+        (stretch for thread in threads for stretch in thread.runs),
+        lambda stretch: min(stretch.end_ns, hi) - max(stretch.start_ns, lo))
     whole = sum(time_by.values()) or 1
     during: Literal["step", "run"] = "step" if len(steps) >= 2 else "run"
     return tuple(PythonHotspot(SourceRef(f, line, fn), runs_by[(f, line, fn)], t / whole, during)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ioprof.analyzers.model import Culprit, PythonHotspot, SourceRef
 from ioprof.errors import IoprofError
-from ioprof.stacks import Frame, load_stack_samples
+from ioprof.stacks import Frame, StackRun, is_main_thread, load_stack_samples
+
+LineKey = tuple[str, int, str]  # (file, line, function) of the job's own code
 
 _NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
             "/ioprof/", "<string>")
@@ -39,17 +42,23 @@ def _overlap(start: int, end: int, windows: list[tuple[int, int]], starts: list[
     return got
 
 
-def _is_main_thread(runs: tuple) -> bool:
-    """py-spy's tids are pthread ids, not the pid; the main thread is the one that runs a
-    `<module>` frame and was not started by `threading` (no `Thread._bootstrap` frame)."""
-    module = threaded = False
-    for run in runs[:200]:
-        for frame in run.stack:
-            if frame.function == "<module>":
-                module = True
-            elif frame.function.endswith("_bootstrap") and "threading" in frame.file:
-                threaded = True
-    return module and not threaded
+def tally_job_lines(runs: Iterable[StackRun], overlap: Callable[[StackRun], int]
+                    ) -> tuple[Counter[LineKey], Counter[LineKey]]:
+    """Time (ns) and number of runs per job line (the innermost frame in the job's own code),
+    counting of each run only what `overlap` says falls in the window of interest."""
+    time_by: Counter[LineKey] = Counter()
+    runs_by: Counter[LineKey] = Counter()
+    for run in runs:
+        got = overlap(run)
+        if got <= 0:
+            continue
+        frame = job_frame(run.stack)
+        if frame is None:
+            continue
+        key = (frame.file, frame.line, frame.function)
+        time_by[key] += got
+        runs_by[key] += 1
+    return time_by, runs_by
 
 
 def as_culprit(hotspot: PythonHotspot) -> Culprit:
@@ -69,21 +78,11 @@ def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
         return ()
     windows = sorted(waits_ns)
     starts = [w[0] for w in windows]
-    time_by: Counter[tuple[str, int, str]] = Counter()
-    runs_by: Counter[tuple[str, int, str]] = Counter()
-    for th in threads:
-        if _is_main_thread(th.runs):  # the training thread, waiting in its `for` line
-            continue
-        for run in th.runs:
-            got = _overlap(run.start_ns, run.end_ns, windows, starts)
-            if got <= 0:
-                continue
-            frame = job_frame(run.stack)
-            if frame is None:
-                continue
-            key = (frame.file, frame.line, frame.function)
-            time_by[key] += got
-            runs_by[key] += 1
+    time_by, runs_by = tally_job_lines(
+        (run for th in threads
+         # not the training thread: it only waits there, in its `for` line
+         if not is_main_thread(th.runs, scan=200) for run in th.runs),
+        lambda run: _overlap(run.start_ns, run.end_ns, windows, starts))
     whole = sum(b - a for a, b in windows) or 1
     return tuple(
         PythonHotspot(SourceRef(f, ln, fn), runs_by[(f, ln, fn)], min(1.0, t / whole))

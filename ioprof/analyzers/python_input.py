@@ -50,7 +50,7 @@ from ioprof.analyzers.py_rules import (
 )
 from ioprof.analyzers.recommend import recommend
 from ioprof.errors import IoprofError
-from ioprof.stacks import StackRun, ThreadSamples, load_stack_samples
+from ioprof.stacks import StackRun, ThreadSamples, is_main_thread, load_stack_samples
 
 MIN_SHARE = 0.05
 MIN_STEPS = 3
@@ -75,18 +75,6 @@ def _real_frames(run: StackRun) -> tuple:
     return tuple(f for f in run.stack if not f.function.startswith("process "))
 
 
-def _is_main(th: ThreadSamples) -> bool:
-    """py-spy's tids are pthread ids; the main thread runs `<module>` and no `Thread._bootstrap`."""
-    module = threaded = False
-    for run in th.runs[:300]:
-        for f in run.stack:
-            if f.function == "<module>":
-                module = True
-            elif f.function.endswith("_bootstrap") and "threading" in f.file:
-                threaded = True
-    return module and not threaded
-
-
 def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
                      read_line: LineReader | None = None, keep_idle: bool = False
                      ) -> list[Span]:
@@ -104,7 +92,7 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
     for th in threads:
         if job_pid is not None and th.pid != job_pid:
             continue
-        main = _is_main(th)
+        main = is_main_thread(th.runs, scan=300)
         for run in th.runs:
             stack = _real_frames(run)
             if not stack or any("_ioprof_bootstrap" in f.file for f in stack):
