@@ -201,3 +201,19 @@ def test_several_capture_windows(tmp_path):
     assert [w["capture"] for w in windows] == [1, 2]
     assert windows[1]["start_ns"] - windows[0]["start_ns"] >= 1.4e9
     assert len(xplanes(run)) == 2
+
+
+def test_train_on_batch_loop_gets_markers_and_a_step_clock(tmp_path_factory):
+    """A plain loop has no tf.data and no `fit`: each `train_on_batch` call is still a step,
+    in the step clock (every step) and as a `train` marker in the capture."""
+    run, proc = _trace(tmp_path_factory, "tob", "train_on_batch_job.py", "300")
+    assert "train_on_batch_job done" in proc.stdout
+    tf_events = events(run)
+    steps = [e for e in tf_events if e["type"] == "steps"]
+    assert steps[-1]["count"] == 300 and steps[-1]["source"] == "keras"
+    times = [t for e in tf_events if e["type"] == "step_times" for t in e["times_ns"]]
+    assert len(times) == 300 and times == sorted(times)
+    planes = xplanes(run)
+    assert planes, "the capture should start after 3 steps"
+    counts = xplane_event_names(planes[0])
+    assert counts.get("train", 0) >= 3 and counts.get("stat:step_num", 0) >= 3

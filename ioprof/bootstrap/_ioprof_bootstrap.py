@@ -357,6 +357,48 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
 
     model_cls.fit = fit
     bootstrap.log.log("keras Model.fit: step markers enabled")
+    _patch_keras_train_on_batch(bootstrap, model_cls)
+
+
+def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
+    """A plain loop that calls `train_on_batch` gets a `train` step marker per call as well.
+
+    Such loops fetch their batches in Python between the calls, where neither TF's trace nor
+    XProf sees them; with a marker (and a step clock) per call, ioprof can bound each step and
+    let py-spy's samples say what the time between the calls went to."""
+    original = getattr(model_cls, "train_on_batch", None)
+    if original is None:
+        return
+
+    @functools.wraps(original)
+    def train_on_batch(self, *args, **kwargs):
+        trace = None
+        tf = bootstrap.tf
+        if tf is not None:
+            try:
+                bootstrap._own_trace.active = True
+                try:
+                    trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps,
+                                                           _r=1)
+                finally:
+                    bootstrap._own_trace.active = False
+                trace.__enter__()
+            except Exception:  # noqa: BLE001
+                trace = None
+                bootstrap.log.log_exception("train_on_batch marker begin")
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            try:
+                if trace is not None:
+                    trace.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001
+                bootstrap.log.log_exception("train_on_batch marker end")
+        bootstrap.count_step("keras")
+        return result
+
+    model_cls.train_on_batch = train_on_batch
+    bootstrap.log.log("keras Model.train_on_batch: step markers enabled")
 
 
 # -- tf.data records ---------------------------------------------------------------------------

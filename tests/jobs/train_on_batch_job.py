@@ -1,0 +1,17 @@
+"""A tiny plain loop: NumPy batches made in Python, handed to Keras' `train_on_batch`."""
+import sys
+
+import keras
+import numpy as np
+
+rng = np.random.default_rng(0)
+model = keras.Sequential(
+    [keras.layers.Input((32,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(2)]
+)
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+for _ in range(steps):
+    x = rng.random((32, 32), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(np.int32)
+    model.train_on_batch(x, y)
+print("train_on_batch_job done")
