@@ -280,3 +280,21 @@ def test_without_a_capture_the_bootstrap_step_clock_gives_the_steps(tmp_path):
     top = next(c for c in a.bottleneck.culprits if c.kind == "python")
     src = local(top.source.file)
     assert top.source.line in marker_lines(src, expected("py_function_read")["marker"])
+
+
+def test_tf_side_recommendations_get_the_jobs_dataset_records(monkeypatch):
+    """The python-input step re-asks `recommend` for the TF-side advice: with the bootstrap's
+    tf.data records (their lines), not an empty list."""
+    from ioprof.analyzers import python_input
+
+    seen: list[list] = []
+    real = python_input.recommend
+
+    def spy(bottleneck, pipeline, host, datasets, input_pct):
+        seen.append(list(datasets))
+        return real(bottleneck, pipeline, host, datasets, input_pct)
+
+    monkeypatch.setattr(python_input, "recommend", spy)
+    analyze_run(FIX / "py_function_read")
+    assert seen and seen[-1], "recommend() was called without the run's dataset records"
+    assert any(d.op == "map" for d in seen[-1])

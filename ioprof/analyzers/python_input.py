@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ioprof.analyzers import bottleneck as bn
 from ioprof.analyzers import catalog, py_rules
+from ioprof.analyzers.load import DatasetRecord
 from ioprof.analyzers.model import (
     CATEGORIES,
     Analysis,
@@ -353,12 +354,14 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            job_pid: int | None = None,
                            read_line: LineReader | None = None,
                            probe_mb_s: float | None = None,
-                           step_times_ns: list[int] | None = None) -> Analysis:
+                           step_times_ns: list[int] | None = None,
+                           datasets: list[DatasetRecord] | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
     none (no samples, or too little Python input time to matter). `probe_mb_s`: what
     `ioprof probe` measured on the volume holding the job's files, when the run recorded it.
     `step_times_ns`: the bootstrap's step clock (`step_times_from_events`); without a capture
-    it gives exact step boundaries, else py-spy's sampled step calls do."""
+    it gives exact step boundaries, else py-spy's sampled step calls do. `datasets`: the
+    bootstrap's tf.data records, so that TF-side recommendations can name their lines."""
     if pyspy_path is None:
         return analysis
     try:
@@ -430,7 +433,8 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         bottleneck = Bottleneck(category, summary, culprits,
                                 _evidence(category, analysis, spans, windows, probe_mb_s))
         recs = tuple(_recommendations(category, py, plain_loop, analysis)) + tuple(
-            r for r in recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
+            r for r in recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [],
+                                 input_pct)
             if r.kind not in ("outside_tfdata", "python_to_tf"))
     elif old is not None and old.category == category:
         bottleneck, recs = old, analysis.recommendations
@@ -440,7 +444,7 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         cpu_only = bool(analysis.captures) and "CPU-only capture" in " ".join(warnings)
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, analysis.host, input_pct,
                                         cpu_only)
-        recs = recommend(bottleneck, analysis.pipeline, analysis.host, [], input_pct)
+        recs = recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [], input_pct)
     verdict = _verdict(analysis, input_pct, 100 * breakdown.other, bottleneck, py)
     hotspots = analysis.python_hotspots
     if not hotspots and py:  # a plain loop has no IteratorGetNext waits to take lines from

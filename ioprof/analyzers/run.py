@@ -211,7 +211,8 @@ def _analyze(path: Path) -> Analysis:
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
         model_ops=model_op_stats, python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
-    ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times_from_events(loaded.events))
+    ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times_from_events(loaded.events),
+        datasets=loaded.datasets)
 
 
 def write_analysis(run_path: Path | str, analysis: Analysis) -> Path:
