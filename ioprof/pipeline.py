@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ioprof.errors import IoprofError
 
 
-def analyze_and_report(run_path: Path, quiet: bool = False) -> bool:
-    """Analyze and render; True when the report was written."""
+def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False) -> bool:
+    """Analyze and render; True when the report was written. With `probe`, a read-bound verdict
+    is followed by a short probe of the job's data volume (`maybe_probe`) and re-analysed."""
     try:
         from ioprof.analyzers import analyze_run, write_analysis
     except ImportError as exc:  # an incomplete install: keep the run, say so
@@ -24,6 +26,8 @@ def analyze_and_report(run_path: Path, quiet: bool = False) -> bool:
         return False
     try:
         analysis = analyze_run(run_path)
+        if probe and maybe_probe(run_path, analysis, quiet):
+            analysis = analyze_run(run_path)
         write_analysis(run_path, analysis)
         written = _render(run_path, analysis)
     except IoprofError as exc:
@@ -39,6 +43,34 @@ def analyze_and_report(run_path: Path, quiet: bool = False) -> bool:
         return False
     if not quiet:
         _print_summary(run_path, analysis, written)
+    return True
+
+
+def maybe_probe(run_path: Path, analysis: Any, quiet: bool) -> bool:
+    """Probe the job's main data volume when the verdict is read-bound and the run has no
+    probe yet: "reading at 7.9 MB/s" means little until it stands next to what the volume
+    delivers. Only the job's own files are read (never written), for at most 3 s / 256 MB,
+    after the job has exited. True when RUN/probe.json was written."""
+    from ioprof.probe import probe_job_volume
+    from ioprof.rundir import PROBE
+
+    b = analysis.bottleneck
+    if b is None or b.category != "read" or not analysis.host.volumes \
+            or (run_path / PROBE).exists():
+        return False
+    vol = analysis.host.volumes[0]
+    if vol.kind == "memory":
+        return False  # RAM: nothing to learn about storage
+    if not quiet:
+        click.echo(f"ioprof: read-bound: probing {vol.mount or vol.dev} for up to 3 s "
+                   "(--no-probe to skip)", err=True)
+    try:
+        _result, line = probe_job_volume(run_path, vol.dev, vol.mount)
+    except (IoprofError, OSError) as exc:
+        click.echo(f"ioprof: probe failed: {exc}", err=True)
+        return False
+    if not quiet:
+        click.echo(f"ioprof: {line}", err=True)
     return True
 
 

@@ -13,12 +13,15 @@ it says the figure may include cache hits.
 
 from __future__ import annotations
 
+import json
 import mmap
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ioprof import rundir
 from ioprof.errors import IoprofError
 
 BLOCK = 1 << 20  # 1 MiB, aligned for O_DIRECT
@@ -90,7 +93,12 @@ def _open(path: Path) -> tuple[int, str]:
 
 def probe(path: Path, max_seconds: float = 5.0, max_bytes: int = 1 << 30) -> ProbeResult:
     """Read files under `path` sequentially until the time or byte budget is spent."""
-    files = _candidates(path)
+    return probe_files(_candidates(path), str(path), max_seconds, max_bytes)
+
+
+def probe_files(files: list[Path], label: str, max_seconds: float = 5.0,
+                max_bytes: int = 1 << 30) -> ProbeResult:
+    """Read `files` in order, sequentially, until the time or byte budget is spent."""
     buffer = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT requires
     methods: set[str] = set()
     first_byte: list[float] = []
@@ -144,9 +152,91 @@ def probe(path: Path, max_seconds: float = 5.0, max_bytes: int = 1 << 30) -> Pro
         notes.append("could not bypass the page cache for some reads: the figure may be high")
     first_byte.sort()
     return ProbeResult(
-        path=str(path), method=method, files_read=files_read, bytes_read=total,
+        path=label, method=method, files_read=files_read, bytes_read=total,
         seconds=round(seconds, 4), mb_per_s=round(total / seconds / 1e6, 3) if seconds else 0.0,
         first_byte_ms_median=round(first_byte[len(first_byte) // 2], 3) if first_byte else 0.0,
         notes=notes,
     )
 
+
+
+# -- the probe of a traced job's data volume (RUN/probe.json) ------------------------------------
+
+PROBE_FORMAT = "ioprof-probe"
+PROBE_VERSION = 1
+
+
+def job_files_on(run_path: Path, dev: str) -> list[Path]:
+    """The files the job had open on device `dev` (host samples' `file` records) that still
+    exist as the same device's files, largest first."""
+    found: dict[str, int] = {}
+    try:
+        with open(run_path / rundir.HOST_SAMPLES, encoding="utf-8") as fh:
+            for line in fh:
+                if '"type":"file"' not in line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if rec.get("dev") == dev and isinstance(rec.get("path"), str):
+                    found[rec["path"]] = int(rec.get("size") or 0)
+    except OSError:
+        return []
+    out = [Path(p) for p, _ in sorted(found.items(), key=lambda kv: -kv[1]) if _on(p, dev)]
+    # The open-file list is sampled, so it names a few of the job's files; the rest of its
+    # data sits beside them. A probe of a few small files would measure latency and burst
+    # allowances, not what the volume delivers, so their directories' other files follow.
+    seen = {str(p) for p in out}
+    for folder in dict.fromkeys(p.parent for p in out):
+        if len(out) >= MAX_FILES:
+            break
+        try:
+            siblings = sorted(((e.stat().st_size, e.path) for e in os.scandir(folder)
+                               if e.is_file(follow_symlinks=False) and e.path not in seen),
+                              reverse=True)
+        except OSError:
+            continue
+        out += [Path(p) for _, p in siblings[:MAX_FILES - len(out)] if _on(p, dev)]
+    return out[:MAX_FILES]
+
+
+def _on(path: str, dev: str) -> bool:
+    """Whether `path` is a regular file on device `dev` now."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" == dev and stat.S_ISREG(st.st_mode)
+
+
+def write_probe(run_path: Path, record: dict[str, object]) -> Path:
+    """RUN/probe.json; never replaces one that is there (a probe is a measurement)."""
+    out = run_path / rundir.PROBE
+    if out.exists():
+        raise IoprofError(f"{out} exists already (remove it to probe again)")
+    rundir.write_json_atomic(out, {"format": PROBE_FORMAT, "version": PROBE_VERSION,
+                                   "t_ns": time.time_ns(), **record})
+    return out
+
+
+def probe_job_volume(run_path: Path, dev: str, mount: str | None, max_seconds: float = 3.0,
+                     max_bytes: int = 256_000_000) -> tuple[ProbeResult | None, str]:
+    """Probe the job's own files on its data volume and record it in RUN/probe.json.
+
+    Returns the result (None when nothing could be read) and a one-line account."""
+    files = job_files_on(run_path, dev)
+    where = mount or f"device {dev}"
+    if not files:
+        reason = (f"the job's files on {where} are gone (a mount that ended with the job?); "
+                  f"run `ioprof probe PATH --run {run_path}` where the data is")
+        write_probe(run_path, {"dev": dev, "mount": mount, "result": None, "reason": reason})
+        return None, f"no probe: {reason}"
+    result = probe_files(files, where, max_seconds, max_bytes)
+    if not result.bytes_read:
+        reason = f"nothing could be read from the job's files on {where}"
+        write_probe(run_path, {"dev": dev, "mount": mount, "result": None, "reason": reason})
+        return None, f"no probe: {reason}"
+    write_probe(run_path, {"dev": dev, "mount": mount, "result": result.to_json()})
+    return result, (f"probed {where}: {result.mb_per_s:.1f} MB/s sequential from "
+                    f"{result.files_read} of the job's files ({result.method})")

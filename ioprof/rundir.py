@@ -18,7 +18,7 @@ from ioprof import __version__
 from ioprof.errors import IoprofError
 
 FORMAT_NAME = "ioprof-run"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 MANIFEST = "manifest.json"
 
 CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]
@@ -32,6 +32,7 @@ TF_EVENTS = "tf/events.jsonl"
 TF_LOG = "tf/bootstrap.log"
 TF_LOGDIR = "tf/logdir"
 ANALYSIS = "analysis.json"
+PROBE = "probe.json"  # `ioprof probe` of the job's data volume (trace --probe, probe --run)
 REPORT_HTML = "report.html"
 MERGED_TRACE = "trace.json"
 

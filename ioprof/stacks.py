@@ -5,11 +5,17 @@ a stack changes: ~3.5 KB per sample for TensorFlow's deep stacks, 1 GB per hour 
 py-spy collector converts it once, after py-spy exits, into interned frames and stacks plus one
 `[start_us, end_us, stack_id]` run per stretch of identical samples per thread. Nothing of the
 chrometrace is lost: the runs are exactly its B/E spans, flattened.
+
+It also keeps the text of every sampled line of the job's own code (`sources`), read when the
+job has just exited: the read/decode rules look at the job's line (a call into C shows only as
+its caller), and a run directory analysed later, elsewhere or after the code changed must give
+the same answer.
 """
 
 from __future__ import annotations
 
 import json
+import linecache
 import re
 import shlex
 from dataclasses import dataclass
@@ -44,6 +50,24 @@ class ThreadSamples:
     pid: int
     tid: int
     runs: tuple[StackRun, ...]
+
+
+# Paths that are not the job's own code (a culprit line is never in these).
+NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
+           "/ioprof/", "<string>", "<built-in>")
+
+
+def is_job_file(file: str) -> bool:
+    """Whether a frame's file is the job's own code rather than a library's or ioprof's."""
+    return bool(file) and not any(m in file for m in NOT_JOB)
+
+
+def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
+    """The innermost frame of the job's own code: the user's line to change."""
+    for frame in reversed(stack):
+        if is_job_file(frame.file):
+            return frame
+    return None
 
 
 def is_main_thread(runs: tuple[StackRun, ...], scan: int) -> bool:
@@ -116,14 +140,47 @@ def _redact_frame_name(name: str) -> str:
     return f'process {match.group("pid")}:"{shlex.join(redact_argv(words))}"'
 
 
-def load_stack_samples(path: Path) -> list[ThreadSamples]:
-    """Read the compact form back into wall-clock runs per thread."""
+def read_job_sources(frames: list[list[Any]]) -> dict[str, dict[str, str]]:
+    """`{file: {line: text}}` for the sampled lines of the job's own files, as they are on disk
+    now (files that cannot be read, or garbage names from a torn sample, are left out)."""
+    out: dict[str, dict[str, str]] = {}
+    for _function, file, line in frames:
+        file = str(file)
+        if not is_job_file(file) or "\0" in file or int(line) <= 0:
+            continue
+        try:
+            text = linecache.getline(file, int(line))
+        except (OSError, ValueError, UnicodeError):
+            continue
+        if text:
+            out.setdefault(file, {})[str(int(line))] = text.rstrip("\r\n")
+    return out
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IoprofError(f"{path}: unreadable stack samples ({exc})") from None
-    if data.get("format") != FORMAT or data.get("version") != VERSION:
+    if not isinstance(data, dict) or data.get("format") != FORMAT \
+            or data.get("version") != VERSION:
         raise IoprofError(f"{path}: not ioprof stack samples version {VERSION}")
+    return data
+
+
+def load_stack_sources(path: Path) -> dict[tuple[str, int], str] | None:
+    """The job's source lines recorded with the samples, or None for a run recorded before
+    they were kept (then the caller may read the files as they are now)."""
+    sources = _read(path).get("sources")
+    if not isinstance(sources, dict):
+        return None
+    return {(str(file), int(line)): str(text) for file, lines in sources.items()
+            if isinstance(lines, dict) for line, text in lines.items()}
+
+
+def load_stack_samples(path: Path) -> list[ThreadSamples]:
+    """Read the compact form back into wall-clock runs per thread."""
+    data = _read(path)
     origin = int(data["clock_origin_ns"])
     frames = [Frame(str(f[0]), str(f[1]), int(f[2])) for f in data["frames"]]
     stacks = [tuple(frames[i] for i in s) for s in data["stacks"]]

@@ -8,7 +8,6 @@ sources (the marker each fixture's expected.json names), never by number.
 from __future__ import annotations
 
 import json
-import linecache
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -19,45 +18,34 @@ from ioprof.analyzers import py_rules
 from ioprof.analyzers.py_rules import classify
 from ioprof.analyzers.python_input import attribute_python_input, classify_threads
 from ioprof.analyzers.run import analyze_run
-from ioprof.stacks import Frame, load_stack_samples
+from ioprof.stacks import Frame, load_stack_samples, load_stack_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures" / "python_input"
 SCENARIOS = ("numpy_loop_read", "py_function_read", "generator_decode", "compute_with_python_io")
 
 
-def local(path: str) -> Path:
-    """A recorded job file as the fixtures' snapshot of it (the source lines the samples were
-    recorded with), else this checkout's copy."""
-    p = Path(path)
-    parts = p.parts
-    for anchor in ("examples", "tests"):
-        if anchor in parts:
-            i = parts.index(anchor)
-            for base in (FIX / "sources", ROOT):
-                candidate = base.joinpath(*parts[i:])
-                if candidate.is_file():
-                    return candidate
-    return p
+def recorded(run: Path) -> dict[tuple[str, int], str]:
+    """The job's source lines as the py-spy collector recorded them with the samples."""
+    got = load_stack_sources(run / "pyspy" / "samples.json")
+    assert got, f"{run}: the samples carry no source lines"
+    return got
 
 
 def read_line(file: str, line: int) -> str:
-    return linecache.getline(str(local(file)), line)
-
-
-@pytest.fixture(autouse=True)
-def _sources_in_this_checkout(monkeypatch):
-    monkeypatch.setattr(py_rules, "read_source_line", read_line)
+    """For tests that classify the rules fixture's threads directly."""
+    return recorded(FIX / "rules").get((file, line), "")
 
 
 def expected(name: str) -> dict:
     return json.loads((FIX / name / "expected.json").read_text())
 
 
-def marker_lines(file: Path, markers: str | list[str]) -> set[int]:
+def line_has_marker(run: Path, src, markers: str | list[str]) -> bool:
+    """Whether the recorded text of the culprit's line holds the expected marker."""
     wanted = [markers] if isinstance(markers, str) else markers
-    return {i for i, text in enumerate(file.read_text().splitlines(), 1)
-            if any(m in text for m in wanted)}
+    text = recorded(run).get((src.file, src.line), "")
+    return any(m in text for m in wanted)
 
 
 def analysed(name: str):
@@ -81,9 +69,8 @@ def test_category_and_line_match_the_construction(name):
         return
     assert python, a.bottleneck.culprits
     top = python[0]
-    src = local(top.source.file)
-    assert src.name == exp["file"]
-    assert top.source.line in marker_lines(src, exp["marker"])
+    assert Path(top.source.file).name == exp["file"]
+    assert line_has_marker(FIX / name, top.source, exp["marker"])
     assert 0 < top.share <= 1
     # the first recommendation names that line
     assert a.recommendations[0].source == top.source
@@ -147,17 +134,17 @@ def _rules_spans():
 
 
 def _expectations() -> dict[int, tuple[str, str]]:
-    job = local(str(ROOT / "tests" / "fixtures" / "python_input" / "jobs" / "rules_job.py"))
+    """The marked lines of rules_job.py, from the lines recorded with its samples."""
     out = {}
-    for i, text in enumerate(job.read_text().splitlines(), 1):
+    for (file, line), text in recorded(FIX / "rules").items():
         m = _EXPECT.search(text)
-        if m:
-            out[i] = (m.group(1), m.group(2))
+        if m and file.endswith("rules_job.py"):
+            out[line] = (m.group(1), m.group(2))
     return out
 
 
 @pytest.mark.parametrize("marker", ["read h5py", "read np.load", "read open", "read sleep",
-                                    "decode numpy", "idle sleep"])
+                                    "read PIL", "decode PIL", "decode numpy", "idle sleep"])
 def test_rules_on_recorded_samples(marker):
     """Library frames (h5py's Dataset.__getitem__, numpy's read_array, numpy's fft) resolve to
     the job's own line and the right activity; a sleep is read only under a read path."""
@@ -253,7 +240,7 @@ def test_resplit_keeps_the_sum_and_moves_only_python_time():
 def test_probe_comparison_tells_bandwidth_from_latency():
     """The issue's two sentences: near the volume's rate bandwidth limits, far below it the
     per-file latency does."""
-    from ioprof.analyzers.python_input import probe_evidence
+    from ioprof.analyzers.bottleneck import probe_evidence
 
     near = probe_evidence(19.4, 20.0)
     assert near is not None and "bandwidth is the limit" in near.text and near.value > 0.9
@@ -278,8 +265,7 @@ def test_without_a_capture_the_bootstrap_step_clock_gives_the_steps(tmp_path):
     assert not a.captures and a.steps.marker == "step_times" and a.steps.count >= 5
     assert a.bottleneck.category == "read"
     top = next(c for c in a.bottleneck.culprits if c.kind == "python")
-    src = local(top.source.file)
-    assert top.source.line in marker_lines(src, expected("py_function_read")["marker"])
+    assert line_has_marker(run, top.source, expected("py_function_read")["marker"])
 
 
 def test_tf_side_recommendations_get_the_jobs_dataset_records(monkeypatch):
@@ -298,3 +284,20 @@ def test_tf_side_recommendations_get_the_jobs_dataset_records(monkeypatch):
     analyze_run(FIX / "py_function_read")
     assert seen and seen[-1], "recommend() was called without the run's dataset records"
     assert any(d.op == "map" for d in seen[-1])
+
+
+def test_analysis_reads_the_recorded_lines_not_the_files(monkeypatch, tmp_path):
+    """A run analysed after its code changed (or elsewhere) must say the same: the rules read
+    the lines recorded with the samples, never the files on disk."""
+    import shutil
+
+    def no_disk(file: str, line: int) -> str:
+        raise AssertionError(f"read {file}:{line} from disk")
+
+    monkeypatch.setattr(py_rules, "read_source_line", no_disk)
+    run = tmp_path / "run"
+    shutil.copytree(FIX / "numpy_loop_read", run)
+    a = analyze_run(run)
+    top = next(c for c in a.bottleneck.culprits if c.kind == "python")
+    assert a.bottleneck.category == "read"
+    assert line_has_marker(run, top.source, expected("numpy_loop_read")["marker"])

@@ -55,3 +55,14 @@ def test_wrong_format_is_refused(tmp_path):
     path.write_text('{"format": "something-else"}')
     with pytest.raises(IoprofError):
         load_stack_samples(path)
+
+
+def test_job_sources_keep_only_the_jobs_own_lines(tmp_path):
+    from ioprof.stacks import read_job_sources
+
+    job = tmp_path / "train.py"
+    job.write_text("import numpy as np\nx = np.load(path)  # the read\n")
+    frames = [["<module>", str(job), 2], ["load", "/venv/lib/python3.11/site-packages/numpy/x.py",
+                                           10], ["f", "/gone/file.py", 3], ["g", "bad\0name", 1]]
+    got = read_job_sources(frames)
+    assert got == {str(job): {"2": "x = np.load(path)  # the read"}}

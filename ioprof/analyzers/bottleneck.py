@@ -189,6 +189,8 @@ def host_evidence(category: Category, host: HostSummary) -> tuple[Evidence, ...]
         if host.iowait_percent is not None:
             ev.append(Evidence("iowait_percent", host.iowait_percent, "%",
                                f"CPUs waited on I/O {host.iowait_percent:.1f}% of the time"))
+    if category == "read":
+        ev.extend(volume_evidence(host))
     if host.job_cpu_cores is not None:
         n = host.cpu_count or 0
         busy = host.system_cpu_percent
@@ -199,6 +201,84 @@ def host_evidence(category: Category, host: HostSummary) -> tuple[Evidence, ...]
         ev.append(Evidence("job_cpu_cores", host.job_cpu_cores, "cores",
                            f"the job used {host.job_cpu_cores:.2f} of {n} cores{note}"))
     return tuple(ev)
+
+
+def _mb(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
+def volume_evidence(host: HostSummary) -> tuple[Evidence, ...]:
+    """Where the job's data files are, what that device did, and what it can deliver."""
+    if not host.volumes:
+        return ()
+    vol = host.volumes[0]
+    where = (f"{vol.fstype or 'unknown filesystem'} at {vol.mount}" if vol.mount
+             else f"device {vol.dev}")
+    files = (f"the job's data files ({vol.files} seen open, {_mb(vol.bytes)}, e.g. "
+             f"{vol.example}) are on {where}")
+    if vol.kind == "block" and vol.disk_read_mb_s is not None:
+        text = (f"{files}, block device {vol.disk}: it read {vol.disk_read_mb_s:.1f} MB/s in "
+                f"{vol.disk_read_iops or 0:.0f} reads/s over the {host.over}")
+    elif vol.kind == "fuse":
+        text = (f"{files}, a FUSE filesystem: no block device counts these reads, so the disk "
+                "figures miss them"
+                + (f"; the processes reading it got {vol.readers_mb_s:.1f} MB/s"
+                   if vol.readers_mb_s is not None else ""))
+    elif vol.kind == "network":
+        text = (f"{files}, a network filesystem: the network received "
+                f"{host.net_recv_mb_s or 0:.1f} MB/s over the {host.over}")
+    elif vol.kind == "memory":
+        text = (f"{files}, in memory: storage bandwidth is not the limit here; per-file "
+                "overhead and the reading code are")
+    else:
+        text = f"{files} (no block device to measure it by)"
+    ev = [Evidence("data_volume", float(vol.files), "files", text)]
+    pair = achieved_and_deliverable(host)
+    got = probe_evidence(*pair) if pair else None
+    if got is not None:
+        ev.append(got)
+    return tuple(ev)
+
+
+def achieved_and_deliverable(host: HostSummary) -> tuple[float | None, float] | None:
+    """(MB/s the job's main data volume gave, MB/s `ioprof probe` measured on it), when the run
+    has a probe of that volume. Achieved is the device's own counter on a block device, else
+    what the processes reading that volume got."""
+    if not host.volumes or host.probe is None:
+        return None
+    vol = host.volumes[0]
+    if host.probe.dev is not None and host.probe.dev != vol.dev:
+        return None
+    achieved = vol.disk_read_mb_s if vol.kind == "block" else (
+        vol.readers_mb_s if vol.readers_mb_s is not None else host.job_read_mb_s)
+    return achieved, host.probe.mb_per_s
+
+
+def at_storage_limit(host: HostSummary) -> bool:
+    """The job reads at (>= 80% of) what the probe says its data volume delivers."""
+    pair = achieved_and_deliverable(host)
+    return bool(pair and pair[0] and pair[1] > 0 and pair[0] / pair[1] >= 0.8)
+
+
+def probe_evidence(achieved_mb_s: float | None, probe_mb_s: float | None) -> Evidence | None:
+    """What the job's reads achieved against what the volume can deliver (`ioprof probe`).
+
+    Near the probe's rate, bandwidth is the limit (faster storage or less data helps); far
+    below it, the reads are latency-bound (small files, one at a time): reading in parallel or
+    in larger pieces helps, faster storage may not."""
+    if not achieved_mb_s or not probe_mb_s or probe_mb_s <= 0:
+        return None
+    frac = achieved_mb_s / probe_mb_s
+    if frac >= 0.8:
+        text = (f"reading at {achieved_mb_s:.1f} MB/s, {min(frac, 1.0):.0%} of what this volume "
+                f"delivers ({probe_mb_s:.0f} MB/s by `ioprof probe`): bandwidth is the limit")
+    else:
+        text = (f"reading at {achieved_mb_s:.1f} MB/s; this volume delivers {probe_mb_s:.0f} MB/s "
+                "(`ioprof probe`): the limit is per-file latency or one-at-a-time reads, not "
+                "bandwidth")
+    return Evidence("probe_share", frac, "fraction", text)
 
 
 _XPROF = {

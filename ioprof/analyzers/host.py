@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ioprof.analyzers.model import HostSeries, HostSummary
+from ioprof.analyzers.model import HostSeries, HostSummary, ProbeSummary
+from ioprof.analyzers.volumes import summarize_volumes
 from ioprof.rundir import read_jsonl
 
 MB = 1e6
@@ -93,27 +94,33 @@ def _ticks(records: list[dict[str, Any]], manifest_host: dict[str, Any]) -> list
 
 
 def summarize_host(path: Path | None, manifest_host: dict[str, Any],
-                   windows: list[tuple[int, int]]) -> tuple[HostSummary, list[str]]:
-    """Rates over the capture windows (else the run), plus a downsampled series."""
+                   windows: list[tuple[int, int]], job_pid: int | None = None,
+                   probe: ProbeSummary | None = None) -> tuple[HostSummary, list[str]]:
+    """Rates over the capture windows (else the run), plus a downsampled series, the job's
+    data volumes (`volumes.summarize_volumes`) and the probe of them when the run has one."""
     cpu_count = manifest_host.get("cpu_count")
     if path is None:
-        return HostSummary(cpu_count=cpu_count), []
+        return HostSummary(cpu_count=cpu_count, probe=probe), []
     try:
         records, _bad = read_jsonl(path)
     except OSError as exc:
-        return HostSummary(cpu_count=cpu_count), [f"host samples unreadable ({exc.strerror})"]
+        return HostSummary(cpu_count=cpu_count, probe=probe), [
+            f"host samples unreadable ({exc.strerror})"]
     ticks = _ticks(records, manifest_host)
     if not ticks:
-        return HostSummary(cpu_count=cpu_count), ["host samples: fewer than two samples"]
+        return HostSummary(cpu_count=cpu_count, probe=probe), [
+            "host samples: fewer than two samples"]
 
-    def in_windows(t: _Tick) -> bool:
+    def in_windows(t_ns: int, dt_s: float) -> bool:
         # the tick covers (t_ns - dt, t_ns]; a capture may be shorter than one tick
-        start = t.t_ns - int(t.dt_s * 1e9)
-        return any(start < b and a < t.t_ns for a, b in windows)
+        start = t_ns - int(dt_s * 1e9)
+        return any(start < b and a < t_ns for a, b in windows)
 
-    chosen = [t for t in ticks if in_windows(t)] if windows else []
+    chosen = [t for t in ticks if in_windows(t.t_ns, t.dt_s)] if windows else []
     over: Literal["captures", "run"] = "captures" if chosen else "run"
     chosen = chosen or ticks
+    volumes = summarize_volumes(records, job_pid,
+                                in_windows if over == "captures" else lambda t, d: True)
     secs = sum(t.dt_s for t in chosen)
     disk = sum(t.disk_read for t in chosen)
     rc = sum(t.job_read_chars for t in chosen)
@@ -140,6 +147,8 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         system_cpu_percent=sys_pct,
         cpu_saturated=saturated,
         series=_series(ticks),
+        volumes=volumes,
+        probe=probe,
     )
     return summary, []
 

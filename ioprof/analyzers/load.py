@@ -7,12 +7,14 @@ raised by `RunDir.open` as a one-line `IoprofError`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ioprof import rundir
-from ioprof.analyzers.model import SourceRef
+from ioprof.analyzers.model import ProbeSummary, SourceRef
+from ioprof.analyzers.volumes import probe_from_json
 from ioprof.rundir import Manifest, RunDir
 
 
@@ -37,6 +39,7 @@ class LoadedRun:
     xplanes: list[Path] = field(default_factory=list)
     host_path: Path | None = None
     pyspy_path: Path | None = None
+    probe: ProbeSummary | None = None
     warnings: list[str] = field(default_factory=list)
 
     def dataset_by_name(self) -> dict[str, DatasetRecord]:
@@ -113,6 +116,17 @@ def load_run(path: Path) -> LoadedRun:
         loaded.warnings.append("no host samples: no disk, page-cache or CPU evidence.")
     pyspy = run.file(rundir.PYSPY_SAMPLES)
     loaded.pyspy_path = pyspy if pyspy.is_file() else None
+    probe = run.file(rundir.PROBE)
+    if probe.is_file():
+        try:
+            data = json.loads(probe.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        loaded.probe = probe_from_json(data)
+        if loaded.probe is None:
+            reason = data.get("reason") if isinstance(data, dict) else None
+            loaded.warnings.append(f"no probe of the data volume: {reason}" if reason
+                                   else f"{rundir.PROBE} unreadable: no probe figure.")
     return loaded
 
 

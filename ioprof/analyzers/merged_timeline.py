@@ -370,7 +370,7 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     "input_wait"`); for a job whose input work is all in TF that list is empty, yet the reader
     still wants to know where their own code spends its time (the `for` line that fetches
     batches versus the step call). Each sampled stretch gives its time to the innermost frame of
-    the job's own code (ioprof.analyzers.python.job_frame). Only the training span counts, from
+    the job's own code (ioprof.stacks.job_frame). Only the training span counts, from
     the first to the last step the bootstrap recorded (`during="step"`), because start-up (the
     TF import alone is seconds) would otherwise top every short run; without step times the
     whole run counts (`during="run"`). `share` is of all the job-code time counted.

@@ -357,6 +357,61 @@ class HostSeries:
         }
 
 
+VolumeKind = Literal["block", "fuse", "network", "memory", "other"]
+
+
+@dataclass(frozen=True)
+class VolumeRead:
+    """A volume that holds files the job had open (host/samples.jsonl `file` and `mounts`).
+
+    `disk_read_mb_s` / `disk_read_iops` are that block device's own counters over the same
+    windows as the rest of the host summary: everything the device served, the job's reads
+    and any other process's. None when the volume has no block device (FUSE, network, tmpfs,
+    overlay), where the device counters cannot see the reads at all."""
+
+    dev: str  # "major:minor" of the files' st_dev
+    mount: str | None
+    fstype: str | None
+    kind: VolumeKind
+    disk: str | None  # the block device's name in /proc/diskstats (= psutil's per-disk name)
+    files: int  # distinct files seen open
+    bytes: int  # their sizes added up
+    example: str  # the largest of them
+    by_job_process: bool  # opened by the job's own process (not only by a child of it)
+    disk_read_mb_s: float | None = None
+    disk_read_iops: float | None = None
+    # What the processes that had its files open read per second (their read_chars, page
+    # cache included): the measure on volumes without a block device.
+    readers_mb_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dev": self.dev, "mount": self.mount, "fstype": self.fstype, "kind": self.kind,
+                "disk": self.disk, "files": self.files, "bytes": self.bytes,
+                "example": self.example, "by_job_process": self.by_job_process,
+                "disk_read_mb_s": _r(self.disk_read_mb_s, 3),
+                "disk_read_iops": _r(self.disk_read_iops, 1),
+                "readers_mb_s": _r(self.readers_mb_s, 3)}
+
+
+@dataclass(frozen=True)
+class ProbeSummary:
+    """What `ioprof probe` measured on the volume of the job's files (RUN/probe.json)."""
+
+    path: str
+    dev: str | None
+    mb_per_s: float
+    method: str  # how the page cache was bypassed ("O_DIRECT", "fadvise(DONTNEED)", ...)
+    files_read: int
+    bytes_read: int
+    first_byte_ms_median: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "dev": self.dev, "mb_per_s": _r(self.mb_per_s, 2),
+                "method": self.method, "files_read": self.files_read,
+                "bytes_read": self.bytes_read,
+                "first_byte_ms_median": _r(self.first_byte_ms_median, 3)}
+
+
 @dataclass(frozen=True)
 class HostSummary:
     """Host measurements over the capture windows (or the whole run when there are none)."""
@@ -376,6 +431,8 @@ class HostSummary:
     system_cpu_percent: float | None = None
     cpu_saturated: bool | None = None  # the job or the host used (nearly) all cores
     series: HostSeries = field(default_factory=HostSeries)
+    volumes: tuple[VolumeRead, ...] = ()  # the job's data volumes, the main one first
+    probe: ProbeSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -394,6 +451,8 @@ class HostSummary:
             "system_cpu_percent": _r(self.system_cpu_percent, 1),
             "cpu_saturated": self.cpu_saturated,
             "series": self.series.to_json(),
+            "volumes": [v.to_json() for v in self.volumes],
+            "probe": self.probe.to_json() if self.probe else None,
         }
 
 

@@ -25,13 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ioprof.stacks import Frame
+from ioprof.stacks import Frame, is_job_file, job_frame  # noqa: F401 (re-exported)
 
 Activity = Literal["read", "decode", "step", "wait", "idle", "other"]
-
-# Paths that are not the job's own code (a culprit line is never in these).
-NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
-           "/ioprof/", "<string>", "<built-in>")
 
 
 @dataclass(frozen=True)
@@ -123,17 +119,6 @@ def read_source_line(file: str, line: int) -> str:
     except (OSError, ValueError, UnicodeError):
         return ""
 
-
-def is_job_file(file: str) -> bool:
-    return bool(file) and not any(m in file for m in NOT_JOB)
-
-
-def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
-    """The innermost frame of the job's own code: the user's line to change."""
-    for frame in reversed(stack):
-        if is_job_file(frame.file):
-            return frame
-    return None
 
 
 def _frame_rule(frame: Frame) -> FrameRule | None:

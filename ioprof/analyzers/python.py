@@ -17,19 +17,9 @@ from pathlib import Path
 
 from ioprof.analyzers.model import Culprit, PythonHotspot, SourceRef
 from ioprof.errors import IoprofError
-from ioprof.stacks import Frame, StackRun, is_main_thread, load_stack_samples
+from ioprof.stacks import StackRun, is_main_thread, job_frame, load_stack_samples
 
 LineKey = tuple[str, int, str]  # (file, line, function) of the job's own code
-
-_NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_bootstrap",
-            "/ioprof/", "<string>")
-
-
-def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
-    for frame in reversed(stack):
-        if frame.file and not any(m in frame.file for m in _NOT_JOB):
-            return frame
-    return None
 
 
 def _overlap(start: int, end: int, windows: list[tuple[int, int]], starts: list[int]) -> int:

@@ -46,12 +46,18 @@ from ioprof.analyzers.py_rules import (
     Activity,
     LineReader,
     classify,
-    job_frame,
     thread_role,
 )
 from ioprof.analyzers.recommend import recommend
 from ioprof.errors import IoprofError
-from ioprof.stacks import StackRun, ThreadSamples, is_main_thread, load_stack_samples
+from ioprof.stacks import (
+    StackRun,
+    ThreadSamples,
+    is_main_thread,
+    job_frame,
+    load_stack_samples,
+    load_stack_sources,
+)
 
 MIN_SHARE = 0.05
 MIN_STEPS = 3
@@ -76,6 +82,12 @@ def _real_frames(run: StackRun) -> tuple:
     return tuple(f for f in run.stack if not f.function.startswith("process "))
 
 
+def recorded_line_reader(recorded: dict[tuple[str, int], str]) -> LineReader:
+    """The job's lines as py-spy's collector kept them when the job exited, never the files as
+    they are now: the code may have changed since, or the run be analysed on another machine."""
+    return lambda file, line: recorded.get((file, line), "")
+
+
 def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
                      read_line: LineReader | None = None, keep_idle: bool = False
                      ) -> list[Span]:
@@ -83,7 +95,7 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
     idle and framework time is dropped unless `keep_idle` (nothing downstream counts it).
 
     `read_line` reads the job's source lines (default: from disk, `py_rules.read_source_line`,
-    looked up at call time so that tests can point it at their checkout)."""
+    for runs recorded before the samples kept them; see `recorded_line_reader`)."""
     read_line = read_line or py_rules.read_source_line
     pids = {t.pid for t in threads}
     if job_pid not in pids:
@@ -284,6 +296,16 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
     if category == "read":
         got = host.job_read_mb_s
         rate = f" The job read {got:.1f} MB/s." if got else ""
+        if bn.at_storage_limit(host):
+            # Overlapping or parallel reads cannot beat the volume's own bandwidth.
+            achieved, deliverable = bn.achieved_and_deliverable(host) or (None, 0.0)
+            return [Recommendation(
+                "The storage is at its limit: read less data or read it from faster storage",
+                f"The job reads its data volume at {achieved or 0:.1f} MB/s, and `ioprof probe` "
+                f"measured {deliverable:.1f} MB/s on it: reading ahead or in parallel at "
+                f"{_loc(src)} cannot go faster. Stage the data on faster local storage (or in "
+                "RAM, .cache()), store it smaller (compression, lower resolution, fewer bytes "
+                "per sample), or spread it over more volumes.", src, "storage", top.name)]
         if plain_loop:
             return [Recommendation(
                 f"Read ahead of the step instead of inside the loop at {_loc(src)}",
@@ -308,28 +330,8 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
         "offline.", src, "python_to_tf", top.name)]
 
 
-def probe_evidence(achieved_mb_s: float | None, probe_mb_s: float | None) -> Evidence | None:
-    """What the job's reads achieved against what the volume can deliver (`ioprof probe`).
-
-    Near the probe's rate, bandwidth is the limit (faster storage or less data helps); far
-    below it, the reads are latency-bound (small files, one at a time): reading in parallel or
-    in larger pieces helps, faster storage may not."""
-    if not achieved_mb_s or not probe_mb_s or probe_mb_s <= 0:
-        return None
-    frac = achieved_mb_s / probe_mb_s
-    if frac >= 0.8:
-        text = (f"reading at {achieved_mb_s:.1f} MB/s, {min(frac, 1.0):.0%} of what this volume "
-                f"delivers ({probe_mb_s:.0f} MB/s by `ioprof probe`): bandwidth is the limit")
-    else:
-        text = (f"reading at {achieved_mb_s:.1f} MB/s; this volume delivers {probe_mb_s:.0f} MB/s "
-                "(`ioprof probe`): the limit is per-file latency or one-at-a-time reads, not "
-                "bandwidth")
-    return Evidence("probe_share", frac, "fraction", text)
-
-
 def _evidence(category: Category, analysis: Analysis, spans: list[Span],
-              windows: list[tuple[int, int]], probe_mb_s: float | None = None
-              ) -> tuple[Evidence, ...]:
+              windows: list[tuple[int, int]]) -> tuple[Evidence, ...]:
     accs = _per_window(spans, windows)
     pr = sum(a.main["read"] + a.pipe["read"] for a in accs)
     pd = sum(a.main["decode"] + a.pipe["decode"] for a in accs)
@@ -343,22 +345,16 @@ def _evidence(category: Category, analysis: Analysis, spans: list[Span],
                            f"the job's Python input code spent {pr / (pr + pd):.0%} of its "
                            f"sampled time in reads (file/socket I/O, np.load, h5py ...) and "
                            f"{pd / (pr + pd):.0%} in CPU work"))
-    probe = probe_evidence(analysis.host.job_read_mb_s, probe_mb_s) if category == "read" \
-        else None
-    if probe is not None:
-        ev.append(probe)
     return tuple(ev)
 
 
 def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            job_pid: int | None = None,
                            read_line: LineReader | None = None,
-                           probe_mb_s: float | None = None,
                            step_times_ns: list[int] | None = None,
                            datasets: list[DatasetRecord] | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
-    none (no samples, or too little Python input time to matter). `probe_mb_s`: what
-    `ioprof probe` measured on the volume holding the job's files, when the run recorded it.
+    none (no samples, or too little Python input time to matter).
     `step_times_ns`: the bootstrap's step clock (`step_times_from_events`); without a capture
     it gives exact step boundaries, else py-spy's sampled step calls do. `datasets`: the
     bootstrap's tf.data records, so that TF-side recommendations can name their lines."""
@@ -366,8 +362,11 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         return analysis
     try:
         threads = load_stack_samples(pyspy_path)
+        recorded = load_stack_sources(pyspy_path)
     except (IoprofError, KeyError, TypeError, ValueError):
         return analysis
+    if read_line is None and recorded is not None:
+        read_line = recorded_line_reader(recorded)
     spans = classify_threads(threads, job_pid, read_line)
     captured = analysis.steps.count > 0
     if captured:
@@ -431,7 +430,7 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         culprits = others + py
         summary = _summary(category, breakdown, py, input_pct, plain_loop)
         bottleneck = Bottleneck(category, summary, culprits,
-                                _evidence(category, analysis, spans, windows, probe_mb_s))
+                                _evidence(category, analysis, spans, windows))
         recs = tuple(_recommendations(category, py, plain_loop, analysis)) + tuple(
             r for r in recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [],
                                  input_pct)

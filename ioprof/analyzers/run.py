@@ -166,7 +166,8 @@ def _analyze(path: Path) -> Analysis:
                            median_ns=float(statistics.median(durations)) if durations else 0.0,
                            p10_ns=_percentile(durations, 10), p90_ns=_percentile(durations, 90))
 
-    host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host, windows_ns)
+    host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host, windows_ns,
+                                         loaded.manifest.pid, loaded.probe)
     warnings.extend(host_warnings)
     by_name = loaded.dataset_by_name()
     pipeline_nodes = bn.build_nodes(nodes, by_name)

@@ -47,13 +47,15 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
 @click.option("--capture-interval", type=click.FloatRange(min=0), default=30.0,
               show_default=True, help="Seconds between the starts of capture windows.")
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
+@click.option("--no-probe", is_flag=True,
+              help="On a read-bound verdict, do not probe the data volume after the job.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def trace_command(
     output: Path | None, quiet: bool, host_interval: float, no_host: bool, pyspy_rate: int,
     pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
     no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
-    no_analyze: bool, command: tuple[str, ...],
+    no_analyze: bool, no_probe: bool, command: tuple[str, ...],
 ) -> int:
     """Run COMMAND with ioprof's collectors and write a run directory.
 
@@ -79,7 +81,7 @@ def trace_command(
     if options.analyze:
         from ioprof.pipeline import analyze_and_report
 
-        analyze_and_report(result.run.path, quiet=quiet)
+        analyze_and_report(result.run.path, quiet=quiet, probe=not no_probe)
     elif not quiet:
         click.echo(f"ioprof: run directory: {result.run.path}", err=True)
     return result.exit_code

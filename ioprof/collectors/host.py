@@ -1,4 +1,5 @@
-"""Host collector: psutil samples of the job's process tree, disks, NICs and CPUs.
+"""Host collector: psutil samples of the job's process tree, disks, NICs and CPUs, and the
+files the job has open with the volume that holds each (`openfiles`).
 
 Samples are raw cumulative counters (as the kernel keeps them), one JSON line per tick, so the
 analyzer can compute any rate over any window later, and a sampler that is late or missed a tick
@@ -15,6 +16,7 @@ from typing import IO, Any
 
 import psutil
 
+from ioprof.collectors.openfiles import OpenFilesWatcher
 from ioprof.rundir import HOST_SAMPLES, CollectorRecord
 
 PROC_FIELDS = [
@@ -53,6 +55,7 @@ class HostCollector:
         self._sample_cost_s = 0.0
         self.job_read_chars = 0
         self.job_read_bytes = 0
+        self._files = OpenFilesWatcher(self._write, run_path)
 
     def prepare(self, env: dict[str, str]) -> None:
         """Nothing to inject: the host collector watches from outside."""
@@ -89,6 +92,9 @@ class HostCollector:
             "samples": self._samples,
             "errors": self._errors,
             "mean_sample_cost_ms": round(1000 * self._sample_cost_s / max(self._samples, 1), 3),
+            "open_files_seen": self._files.files,
+            "open_files_dropped": self._files.dropped,
+            "open_files_scan_cost_s": round(self._files.cost_s, 3),
         })
         if self._samples < 2 and self.record.status == "ok":
             self.record.degrade("fewer than two samples: the job ended before the first tick")
@@ -103,6 +109,8 @@ class HostCollector:
             now = time.monotonic()
             if now >= next_refresh:
                 self._refresh_tree()
+                if self._root is not None:
+                    self._files.scan(self._root.pid, self._procs)
                 next_refresh = now + _TREE_REFRESH_S
             self._sample()
             next_tick += self.interval_s

@@ -29,7 +29,7 @@ from ioprof.rundir import (
     CollectorRecord,
     write_json_atomic,
 )
-from ioprof.stacks import compact_chrometrace
+from ioprof.stacks import compact_chrometrace, read_job_sources
 
 # A job whose root is a shell or launcher starts Python a little later: keep retrying.
 _RETRY_DELAY_S = 0.3
@@ -176,6 +176,7 @@ class PySpyCollector:
                 events = events.get("traceEvents", [])
             origin = int(self.record.details.get("clock_origin_ns", 0))
             compact = compact_chrometrace(events, origin, self.rate_hz)
+            compact["sources"] = read_job_sources(compact["frames"])
             write_json_atomic(self.run_path / PYSPY_SAMPLES, compact, indent=None)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.record.files.append(PYSPY_TRACE)

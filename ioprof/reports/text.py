@@ -19,6 +19,10 @@ def _wrap(text: str, indent: str = "  ") -> list[str]:
                          break_on_hyphens=False, break_long_words=False) or [indent]
 
 
+# Evidence a read verdict rests on that the terminal shows too (the rest is in the report).
+STORAGE_EVIDENCE = ("data_volume", "probe_share")
+
+
 def render_text(analysis: Analysis) -> str:
     """The verdict, the top three culprits with file:line, the breakdown and the report path."""
     lines = ["ioprof verdict:"] + _wrap(words.headline(analysis))
@@ -31,6 +35,12 @@ def render_text(analysis: Analysis) -> str:
         lines.append("Top culprits:")
         for i, c in enumerate(culprits, 1):
             lines += _wrap(f"{i}. {words.culprit_line(analysis, c)}")
+    storage = [e for e in (analysis.bottleneck.evidence if analysis.bottleneck else ())
+               if e.name in STORAGE_EVIDENCE]
+    if storage:  # a read verdict: where the data is and what that storage can do
+        lines.append("Storage:")
+        for e in storage:
+            lines += _wrap(f"- {e.text}")
     steps = analysis.steps
     if steps.count:
         lines.append(f"Breakdown over {steps.count} steps (median {words.ms(steps.median_ns)}, "

@@ -1,0 +1,141 @@
+"""Which files the job has open, and which volume (mount, filesystem, block device) holds each.
+
+A read-bound verdict is only actionable per source: "the job reads 8 MB/s" means little until it
+says *from where* (a local SSD, a FUSE or network mount, a RAM disk) and what that device did
+meanwhile. psutil's per-process open files name the files, `os.stat` gives each file's device
+number, and the job's own `/proc/PID/mountinfo` maps device numbers to mounts (a mount the job
+makes itself, such as a FUSE filesystem, is seen while it exists). `/proc/diskstats` names the
+block device, the same name as psutil's per-disk counters in the host samples, so the analyzer
+can take that disk's MB/s and IOPS over the steps.
+
+Everything is resolved here, at collection time: the run directory may be analysed on another
+machine, where neither the files nor the mounts exist.
+
+Limit: the list is sampled (every `scan` call, about twice a second), so a file open for less
+than that may be missed; a job that reads many files is still seen through the files that stay
+open longest, which are the slow ones.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+# Files that are never the job's data: the interpreter's and libraries' own, and pseudo-files.
+_NOT_DATA_PREFIXES = ("/proc/", "/sys/", "/dev/")
+_NOT_DATA_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".log")
+MAX_FILES = 20_000  # distinct (pid, path) pairs written; the rest are counted only
+
+
+def read_mountinfo(pid: int | str = "self") -> list[dict[str, Any]]:
+    """The mounts as process `pid` sees them: device number, mount point, filesystem, source."""
+    try:
+        text = Path(f"/proc/{pid}/mountinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    mounts = []
+    for line in text.splitlines():
+        before, sep, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if not sep or len(fields) < 5 or len(tail) < 2:
+            continue
+        mounts.append({"dev": fields[2], "mount": _unescape(fields[4]), "fstype": tail[0],
+                       "source": tail[1]})
+    return mounts
+
+
+def _unescape(path: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (`\\040`)."""
+    if "\\" not in path:
+        return path
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and path[i + 1:i + 4].isdigit():
+            out.append(chr(int(path[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def block_device_names() -> dict[str, str]:
+    """`{"major:minor": name}` from /proc/diskstats (the names psutil's per-disk counters use)."""
+    try:
+        text = Path("/proc/diskstats").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    names = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            names[f"{parts[0]}:{parts[1]}"] = parts[2]
+    return names
+
+
+def is_data_file(path: str) -> bool:
+    return (path.startswith("/") and not path.startswith(_NOT_DATA_PREFIXES)
+            and not path.endswith(_NOT_DATA_SUFFIXES) and "site-packages" not in path
+            and "dist-packages" not in path)
+
+
+class OpenFilesWatcher:
+    """Writes a `file` record the first time a process of the job has a data file open, and a
+    `mounts` record whenever the job's mount table changes (see docs/run-format.md)."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None], run_path: Path | None = None
+                 ) -> None:
+        self._write = write
+        # ioprof's own files (the bootstrap writes tf/events.jsonl from inside the job)
+        self._own = str(run_path.resolve()) + os.sep if run_path is not None else None
+        self._seen: set[tuple[int, str]] = set()
+        self._mounts_key: str | None = None
+        self._disks = block_device_names()
+        self.files = 0
+        self.dropped = 0
+        self.cost_s = 0.0
+
+    def scan(self, root_pid: int, procs: dict[int, psutil.Process]) -> None:
+        started = time.perf_counter()
+        self._scan_mounts(root_pid)
+        for pid, proc in list(procs.items()):
+            try:
+                opened = proc.open_files()
+            except (psutil.Error, OSError):
+                continue
+            for f in opened:
+                key = (pid, f.path)
+                if key in self._seen or not is_data_file(f.path) or (
+                        self._own is not None and f.path.startswith(self._own)):
+                    continue
+                if len(self._seen) >= MAX_FILES:
+                    self.dropped += 1
+                    continue
+                self._seen.add(key)
+                self._write_file(pid, f.path)
+        self.cost_s += time.perf_counter() - started
+
+    def _scan_mounts(self, root_pid: int) -> None:
+        mounts = read_mountinfo(root_pid)
+        key = "\n".join(f"{m['dev']} {m['mount']} {m['fstype']}" for m in mounts)
+        if not mounts or key == self._mounts_key:
+            return
+        self._mounts_key = key
+        for m in mounts:
+            m["disk"] = self._disks.get(m["dev"])
+        self._write({"type": "mounts", "t_ns": time.time_ns(), "mounts": mounts})
+
+    def _write_file(self, pid: int, path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        self.files += 1
+        self._write({"type": "file", "t_ns": time.time_ns(), "pid": pid, "path": path,
+                     "dev": dev, "size": st.st_size})

@@ -1,0 +1,173 @@
+"""Where the job's data lives (host `file`/`mounts` records) and the probe of that volume.
+
+End to end: a plain `np.load` loop reads from a 20 MB/s throttled FUSE mount that outlives the
+job; `ioprof trace` must name that mount as the job's data volume and, the verdict being
+read-bound, probe it after the job and set the two figures side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import JOBS, needs_tf, run_ioprof
+
+from ioprof.analyzers.model import HostSummary, ProbeSummary, VolumeRead
+from ioprof.analyzers.volumes import summarize_volumes, volume_kind
+from ioprof.collectors.openfiles import _unescape, is_data_file, read_mountinfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_python_input_e2e import needs_fuse  # noqa: E402
+
+
+def test_mountinfo_of_this_process_has_the_root_mount():
+    mounts = read_mountinfo()
+    root = [m for m in mounts if m["mount"] == "/"]
+    assert root and ":" in root[0]["dev"] and root[0]["fstype"]
+    assert _unescape(r"/mnt/with\040space") == "/mnt/with space"
+
+
+def test_data_files_exclude_code_and_pseudo_files():
+    assert is_data_file("/data/train-00001.tfrecord")
+    assert not is_data_file("/proc/self/status")
+    assert not is_data_file("/venv/lib/python3.11/site-packages/numpy/core/x.so")
+    assert not is_data_file("/home/u/train.py")
+
+
+def _records(job_pid: int) -> list[dict]:
+    header = {"type": "header", "proc_fields": ["cpu_user_s", "cpu_system_s", "rss_bytes",
+                                                "num_threads", "read_bytes", "write_bytes",
+                                                "read_chars", "write_chars"],
+              "disk_fields": ["read_bytes", "write_bytes", "read_count", "write_count",
+                              "busy_time_ms"]}
+    mounts = {"type": "mounts", "t_ns": 0, "mounts": [
+        {"dev": "8:1", "mount": "/", "fstype": "ext4", "source": "/dev/sda1", "disk": "sda1"},
+        {"dev": "0:50", "mount": "/mnt/s3", "fstype": "fuse.s3fs", "source": "s3fs",
+         "disk": None}]}
+    files = [
+        {"type": "file", "t_ns": 1, "pid": job_pid, "path": "/data/a.rec", "dev": "8:1",
+         "size": 4_000_000},
+        {"type": "file", "t_ns": 2, "pid": job_pid, "path": "/data/b.rec", "dev": "8:1",
+         "size": 6_000_000},
+        {"type": "file", "t_ns": 3, "pid": job_pid + 1, "path": "/mnt/s3/big.bin", "dev": "0:50",
+         "size": 90_000_000},
+    ]
+    samples = [
+        {"type": "sample", "t_ns": 1_000_000_000, "disks": {"sda1": [0, 0, 0, 0, 0]},
+         "procs": {str(job_pid): [0, 0, 0, 1, 0, 0, 0, 0]}},
+        {"type": "sample", "t_ns": 3_000_000_000, "disks": {"sda1": [20_000_000, 0, 400, 0, 0]},
+         "procs": {str(job_pid): [0, 0, 0, 1, 0, 0, 24_000_000, 0]}},
+    ]
+    return [header, mounts, *files, *samples]
+
+
+def test_volumes_main_one_is_what_the_job_process_opened_with_its_disk_rates():
+    """A helper process's files (here a bigger one) come after the job process's own."""
+    vols = summarize_volumes(_records(100), 100, lambda t, d: True)
+    assert [v.dev for v in vols] == ["8:1", "0:50"]
+    main = vols[0]
+    assert main.kind == "block" and main.disk == "sda1" and main.files == 2
+    assert main.bytes == 10_000_000 and main.example == "/data/b.rec" and main.by_job_process
+    assert main.disk_read_mb_s == pytest.approx(10.0) and main.disk_read_iops == pytest.approx(200)
+    assert main.readers_mb_s == pytest.approx(12.0)
+    assert vols[1].kind == "network" and vols[1].disk_read_mb_s is None
+    assert not vols[1].by_job_process
+
+
+def test_volume_kinds():
+    assert volume_kind("ext4", "sda1") == "block"
+    assert volume_kind("fuse", None) == "fuse"
+    assert volume_kind("nfs4", None) == "network"
+    assert volume_kind("tmpfs", None) == "memory"
+    assert volume_kind("overlay", None) == "other"
+
+
+def test_read_evidence_names_the_volume_and_compares_with_the_probe():
+    from ioprof.analyzers.bottleneck import host_evidence
+
+    vol = VolumeRead("8:1", "/", "ext4", "block", "sda1", 2, 10_000_000, "/data/b.rec", True,
+                     disk_read_mb_s=7.9, disk_read_iops=63)
+    probe = ProbeSummary("/", "8:1", 180.0, "O_DIRECT", 3, 500_000_000, 4.0)
+    host = HostSummary(available=True, over="captures", volumes=(vol,), probe=probe)
+    ev = {e.name: e for e in host_evidence("read", host)}
+    assert "/data/b.rec" in ev["data_volume"].text and "sda1" in ev["data_volume"].text
+    assert "7.9 MB/s" in ev["data_volume"].text
+    assert ev["probe_share"].value == pytest.approx(7.9 / 180)
+    assert "latency" in ev["probe_share"].text
+    # a probe of another device is not compared
+    other = HostSummary(available=True, volumes=(vol,), probe=ProbeSummary(
+        "/x", "0:40", 180.0, "O_DIRECT", 1, 1, 1.0))
+    assert "probe_share" not in {e.name for e in host_evidence("read", other)}
+    # not a read verdict: no volume evidence
+    assert "data_volume" not in {e.name for e in host_evidence("compute", host)}
+
+
+@pytest.fixture()
+def throttled_dir(tmp_path):
+    """200 KB .npy files behind a 20 MB/s throttled FUSE mount owned by the test."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from read_bound import ThrottledMount
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(48):
+        np.save(src / f"x-{i:03d}.npy", rng.integers(0, 255, 200_000, dtype=np.uint8))
+    mount = ThrottledMount(str(src), 20.0)
+    try:
+        yield Path(mount.mountpoint)
+    finally:
+        mount.close()
+
+
+@needs_tf
+@needs_fuse
+def test_trace_probes_the_read_bound_jobs_volume(throttled_dir, tmp_path):
+    run = tmp_path / "run"
+    done = run_ioprof(["trace", "-o", str(run), "--pyspy-rate", "100", "--", sys.executable,
+                       str(JOBS / "npy_loop_job.py"), str(throttled_dir), "--seconds", "4"],
+                      timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "probing" in done.stderr
+    a = json.loads((run / "analysis.json").read_text())
+    assert a["bottleneck"]["category"] == "read", a["bottleneck"]["summary"]
+    vol = a["host"]["volumes"][0]
+    assert vol["mount"] == str(throttled_dir) and vol["kind"] == "fuse"
+    assert vol["by_job_process"] and vol["files"] >= 2
+    probe = json.loads((run / "probe.json").read_text())
+    assert probe["format"] == "ioprof-probe" and probe["dev"] == vol["dev"]
+    # the throttle delivers 20 MB/s; the probe must see that order, not the page cache's GB/s
+    assert 5 < probe["result"]["mb_per_s"] < 40, probe
+    names = {e["name"]: e for e in a["bottleneck"]["evidence"]}
+    assert str(throttled_dir) in names["data_volume"]["text"]
+    assert "probe_share" in names and "ioprof probe" in names["probe_share"]["text"]
+    # at the volume's limit (the throttle), reading ahead cannot help: the advice says so
+    if names["probe_share"]["value"] >= 0.8:
+        assert a["recommendations"][0]["kind"] == "storage"
+    assert "Storage:" in done.stderr  # the terminal summary shows the two figures too
+    # the probe is a measurement: `ioprof probe --run` will not replace it
+    again = run_ioprof(["probe", str(throttled_dir), "--seconds", "0.5", "--run", str(run)])
+    assert again.returncode != 0 and "exists already" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_probe_run_records_the_result_for_report(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f.bin").write_bytes(os.urandom(3_000_000))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    done = run_ioprof(["probe", str(data), "--seconds", "0.5", "--run", str(run)])
+    assert done.returncode == 0, done.stderr
+    rec = json.loads((run / "probe.json").read_text())
+    st = os.stat(data)
+    assert rec["dev"] == f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    assert rec["result"]["bytes_read"] > 0
+    bad = run_ioprof(["probe", str(data), "--run", str(tmp_path / "nope")])
+    assert bad.returncode != 0 and "not an ioprof run directory" in bad.stderr
