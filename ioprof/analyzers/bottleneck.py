@@ -224,7 +224,7 @@ def volume_evidence(host: HostSummary) -> tuple[Evidence, ...]:
     elif vol.kind == "fuse":
         text = (f"{files}, a FUSE filesystem: no block device counts these reads, so the disk "
                 "figures miss them"
-                + (f"; the processes reading it got {vol.readers_mb_s:.1f} MB/s"
+                + (f"; the processes reading it typically got {vol.readers_mb_s:.1f} MB/s"
                    if vol.readers_mb_s is not None else ""))
     elif vol.kind == "network":
         text = (f"{files}, a network filesystem: the network received "

@@ -380,8 +380,8 @@ class VolumeRead:
     by_job_process: bool  # opened by the job's own process (not only by a child of it)
     disk_read_mb_s: float | None = None
     disk_read_iops: float | None = None
-    # What the processes that had its files open read per second (their read_chars, page
-    # cache included): the measure on volumes without a block device.
+    # The typical MB/s the processes that had its files open read (their read_chars, page
+    # cache included; median over the samples): the measure without a block device.
     readers_mb_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:

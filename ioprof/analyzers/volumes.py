@@ -13,6 +13,7 @@ and those come after.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,28 +98,33 @@ def summarize_volumes(records: list[dict[str, Any]], job_pid: int | None,
 
 def _reader_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float], bool],
                   groups: list[set[int]]) -> list[float | None]:
-    """For each group of pids: what their read() calls returned per second (read_chars, page
-    cache included) over the sample intervals that count."""
+    """For each group of pids: the typical MB/s their read() calls returned (read_chars, page
+    cache included) over the sample intervals that count: the median of the per-interval
+    rates, so that a one-off read (TF's profiler saving its capture reads tens of MB in one
+    interval) does not pass for the data rate. A job bound on reading reads all the time, so
+    the median is its rate."""
     header = next((r for r in records if r.get("type") == "header"), {})
     fields = header.get("proc_fields") or []
     if "read_chars" not in fields:
         return [None] * len(groups)
     rc = fields.index("read_chars")
     samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
-    got = [0.0] * len(groups)
-    secs = 0.0
+    rates: list[list[float]] = [[] for _ in groups]
     for prev, cur in zip(samples, samples[1:], strict=False):
         dt = (cur["t_ns"] - prev["t_ns"]) / 1e9
         if dt <= 0 or not in_windows(cur["t_ns"], dt):
             continue
-        secs += dt
         before, now = prev.get("procs") or {}, cur.get("procs") or {}
         for i, pids in enumerate(groups):
+            got, alive = 0.0, False
             for pid in pids:
                 a, b = before.get(str(pid)), now.get(str(pid))
                 if a is not None and b is not None:
-                    got[i] += max(0.0, float(b[rc]) - float(a[rc]))
-    return [g / secs / MB if secs else None for g in got]
+                    alive = True
+                    got += max(0.0, float(b[rc]) - float(a[rc]))
+            if alive:
+                rates[i].append(got / dt / MB)
+    return [statistics.median(r) if r else None for r in rates]
 
 
 def _disk_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float], bool]
