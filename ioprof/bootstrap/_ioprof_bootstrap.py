@@ -310,27 +310,11 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
             self._trace = None
 
         def on_train_batch_begin(self, batch, logs=None):
-            tf = bootstrap.tf
-            if tf is None:
-                return
-            try:
-                bootstrap._own_trace.active = True
-                try:
-                    trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps, _r=1)
-                finally:
-                    bootstrap._own_trace.active = False
-                trace.__enter__()
-                self._trace = trace
-            except Exception:  # noqa: BLE001
-                bootstrap.log.log_exception("step marker begin")
+            self._trace = _open_step_marker(bootstrap)
 
         def on_train_batch_end(self, batch, logs=None):
             trace, self._trace = self._trace, None
-            try:
-                if trace is not None:
-                    trace.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001
-                bootstrap.log.log_exception("step marker end")
+            _close_step_marker(bootstrap, trace)
             bootstrap.count_step("keras")
 
     try:
@@ -372,33 +356,43 @@ def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
 
     @functools.wraps(original)
     def train_on_batch(self, *args, **kwargs):
-        trace = None
-        tf = bootstrap.tf
-        if tf is not None:
-            try:
-                bootstrap._own_trace.active = True
-                try:
-                    trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps,
-                                                           _r=1)
-                finally:
-                    bootstrap._own_trace.active = False
-                trace.__enter__()
-            except Exception:  # noqa: BLE001
-                trace = None
-                bootstrap.log.log_exception("train_on_batch marker begin")
+        trace = _open_step_marker(bootstrap)
         try:
             result = original(self, *args, **kwargs)
         finally:
-            try:
-                if trace is not None:
-                    trace.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001
-                bootstrap.log.log_exception("train_on_batch marker end")
+            _close_step_marker(bootstrap, trace)
         bootstrap.count_step("keras")
         return result
 
     model_cls.train_on_batch = train_on_batch
     bootstrap.log.log("keras Model.train_on_batch: step markers enabled")
+
+
+def _open_step_marker(bootstrap: _Bootstrap):
+    """Enter a `Trace("train", step_num=n)` for the step about to run (what XProf and ioprof
+    find steps by); None when TF is not there or the marker fails (logged, never raised)."""
+    tf = bootstrap.tf
+    if tf is None:
+        return None
+    try:
+        bootstrap._own_trace.active = True  # not the job's own Trace: do not count it
+        try:
+            trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps, _r=1)
+        finally:
+            bootstrap._own_trace.active = False
+        trace.__enter__()
+        return trace
+    except Exception:  # noqa: BLE001
+        bootstrap.log.log_exception("step marker begin")
+        return None
+
+
+def _close_step_marker(bootstrap: _Bootstrap, trace) -> None:
+    try:
+        if trace is not None:
+            trace.__exit__(None, None, None)
+    except Exception:  # noqa: BLE001
+        bootstrap.log.log_exception("step marker end")
 
 
 # -- tf.data records ---------------------------------------------------------------------------
