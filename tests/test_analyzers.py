@@ -405,3 +405,57 @@ def test_device_plane_copies_count_as_transfer(tmp_path):
         assert after.read_ns + after.decode_ns == before.read_ns + before.decode_ns
         assert after.compute_ns + after.other_ns + after.transfer_ns == \
             before.compute_ns + before.other_ns
+
+
+def _decode_case(kind: str, parallelism: int | None, saturated: bool, npc=None):
+    """A decode bottleneck on one map iterator with a DecodeJpeg-heavy function."""
+    from ioprof.analyzers.load import DatasetRecord
+    from ioprof.analyzers.model import (
+        Bottleneck,
+        Culprit,
+        HostSummary,
+        SourceRef,
+        TfDataIterator,
+    )
+
+    line = SourceRef("/job/train.py", 40, "main")
+    fn = SourceRef("/job/train.py", 12, "decode")
+    node = TfDataIterator(id=2, parent_id=None, long_name=f"Iterator::Root::{kind}", kind=kind,
+                          category="decode", is_async=parallelism is not None,
+                          dataset_ids=(7,), parallelism=parallelism, source=line, fn_source=fn)
+    culprits = (Culprit("tf.data", node.long_name, 0.95, line, iterator_id=2, fn_source=fn),
+                Culprit("tf.op", "DecodeJpeg", 0.9, fn))
+    host = HostSummary(available=True, cpu_count=2, job_cpu_cores=1.95 if saturated else 0.9,
+                       cpu_saturated=saturated)
+    record = DatasetRecord(7, "map", "ioprof_7_map", line, fn, {"num_parallel_calls": npc})
+    return Bottleneck("decode", "decode-bound", culprits), (node,), host, [record]
+
+
+def test_sequential_map_on_saturated_cpus_puts_the_cheaper_op_first():
+    """No idle core: parallel calls would take cores from the model, so making the op cheaper
+    comes first, and the parallelize advice says why it may not help."""
+    from ioprof.analyzers.recommend import recommend
+
+    b, nodes, host, records = _decode_case("Map", None, saturated=True)
+    recs = recommend(b, nodes, host, records, 70.0)
+    kinds = [r.kind for r in recs]
+    assert kinds.index("cheaper_op") < kinds.index("parallelize_map")
+    par = next(r for r in recs if r.kind == "parallelize_map")
+    assert "saturated" in par.detail and par.source.line == 40
+    b, nodes, host, records = _decode_case("Map", None, saturated=False)
+    recs = recommend(b, nodes, host, records, 70.0)
+    assert recs[0].kind == "parallelize_map" and "saturated" not in recs[0].detail
+
+
+def test_map_rewritten_parallel_by_tf_says_so():
+    """A `.map` without num_parallel_calls that TF's map_parallelization turned into a
+    ParallelMap: the advice is to cache or cut work, and it explains why the map is parallel."""
+    from ioprof.analyzers.recommend import recommend
+
+    b, nodes, host, records = _decode_case("ParallelMapV2", 2, saturated=True)
+    recs = recommend(b, nodes, host, records, 70.0)
+    cache = next(r for r in recs if r.kind == "cache")
+    assert "map_parallelization" in cache.detail
+    b, nodes, host, records = _decode_case("ParallelMapV2", 2, saturated=True, npc=-1)
+    cache = next(r for r in recommend(b, nodes, host, records, 70.0) if r.kind == "cache")
+    assert "map_parallelization" not in cache.detail

@@ -7,6 +7,8 @@ says why. A compute-bound job gets nothing input-related.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ioprof.analyzers import catalog
 from ioprof.analyzers.load import DatasetRecord
 from ioprof.analyzers.model import (
@@ -92,15 +94,27 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 "steps wait on it; use num_parallel_calls=tf.data.AUTOTUNE." + cpu_note,
                 top.source, "parallelize_map", top.long_name))
         else:
+            rec = next((d for d in datasets if d.id in top.dataset_ids), None)
+            rewritten = (rec is not None and rec.op == "map"
+                         and rec.args.get("num_parallel_calls") is None)
             recs.append(Recommendation(
                 f"Cache after the expensive step at {_loc(top.source)}, or preprocess offline",
-                "The map already runs in parallel on the cores there are"
+                ("The .map there has no num_parallel_calls, but TF's map_parallelization "
+                 "rewrite already runs it in parallel (as " + top.kind + "); it runs"
+                 if rewritten else "The map already runs")
+                + " in parallel on the cores there are"
                 + (" and the CPUs are saturated" if host.cpu_saturated else "")
                 + ", so more parallelism will not help; if the decoded data fits in memory, "
                 "add .cache() right after this map (before any random augmentation), else "
                 "preprocess once offline"
                 + (f"; the most expensive op is {top_op.name}" if top_op else "")
                 + "." + cpu_note, top.source, "cache", top.long_name))
+        if sequential and host.cpu_saturated and recs:
+            # No idle core to run parallel calls on: they would take cores from the model.
+            recs[-1] = replace(recs[-1], detail=recs[-1].detail + (
+                " The CPUs are already saturated, though: parallel calls would compete with "
+                "the model for the same cores, so expect little; a cheaper op or caching "
+                "(below) comes first."))
         py_line = next((c for c in bottleneck.culprits if c.kind == "python"), None)
         if top_op is not None and top_op.name in catalog.PY_FUNC_OPS:
             where = py_line.source if py_line else (top.fn_source or top.source)
@@ -165,8 +179,11 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 "The job re-reads the same files every epoch (a repeat over the reader); "
                 ".cache() after the reader (or after the decode) reads them once.",
                 top.source, "cache", top.long_name))
-    # Python in the pipeline holds the GIL: moving it into TF ops comes before parallelism.
-    recs.sort(key=lambda r: r.kind != "python_to_tf")
+    # Python in the pipeline holds the GIL: moving it into TF ops comes before parallelism;
+    # with no idle core, making the work cheaper comes before spreading it.
+    saturated = bool(host.cpu_saturated)
+    recs.sort(key=lambda r: (r.kind != "python_to_tf",
+                             saturated and r.kind == "parallelize_map"))
     root_children = [n for n in pipeline if n.parent_id is not None
                      and by_id.get(n.parent_id) is not None
                      and by_id[n.parent_id].kind == "Root"]
