@@ -22,7 +22,8 @@ from ioprof.stacks import Frame, load_stack_samples, load_stack_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures" / "python_input"
-SCENARIOS = ("numpy_loop_read", "py_function_read", "generator_decode", "compute_with_python_io")
+SCENARIOS = ("numpy_loop_read", "py_function_read", "generator_decode", "compute_with_python_io",
+             "pydataset_workers_read")
 
 
 def recorded(run: Path) -> dict[tuple[str, int], str]:
@@ -301,3 +302,35 @@ def test_analysis_reads_the_recorded_lines_not_the_files(monkeypatch, tmp_path):
     top = next(c for c in a.bottleneck.culprits if c.kind == "python")
     assert a.bottleneck.category == "read"
     assert line_has_marker(run, top.source, expected("numpy_loop_read")["marker"])
+
+
+def test_multiprocessing_workers_reading_are_the_jobs_input():
+    """Keras' PyDataset workers are child processes: their reads are the job's input (a FUSE
+    server child is not), the culprit is the worker's line and the advice is about workers."""
+    a = analysed("pydataset_workers_read")
+    assert a.bottleneck.category == "read"
+    py = next(c for c in a.bottleneck.culprits if c.kind == "python")
+    assert "worker processes" in py.detail
+    assert a.recommendations[0].kind in ("python_read_parallel", "storage")
+    assert "worker" in a.recommendations[0].detail or a.recommendations[0].kind == "storage"
+    # TF-side advice about the pipeline Keras built (no line of the job's) is left out
+    assert all(r.source is not None for r in a.recommendations)
+    run = FIX / "pydataset_workers_read"
+    pid = json.loads((run / "manifest.json").read_text())["pid"]
+    lines = recorded(run)
+    spans = classify_threads(load_stack_samples(run / "pyspy" / "samples.json"), pid,
+                             lambda f, n: lines.get((f, n), ""))
+    assert any(s.worker and s.activity == "read" for s in spans)
+    assert not any(s.worker and s.main for s in spans)
+
+
+def test_input_worker_rule_tells_pool_workers_from_other_children():
+    from ioprof.analyzers.py_rules import is_input_worker
+
+    pool = (_f("BaseProcess._bootstrap", "/usr/lib/python3.11/multiprocessing/process.py"),
+            _f("worker", "/usr/lib/python3.11/multiprocessing/pool.py"),
+            _f("load", "/job/train.py"))
+    executor = (_f("_process_worker", "/usr/lib/python3.11/concurrent/futures/process.py"),)
+    fuse = (_f("main", "/job/throttlefs.py"), _f("read", "/venv/site-packages/fuse.py"))
+    assert is_input_worker([pool]) and is_input_worker([executor])
+    assert not is_input_worker([fuse])

@@ -30,8 +30,9 @@ CASES = {
     "py_function_read": ("read", ["with open(path.numpy()", "raw = fh.read()"]),
     "generator_decode": ("decode", ["total = sum("]),
     "compute_with_python_io": ("compute", None),
+    "pydataset_workers_read": ("read", ["np.load(self.files[i])"]),
 }
-THROTTLED = {"numpy_loop_read", "py_function_read"}
+THROTTLED = {"numpy_loop_read", "py_function_read", "pydataset_workers_read"}
 
 
 def _lines(path: Path, markers: list[str]) -> set[int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import linecache
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -157,6 +157,21 @@ def classify(stack: tuple[Frame, ...], read_line: LineReader = read_source_line
     if job_seen:
         return "decode", "CPU work in the job's Python (no read rule matched)"
     return "idle", "no job frame"
+
+
+# Frames that make a child process one of the job's own input workers (a multiprocessing pool
+# such as Keras' PyDataset workers, a ProcessPoolExecutor), as opposed to any other child (a
+# FUSE server, a shell command): what such a worker does is the job's input work.
+WORKER_FRAMES = (("multiprocessing/pool.py", "worker"),
+                 ("multiprocessing/process.py", "BaseProcess._bootstrap"),
+                 ("multiprocessing/process.py", "_bootstrap"),
+                 ("concurrent/futures/process.py", "_process_worker"))
+
+
+def is_input_worker(stacks: Iterable[tuple[Frame, ...]]) -> bool:
+    """Whether a child process's sampled stacks show it is a multiprocessing worker."""
+    return any(f.file.replace("\\", "/").endswith(file) and f.function == function
+               for stack in stacks for f in stack for file, function in WORKER_FRAMES)
 
 
 def thread_role(stack: tuple[Frame, ...]) -> Literal["py_function", "generator", "other"]:

@@ -46,6 +46,7 @@ from ioprof.analyzers.py_rules import (
     Activity,
     LineReader,
     classify,
+    is_input_worker,
     thread_role,
 )
 from ioprof.analyzers.recommend import recommend
@@ -76,6 +77,8 @@ class Span:
     activity: Activity
     source: SourceRef | None
     main: bool  # the job's main (training) thread, else a pipeline/worker thread
+    worker: bool = False  # in one of the job's multiprocessing input worker processes
+    pid: int = 0
 
 
 def _real_frames(run: StackRun) -> tuple:
@@ -91,8 +94,9 @@ def recorded_line_reader(recorded: dict[tuple[str, int], str]) -> LineReader:
 def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
                      read_line: LineReader | None = None, keep_idle: bool = False
                      ) -> list[Span]:
-    """Classify every sampled run of the job's own process (children and ioprof skipped);
-    idle and framework time is dropped unless `keep_idle` (nothing downstream counts it).
+    """Classify every sampled run of the job's own process and of its multiprocessing input
+    workers (`py_rules.is_input_worker`; other children and ioprof skipped); idle and framework
+    time is dropped unless `keep_idle` (nothing downstream counts it).
 
     `read_line` reads the job's source lines (default: from disk, `py_rules.read_source_line`,
     for runs recorded before the samples kept them; see `recorded_line_reader`)."""
@@ -100,12 +104,15 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
     pids = {t.pid for t in threads}
     if job_pid not in pids:
         job_pid = None
+    workers = {pid for pid in pids - {job_pid} if job_pid is not None and is_input_worker(
+        _real_frames(r) for t in threads if t.pid == pid for r in t.runs[:300])}
     cache: dict[tuple, tuple[Activity, SourceRef | None]] = {}
     spans: list[Span] = []
     for th in threads:
-        if job_pid is not None and th.pid != job_pid:
+        if job_pid is not None and th.pid != job_pid and th.pid not in workers:
             continue
-        main = is_main_thread(th.runs, scan=300)
+        # a forked worker's main thread still holds the parent's `<module>` frame
+        main = th.pid not in workers and is_main_thread(th.runs, scan=300)
         for run in th.runs:
             stack = _real_frames(run)
             if not stack or any("_ioprof_bootstrap" in f.file for f in stack):
@@ -122,7 +129,8 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
                 continue
             # Chunks of at most MAX_SPAN_NS keep window lookups linear (see `_overlap`).
             for a in range(run.start_ns, run.end_ns, MAX_SPAN_NS):
-                spans.append(Span(a, min(a + MAX_SPAN_NS, run.end_ns), got[0], got[1], main))
+                spans.append(Span(a, min(a + MAX_SPAN_NS, run.end_ns), got[0], got[1], main,
+                                  th.pid in workers, th.pid))
     spans.sort(key=lambda s: s.start_ns)
     return spans
 
@@ -255,7 +263,8 @@ def python_culprits(spans: list[Span], windows: list[tuple[int, int]], category:
                 key = (s.source.file, s.source.line)
                 by[key] += got
                 names.setdefault(key, Counter())[s.source] += got
-                where.setdefault(key, Counter())["main" if s.main else "pipe"] += got
+                where.setdefault(key, Counter())[
+                    "main" if s.main else ("worker" if s.worker else "pipe")] += got
     whole = sum(by.values())
     out: list[Culprit] = []
     for key, ns in by.most_common(limit):
@@ -263,8 +272,10 @@ def python_culprits(spans: list[Span], windows: list[tuple[int, int]], category:
         share = ns / whole if whole else 0.0
         if out and share < MIN_SHARE:
             break
-        thread = ("the training loop's own thread" if where[key]["main"] >= where[key]["pipe"]
-                  else "a thread TF runs Python on (py_function / generator)")
+        most = where[key].most_common(1)[0][0]
+        thread = {"main": "the training loop's own thread",
+                  "worker": "the job's input worker processes (multiprocessing)",
+                  "pipe": "a thread TF runs Python on (py_function / generator)"}[most]
         what = "reading" if category == "read" else "Python CPU work (decode/preprocess)"
         out.append(Culprit(
             kind="python", name=src.function or src.file, share=share, source=src,
@@ -289,7 +300,9 @@ def _summary(category: Category, b: Breakdown, py: tuple[Culprit, ...], input_pc
 
 
 def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bool,
-                     analysis: Analysis) -> list[Recommendation]:
+                     analysis: Analysis, workers: int = 0) -> list[Recommendation]:
+    """`workers`: how many multiprocessing worker processes did the top culprit's work (0 when
+    it ran in the job's own process)."""
     top = py[0]
     src = top.source
     host = analysis.host
@@ -306,6 +319,15 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
                 f"{_loc(src)} cannot go faster. Stage the data on faster local storage (or in "
                 "RAM, .cache()), store it smaller (compression, lower resolution, fewer bytes "
                 "per sample), or spread it over more volumes.", src, "storage", top.name)]
+        if workers:
+            return [Recommendation(
+                f"More reads in flight than {workers} worker processes give, at {_loc(src)}",
+                f"The batches are read by {workers} worker processes, each reading one file "
+                "after another, and the steps still wait on them: raise the number of workers "
+                "(PyDataset(workers=...), Pool size) while the storage has bandwidth to spare, "
+                "read a batch's files concurrently inside each worker (a thread pool), or pack "
+                "the small files into larger shards so each read brings more data." + rate,
+                src, "python_read_parallel", top.name)]
         if plain_loop:
             return [Recommendation(
                 f"Read ahead of the step instead of inside the loop at {_loc(src)}",
@@ -321,6 +343,18 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
             "in the map (TF reads in parallel without the GIL) with "
             "num_parallel_calls=tf.data.AUTOTUNE, or interleave over files, or stage the data "
             "locally." + rate, src, "python_read_parallel", top.name)]
+    if workers:
+        idle = (host.job_cpu_cores is not None and host.cpu_count
+                and host.job_cpu_cores < 0.8 * host.cpu_count)
+        return [Recommendation(
+            f"Make the Python preprocessing at {_loc(src)} cheaper"
+            + (", or give it more workers" if idle else ""),
+            f"It runs in {workers} worker processes and the steps still wait on it; "
+            + ("cores are idle, so more workers would help; " if idle else
+               "the CPUs are busy, so more workers would not help; ")
+            + "vectorize it over the batch, express it with TF ops inside "
+            ".map(num_parallel_calls=AUTOTUNE), or preprocess offline.",
+            src, "python_to_tf", top.name)]
     return [Recommendation(
         f"Move the Python preprocessing at {_loc(src)} out of the step's way",
         "It runs in Python under the GIL on one thread ("
@@ -431,10 +465,20 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         summary = _summary(category, breakdown, py, input_pct, plain_loop)
         bottleneck = Bottleneck(category, summary, culprits,
                                 _evidence(category, analysis, spans, windows))
-        recs = tuple(_recommendations(category, py, plain_loop, analysis)) + tuple(
+        top_src = py[0].source
+        worker_pids = {s.pid for s in spans if s.worker and s.activity == category
+                       and s.source == top_src} if top_src else set()
+        in_workers = sum(s.end_ns - s.start_ns for s in spans if s.worker
+                         and s.activity == category and s.source == top_src)
+        in_job = sum(s.end_ns - s.start_ns for s in spans if not s.worker
+                     and s.activity == category and s.source == top_src)
+        workers = len(worker_pids) if in_workers > in_job else 0
+        recs = tuple(_recommendations(category, py, plain_loop, analysis, workers)) + tuple(
             r for r in recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [],
                                  input_pct)
-            if r.kind not in ("outside_tfdata", "python_to_tf"))
+            # TF-side advice on a pipeline the job did not build itself (Keras wraps a
+            # PyDataset or generator in one) has no line to change: left out.
+            if r.kind not in ("outside_tfdata", "python_to_tf") and r.source is not None)
     elif old is not None and old.category == category:
         bottleneck, recs = old, analysis.recommendations
     else:
