@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ioprof.analyzers.model import Analysis
 
 import click
 
@@ -46,7 +49,7 @@ def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False)
     return True
 
 
-def maybe_probe(run_path: Path, analysis: Any, quiet: bool) -> bool:
+def maybe_probe(run_path: Path, analysis: Analysis, quiet: bool) -> bool:
     """Probe the job's main data volume when the verdict is read-bound and the run has no
     probe yet: "reading at 7.9 MB/s" means little until it stands next to what the volume
     delivers. Only the job's own files are read (never written), for at most 3 s / 256 MB,
@@ -74,7 +77,7 @@ def maybe_probe(run_path: Path, analysis: Any, quiet: bool) -> bool:
     return True
 
 
-def _render(run_path: Path, analysis: object) -> list[Path]:
+def _render(run_path: Path, analysis: Analysis) -> list[Path]:
     try:
         from ioprof.reports import write_reports
     except ImportError:
@@ -82,12 +85,12 @@ def _render(run_path: Path, analysis: object) -> list[Path]:
     return list(write_reports(run_path, analysis))
 
 
-def _print_summary(run_path: Path, analysis: object, written: list[Path]) -> None:
+def _print_summary(run_path: Path, analysis: Analysis, written: list[Path]) -> None:
     try:
         from ioprof.reports.text import render_text
     except ImportError:
-        render_text = None
-    if render_text is not None:
+        pass  # an incomplete install: the paths below still say where the run is
+    else:
         click.echo(render_text(analysis), err=True)
     click.echo(f"ioprof: run directory: {run_path}", err=True)
     for path in written:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from ioprof.collectors.host import HostCollector
 from ioprof.collectors.pyspy import PySpyCollector
@@ -34,10 +35,14 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
                      signal.SIGUSR1, signal.SIGUSR2)
 
 
-# The child leads its own process group (see the module docstring).
-_OWN_GROUP: dict = (
-    {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
-)
+
+def _spawn(argv: list[str], env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
+    """Start the job leading its own process group (see the module docstring); with `log`, its
+    stdout and stderr go there (ioprof bench), else they are the terminal's."""
+    stderr = subprocess.STDOUT if log else None
+    if sys.version_info >= (3, 11):
+        return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, process_group=0)
+    return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, preexec_fn=os.setpgrp)
 
 
 @dataclass
@@ -143,10 +148,8 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     with _forward_signals() as forward:
         try:
             log = open(options.output_log, "wb") if options.output_log else None  # noqa: SIM115
-            redirect = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
             try:
-                child = subprocess.Popen([executable, *argv[1:]], env=env, **redirect,
-                                         **_OWN_GROUP)
+                child = _spawn([executable, *argv[1:]], env, log)
             finally:
                 if log is not None:
                     log.close()  # the child has its own copy

@@ -167,7 +167,7 @@ def culprits_for(category: Category, nodes: tuple[TfDataIterator, ...],
 
 
 def choose_category(b: Breakdown) -> Category:
-    return max(("read", "decode", "transfer", "compute"), key=b.get)  # type: ignore[return-value]
+    return max(("read", "decode", "transfer", "compute"), key=b.get)
 
 
 def host_evidence(category: Category, host: HostSummary) -> tuple[Evidence, ...]:

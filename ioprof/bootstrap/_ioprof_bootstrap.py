@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 import traceback
+import typing
 
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
 ORIG_PYTHONPATH_ENV = "IOPROF_ORIG_PYTHONPATH"
@@ -133,8 +134,8 @@ class _Bootstrap:
         self.config = config
         self.log = _EventLog(config["events"], config["log"])
         self.steps = 0
-        self.step_source = None
-        self.tf = None
+        self.step_source: str | None = None
+        self.tf: typing.Any = None  # the tensorflow module, once the job imports it
         self.dataset_count = 0
         self.capture = _CaptureScheduler(self, config.get("capture") or {})
         self._own_trace = threading.local()
@@ -231,7 +232,7 @@ class _Bootstrap:
         experimental.start = start
         module = sys.modules.get("tensorflow.python.profiler.profiler_v2")
         if module is not None and getattr(module, "start", None) is original_start:
-            module.start = start  # so `with Profile(...)` steps aside too
+            module.start = start  # type: ignore[attr-defined]  # `with Profile(...)` too
 
         trace_cls = experimental.Trace
         original_init = trace_cls.__init__
@@ -607,13 +608,14 @@ class _CaptureScheduler:
         self.logdir = config.get("logdir")
         self.host_tracer_level = int(config.get("host_tracer_level", 2))
         self.python_tracer_level = int(config.get("python_tracer_level", 0))
-        self.original_start = None
-        self.original_stop = None
+        # TF's own profiler start/stop (set once TF is imported): dynamic TF objects
+        self.original_start: typing.Any = None
+        self.original_stop: typing.Any = None
         # Held for the whole of a profiler start or stop (which release the GIL for up to a
         # second): the job's exit must wait for it, or the interpreter tears down a thread
         # that is inside TF's C++ and the process aborts ("FATAL: exception not rethrown").
         self._lock = threading.RLock()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._active = False
         self._done = 0
         self._stepped_aside = False

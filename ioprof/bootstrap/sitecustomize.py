@@ -13,7 +13,7 @@ def _ioprof_start() -> None:
 
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        import _ioprof_bootstrap
+        import _ioprof_bootstrap  # type: ignore[import-not-found]  # beside this file, in the job
 
         _ioprof_bootstrap.activate(here)
     except Exception:  # noqa: BLE001 - the job must run even if ioprof cannot

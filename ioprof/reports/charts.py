@@ -30,7 +30,7 @@ def _json(fig: go.Figure) -> Figure:
     fig.update_layout(template="plotly_white", font={"family": "system-ui, sans-serif", "size": 12})
     fig.update_layout(margin={"l": 60, "r": 20, "t": fig.layout.margin.t or 30, "b": 40},
                       legend={"orientation": "h", "y": fig.layout.legend.y or 1.12})
-    return json.loads(fig.to_json())  # type: ignore[no-any-return]
+    return json.loads(fig.to_json())
 
 
 def _bins(steps: tuple[Step, ...], limit: int) -> tuple[list[list[Step]], int]:
