@@ -13,6 +13,7 @@ it says the figure may include cache hits.
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap
 import os
@@ -26,6 +27,7 @@ from ioprof.errors import IoprofError
 
 BLOCK = 1 << 20  # 1 MiB, aligned for O_DIRECT
 MAX_FILES = 64
+MAX_SIBLINGS_LOOKED_AT = 2000  # directory entries looked at per folder (job_files_on)
 
 
 @dataclass(frozen=True)
@@ -192,9 +194,13 @@ def job_files_on(run_path: Path, dev: str) -> list[Path]:
         if len(out) >= MAX_FILES:
             break
         try:
-            siblings = sorted(((e.stat().st_size, e.path) for e in os.scandir(folder)
-                               if e.is_file(follow_symlinks=False) and e.path not in seen),
-                              reverse=True)
+            with os.scandir(folder) as entries:
+                # a bounded look: a data directory may hold millions of files (on a network
+                # filesystem each stat is a round trip)
+                siblings = sorted(((e.stat().st_size, e.path)
+                                   for e in itertools.islice(entries, MAX_SIBLINGS_LOOKED_AT)
+                                   if e.is_file(follow_symlinks=False) and e.path not in seen),
+                                  reverse=True)
         except OSError:
             continue
         out += [Path(p) for _, p in siblings[:MAX_FILES - len(out)] if _on(p, dev)]
