@@ -69,7 +69,7 @@ def maybe_probe(run_path: Path, analysis: Analysis, quiet: bool) -> bool:
                    "(--no-probe to skip)", err=True)
     try:
         _result, line = probe_job_volume(run_path, vol.dev, vol.mount)
-    except (IoprofError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed probe must not cost the report
         click.echo(f"ioprof: probe failed: {exc}", err=True)
         return False
     if not quiet:

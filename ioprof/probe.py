@@ -219,7 +219,7 @@ def _on(path: str, dev: str) -> bool:
 def write_probe(run_path: Path, record: dict[str, object]) -> Path:
     """RUN/probe.json; never replaces one that is there (a probe is a measurement)."""
     out = run_path / rundir.PROBE
-    if out.exists():
+    if out.exists() and has_measurement(out):
         raise IoprofError(f"{out} exists already (remove it to probe again)")
     rundir.write_json_atomic(out, {"format": PROBE_FORMAT, "version": PROBE_VERSION,
                                    "t_ns": time.time_ns(), **record})
@@ -246,3 +246,13 @@ def probe_job_volume(run_path: Path, dev: str, mount: str | None, max_seconds: f
     write_probe(run_path, {"dev": dev, "mount": mount, "result": result.to_json()})
     return result, (f"probed {where}: {result.mb_per_s:.1f} MB/s sequential from "
                     f"{result.files_read} of the job's files ({result.method})")
+
+
+def has_measurement(path: Path) -> bool:
+    """Whether RUN/probe.json holds a measurement (a record of a probe that could not run may
+    be replaced by `ioprof probe PATH --run RUN`, as its reason suggests)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return True  # unreadable: not ours to replace
+    return not (isinstance(data, dict) and data.get("result") is None)

@@ -32,7 +32,7 @@ TF_EVENTS = "tf/events.jsonl"
 TF_LOG = "tf/bootstrap.log"
 TF_LOGDIR = "tf/logdir"
 ANALYSIS = "analysis.json"
-PROBE = "probe.json"  # `ioprof probe` of the job's data volume (trace --probe, probe --run)
+PROBE = "probe.json"  # `ioprof probe` of the job's data volume (read-bound trace, probe --run)
 REPORT_HTML = "report.html"
 MERGED_TRACE = "trace.json"
 

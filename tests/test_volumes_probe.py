@@ -171,3 +171,58 @@ def test_probe_run_records_the_result_for_report(tmp_path):
     assert rec["result"]["bytes_read"] > 0
     bad = run_ioprof(["probe", str(data), "--run", str(tmp_path / "nope")])
     assert bad.returncode != 0 and "not an ioprof run directory" in bad.stderr
+
+
+def test_probe_run_replaces_a_record_of_a_probe_that_could_not_run(tmp_path):
+    """The warning of a probe that could not run says `ioprof probe PATH --run RUN`: it must
+    work, while a real measurement is never replaced."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f.bin").write_bytes(os.urandom(2_000_000))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    (run / "probe.json").write_text(json.dumps({"format": "ioprof-probe", "version": 1,
+                                                "dev": "0:99", "result": None,
+                                                "reason": "the files are gone"}))
+    done = run_ioprof(["probe", str(data), "--seconds", "0.5", "--run", str(run)])
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "probe.json").read_text())["result"]["bytes_read"] > 0
+    again = run_ioprof(["probe", str(data), "--seconds", "0.5", "--run", str(run)])
+    assert again.returncode != 0 and "exists already" in again.stderr
+
+
+def test_open_files_keep_only_files_open_for_reading(tmp_path):
+    """Logs, checkpoints and redirected stdout are written, not read: never the data volume."""
+    from ioprof.collectors.openfiles import OpenFilesWatcher
+
+    data = tmp_path / "x.npy"
+    data.write_bytes(b"0" * 100)
+    log = tmp_path / "train.out"
+    odd = tmp_path / "caf\udce9.bin".encode("utf-8", "surrogateescape").decode(
+        "utf-8", "surrogateescape")
+    records: list[dict] = []
+    watcher = OpenFilesWatcher(records.append)
+    import psutil
+
+    with open(data, "rb"), open(log, "w"), open(odd, "wb") as w:
+        w.flush()
+        with open(odd, "rb"):
+            watcher.scan(os.getpid(), {os.getpid(): psutil.Process()})
+    paths = [r["path"] for r in records if r["type"] == "file"]
+    assert str(data) in paths and str(log) not in paths
+    assert any("caf" in p for p in paths)
+    json.dumps(records).encode("utf-8")  # every name is encodable (no lone surrogates)
+    assert watcher.errors == 0
+
+
+def test_a_device_mounted_twice_is_named_by_the_mount_its_files_are_under():
+    """Containers bind-mount /etc/hosts from the disk that also holds /data."""
+    recs = _records(100)
+    recs[1]["mounts"] = [
+        {"dev": "8:1", "mount": "/etc/hosts", "fstype": "ext4", "source": "/dev/sda1",
+         "disk": "sda1"},
+        {"dev": "8:1", "mount": "/data", "fstype": "ext4", "source": "/dev/sda1",
+         "disk": "sda1"}] + recs[1]["mounts"][1:]
+    vols = summarize_volumes(recs, 100, lambda t, d: True)
+    assert vols[0].mount == "/data" and vols[0].disk == "sda1"

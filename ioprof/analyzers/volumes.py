@@ -58,13 +58,15 @@ def summarize_volumes(records: list[dict[str, Any]], job_pid: int | None,
     `in_windows(t_ns, dt_s)` says whether the sample interval ending at `t_ns` counts (the
     host summary's windows), so the device rates cover the same time as its other figures."""
     accs: dict[str, _Acc] = {}
-    mounts: dict[str, dict[str, Any]] = {}
+    mounts: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         kind = r.get("type")
         if kind == "mounts":
             for m in r.get("mounts") or []:
                 if isinstance(m, dict) and isinstance(m.get("dev"), str):
-                    mounts.setdefault(m["dev"], m)  # the first mount of a device names it
+                    seen = mounts.setdefault(m["dev"], [])
+                    if all(x.get("mount") != m.get("mount") for x in seen):
+                        seen.append(m)
         elif kind == "file" and isinstance(r.get("dev"), str) and isinstance(r.get("path"), str):
             acc = accs.setdefault(r["dev"], _Acc(r["dev"]))
             size = int(r.get("size") or 0)
@@ -84,7 +86,7 @@ def summarize_volumes(records: list[dict[str, Any]], job_pid: int | None,
     out = []
     reader_of = dict(zip(accs, readers, strict=True))
     for acc in sorted(accs.values(), key=lambda a: (-a.job_bytes, -a.bytes)):
-        m = mounts.get(acc.dev) or {}
+        m = _mount_of(mounts.get(acc.dev) or [], acc.largest[1])
         disk = m.get("disk") if isinstance(m.get("disk"), str) else None
         kind = volume_kind(m.get("fstype"), disk)
         mb_s, iops = rates.get(disk, (None, None)) if kind == "block" and disk else (None, None)
@@ -94,6 +96,17 @@ def summarize_volumes(records: list[dict[str, Any]], job_pid: int | None,
             by_job_process=acc.job_bytes > 0, disk_read_mb_s=mb_s, disk_read_iops=iops,
             readers_mb_s=reader_of[acc.dev]))
     return tuple(out)
+
+
+def _mount_of(candidates: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    """The mount a file is under: a device mounted several times (containers bind-mount
+    /etc/hosts from the disk that holds /data) is named by its longest mount point that is a
+    prefix of the file's path, else by its first mount."""
+    under = [m for m in candidates if isinstance(m.get("mount"), str) and (
+        path == m["mount"] or path.startswith(m["mount"].rstrip("/") + "/"))]
+    if under:
+        return max(under, key=lambda m: len(m["mount"]))
+    return candidates[0] if candidates else {}
 
 
 def _reader_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float], bool],
@@ -157,7 +170,7 @@ def _disk_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float]
 
 
 def probe_from_json(data: Any) -> ProbeSummary | None:
-    """RUN/probe.json (written by `ioprof trace --probe` or `ioprof probe PATH --run RUN`)."""
+    """RUN/probe.json (`ioprof trace` after a read-bound job, or `ioprof probe PATH --run RUN`)."""
     if not isinstance(data, dict) or data.get("format") != "ioprof-probe":
         return None
     result = data.get("result")

@@ -95,6 +95,7 @@ class HostCollector:
             "open_files_seen": self._files.files,
             "open_files_dropped": self._files.dropped,
             "open_files_scan_cost_s": round(self._files.cost_s, 3),
+            "open_files_errors": self._files.errors,
         })
         if self._samples < 2 and self.record.status == "ok":
             self.record.degrade("fewer than two samples: the job ended before the first tick")

@@ -98,10 +98,22 @@ class OpenFilesWatcher:
         self._disks = block_device_names()
         self.files = 0
         self.dropped = 0
+        self.errors = 0
         self.cost_s = 0.0
 
     def scan(self, root_pid: int, procs: dict[int, psutil.Process]) -> None:
+        """Never raises: a failed scan costs this scan's records, not the host samples."""
         started = time.perf_counter()
+        try:
+            self._scan(root_pid, procs)
+        except Exception:  # noqa: BLE001 - the sampler thread must keep running
+            self.errors += 1
+        self.cost_s += time.perf_counter() - started
+
+    def _scan(self, root_pid: int, procs: dict[int, psutil.Process]) -> None:
+        if len(self._seen) >= MAX_FILES:
+            self.dropped += 1
+            return  # the list is full: scanning on would be pure cost
         self._scan_mounts(root_pid)
         for pid, proc in list(procs.items()):
             try:
@@ -110,6 +122,8 @@ class OpenFilesWatcher:
                 continue
             for f in opened:
                 key = (pid, f.path)
+                if getattr(f, "mode", "r") not in ("r", "r+"):
+                    continue  # written, not read: logs, checkpoints, redirected stdout
                 if key in self._seen or not is_data_file(f.path) or (
                         self._own is not None and f.path.startswith(self._own)):
                     continue
@@ -118,7 +132,6 @@ class OpenFilesWatcher:
                     continue
                 self._seen.add(key)
                 self._write_file(pid, f.path)
-        self.cost_s += time.perf_counter() - started
 
     def _scan_mounts(self, root_pid: int) -> None:
         mounts = read_mountinfo(root_pid)
@@ -137,5 +150,7 @@ class OpenFilesWatcher:
             return
         dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
         self.files += 1
+        # a name that is not UTF-8 (psutil's surrogate escapes) would break JSON/HTML later
+        path = path.encode("utf-8", "backslashreplace").decode("utf-8")
         self._write({"type": "file", "t_ns": time.time_ns(), "pid": pid, "path": path,
                      "dev": dev, "size": st.st_size})
