@@ -216,11 +216,18 @@ def _on(path: str, dev: str) -> bool:
     return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" == dev and stat.S_ISREG(st.st_mode)
 
 
-def write_probe(run_path: Path, record: dict[str, object]) -> Path:
-    """RUN/probe.json; never replaces one that is there (a probe is a measurement)."""
+def check_can_record(run_path: Path) -> None:
+    """Raise unless RUN/probe.json may be written: a measurement there is never replaced (a
+    record of a probe that could not run may be)."""
     out = run_path / rundir.PROBE
     if out.exists() and has_measurement(out):
         raise IoprofError(f"{out} exists already (remove it to probe again)")
+
+
+def write_probe(run_path: Path, record: dict[str, object]) -> Path:
+    """RUN/probe.json, under `check_can_record`'s rule."""
+    check_can_record(run_path)
+    out = run_path / rundir.PROBE
     rundir.write_json_atomic(out, {"format": PROBE_FORMAT, "version": PROBE_VERSION,
                                    "t_ns": time.time_ns(), **record})
     return out

@@ -156,13 +156,19 @@ def test_trace_probes_the_read_bound_jobs_volume(throttled_dir, tmp_path):
     assert "Traceback" not in again.stderr
 
 
-def test_probe_run_records_the_result_for_report(tmp_path):
+def _data_and_run(tmp_path: Path, size: int) -> tuple[Path, Path]:
+    """A folder with one `size`-byte file to probe, and a (bare) run directory."""
     data = tmp_path / "data"
     data.mkdir()
-    (data / "f.bin").write_bytes(os.urandom(3_000_000))
+    (data / "f.bin").write_bytes(os.urandom(size))
     run = tmp_path / "run"
     run.mkdir()
     (run / "manifest.json").write_text("{}")
+    return data, run
+
+
+def test_probe_run_records_the_result_for_report(tmp_path):
+    data, run = _data_and_run(tmp_path, 3_000_000)
     done = run_ioprof(["probe", str(data), "--seconds", "0.5", "--run", str(run)])
     assert done.returncode == 0, done.stderr
     rec = json.loads((run / "probe.json").read_text())
@@ -176,12 +182,7 @@ def test_probe_run_records_the_result_for_report(tmp_path):
 def test_probe_run_replaces_a_record_of_a_probe_that_could_not_run(tmp_path):
     """The warning of a probe that could not run says `ioprof probe PATH --run RUN`: it must
     work, while a real measurement is never replaced."""
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "f.bin").write_bytes(os.urandom(2_000_000))
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "manifest.json").write_text("{}")
+    data, run = _data_and_run(tmp_path, 2_000_000)
     (run / "probe.json").write_text(json.dumps({"format": "ioprof-probe", "version": 1,
                                                 "dev": "0:99", "result": None,
                                                 "reason": "the files are gone"}))

@@ -465,13 +465,17 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         summary = _summary(category, breakdown, py, input_pct, plain_loop)
         bottleneck = Bottleneck(category, summary, culprits,
                                 _evidence(category, analysis, spans, windows))
+        # Did worker processes do most of the top line's work, and how many of them?
         top_src = py[0].source
-        worker_pids = {s.pid for s in spans if s.worker and s.activity == category
-                       and s.source == top_src} if top_src else set()
-        in_workers = sum(s.end_ns - s.start_ns for s in spans if s.worker
-                         and s.activity == category and s.source == top_src)
-        in_job = sum(s.end_ns - s.start_ns for s in spans if not s.worker
-                     and s.activity == category and s.source == top_src)
+        worker_pids: set[int] = set()
+        in_workers = in_job = 0
+        for s in spans:
+            if top_src is not None and s.activity == category and s.source == top_src:
+                if s.worker:
+                    worker_pids.add(s.pid)
+                    in_workers += s.end_ns - s.start_ns
+                else:
+                    in_job += s.end_ns - s.start_ns
         workers = len(worker_pids) if in_workers > in_job else 0
         recs = tuple(_recommendations(category, py, plain_loop, analysis, workers)) + tuple(
             r for r in recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [],

@@ -14,7 +14,7 @@ and those come after.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,16 @@ def _mount_of(candidates: list[dict[str, Any]], path: str) -> dict[str, Any]:
     return candidates[0] if candidates else {}
 
 
+def _intervals(records: list[dict[str, Any]], in_windows: Callable[[int, float], bool]
+               ) -> Iterator[tuple[dict[str, Any], dict[str, Any], float]]:
+    """(previous sample, sample, seconds between them) for the intervals that count."""
+    samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
+    for prev, cur in zip(samples, samples[1:], strict=False):
+        dt = (cur["t_ns"] - prev["t_ns"]) / 1e9
+        if dt > 0 and in_windows(cur["t_ns"], dt):
+            yield prev, cur, dt
+
+
 def _reader_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float], bool],
                   groups: list[set[int]]) -> list[float | None]:
     """For each group of pids: the typical MB/s their read() calls returned (read_chars, page
@@ -121,12 +131,8 @@ def _reader_rates(records: list[dict[str, Any]], in_windows: Callable[[int, floa
     if "read_chars" not in fields:
         return [None] * len(groups)
     rc = fields.index("read_chars")
-    samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
     rates: list[list[float]] = [[] for _ in groups]
-    for prev, cur in zip(samples, samples[1:], strict=False):
-        dt = (cur["t_ns"] - prev["t_ns"]) / 1e9
-        if dt <= 0 or not in_windows(cur["t_ns"], dt):
-            continue
+    for prev, cur, dt in _intervals(records, in_windows):
         before, now = prev.get("procs") or {}, cur.get("procs") or {}
         for i, pids in enumerate(groups):
             got, alive = 0.0, False
@@ -148,13 +154,9 @@ def _disk_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float]
     rb, rc = fields.get("read_bytes"), fields.get("read_count")
     if rb is None or rc is None:
         return {}
-    samples = [r for r in records if r.get("type") == "sample" and "t_ns" in r]
     got: dict[str, list[float]] = {}
     secs = 0.0
-    for prev, cur in zip(samples, samples[1:], strict=False):
-        dt = (cur["t_ns"] - prev["t_ns"]) / 1e9
-        if dt <= 0 or not in_windows(cur["t_ns"], dt):
-            continue
+    for prev, cur, dt in _intervals(records, in_windows):
         secs += dt
         before = prev.get("disks") or {}
         for name, row in (cur.get("disks") or {}).items():

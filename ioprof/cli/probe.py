@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ioprof.errors import IoprofError
-from ioprof.probe import has_measurement, probe, write_probe
+from ioprof.probe import check_can_record, probe, write_probe
 
 
 @click.command("probe")
@@ -27,9 +27,8 @@ def probe_command(path: Path, seconds: float, max_mb: int, as_json: bool,
     """Read existing files under PATH (largest first; never writes) and report MB/s."""
     if run_dir is not None and not (run_dir / "manifest.json").is_file():
         raise IoprofError(f"{run_dir}: not an ioprof run directory (no manifest.json)")
-    if run_dir is not None and (run_dir / "probe.json").exists() and has_measurement(
-            run_dir / "probe.json"):  # refuse before spending seconds on a measurement
-        raise IoprofError(f"{run_dir / 'probe.json'} exists already (remove it to probe again)")
+    if run_dir is not None:
+        check_can_record(run_dir)  # refuse before spending seconds on a measurement
     result = probe(path, max_seconds=seconds, max_bytes=max_mb * 1_000_000)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.text())
     if run_dir is not None:
