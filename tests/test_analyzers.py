@@ -459,3 +459,15 @@ def test_map_rewritten_parallel_by_tf_says_so():
     b, nodes, host, records = _decode_case("ParallelMapV2", 2, saturated=True, npc=-1)
     cache = next(r for r in recommend(b, nodes, host, records, 70.0) if r.kind == "cache")
     assert "map_parallelization" not in cache.detail
+
+
+def test_interval_sets_are_normal_and_measure_matches_brute_force():
+    rng = random.Random(5)
+    for _ in range(200):
+        a = iv.union((s, s + rng.randint(0, 20)) for s in rng.sample(range(200), 15))
+        assert all(e > s for s, e in a.tolist())
+        assert all(a[i][1] < a[i + 1][0] for i in range(len(a) - 1))  # disjoint, not touching
+        pa = {t for s, e in a.tolist() for t in range(s, e)}
+        windows = [sorted(rng.sample(range(230), 2)) for _ in range(10)]
+        got = iv.measure(a, [w[0] for w in windows], [w[1] for w in windows])
+        assert got.tolist() == [len({t for t in pa if lo <= t < hi}) for lo, hi in windows]

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ioprof.analyzers.intervals import Interval, clip, intersect, subtract, total, union
+import numpy as np
+
+from ioprof.analyzers.intervals import EMPTY, intersect, measure, subtract, total, union
 from ioprof.analyzers.model import Step
 from ioprof.analyzers.steps import StepSpan
 from ioprof.analyzers.tfdata import CapturePipeline
@@ -39,48 +41,51 @@ class StepParts:
     marker_wait: int  # input wait inside the marker's own span (what XProf sees)
 
 
-def _split_wait(w: list[Interval], read: list[Interval], decode: list[Interval],
-                fallback_read_share: float) -> tuple[int, int, int]:
-    r = intersect(read, w)
-    d = intersect(decode, w)
-    both = total(intersect(r, d))
-    r_only = total(r) - both
-    d_only = total(d) - both
-    none = total(w) - r_only - d_only - both
-    seen = r_only + d_only + 2 * both
-    share = (r_only + both) / seen if seen else fallback_read_share
-    read_ps = r_only + both // 2 + round(none * share)
-    return read_ps, total(w) - read_ps, none
+def attribute_steps(spans: tuple[StepSpan, ...], waits: np.ndarray, transfers: np.ndarray,
+                    pipeline: CapturePipeline) -> tuple[list[StepParts], np.ndarray]:
+    """Split every step; also return the input-wait intervals inside steps (for blocking).
 
-
-def attribute_steps(spans: tuple[StepSpan, ...], waits: list[Interval],
-                    transfers: list[Interval], pipeline: CapturePipeline
-                    ) -> tuple[list[StepParts], list[Interval]]:
-    """Split every step; also return the input-wait intervals inside steps (for blocking)."""
-    waits_u = union(waits)
-    transfers_u = union(transfers)
-    compute_u = pipeline.model_compute
-    all_w = [x for s in spans for x in clip(waits_u, s.start, s.end)]
+    Each part is a set over the whole capture (waits W, transfers T, compute C, the
+    pipeline's read R and decode D work), combined once by priority, then measured inside
+    every step at once: per step, W; T-W; C-W-T; and within W, R, D and both."""
+    if not spans:
+        return [], EMPTY
+    starts = np.array([s.start for s in spans], np.int64)
+    ends = np.array([s.end for s in spans], np.int64)
+    wait_u = union(waits)
+    steps_u = union(np.column_stack((starts, ends)))
+    all_w = intersect(wait_u, steps_u)
     r_all = total(intersect(pipeline.read_work, all_w))
     d_all = total(intersect(pipeline.decode_work, all_w))
     if r_all + d_all == 0:
         r_all = total(pipeline.read_work)
         d_all = total(pipeline.decode_work)
     global_share = r_all / (r_all + d_all) if r_all + d_all else 0.0
-    parts: list[StepParts] = []
-    for span in spans:
-        dur = span.end - span.start
-        w = clip(waits_u, span.start, span.end)
-        t = subtract(clip(transfers_u, span.start, span.end), w)
-        c = subtract(subtract(clip(compute_u, span.start, span.end), w), t)
-        read, decode, none = _split_wait(
-            w, clip(pipeline.read_work, span.start, span.end),
-            clip(pipeline.decode_work, span.start, span.end), global_share)
-        tw, tt, tc = total(w), total(t), total(c)
-        marker_wait = total(clip(waits_u, span.marker_start, span.marker_end))
-        parts.append(StepParts(span, tw, read, decode, tt, tc, dur - tw - tt - tc, none,
-                               span.marker_end - span.marker_start, marker_wait))
-    return parts, union(all_w)
+    transfer_only = subtract(union(transfers), wait_u)
+    compute_only = subtract(subtract(pipeline.model_compute, wait_u), transfer_only)
+    read_w = intersect(pipeline.read_work, wait_u)
+    decode_w = intersect(pipeline.decode_work, wait_u)
+    tw = measure(wait_u, starts, ends)
+    tt = measure(transfer_only, starts, ends)
+    tc = measure(compute_only, starts, ends)
+    r = measure(read_w, starts, ends)
+    d = measure(decode_w, starts, ends)
+    both = measure(intersect(read_w, decode_w), starts, ends)
+    marker_wait = measure(wait_u, [s.marker_start for s in spans], [s.marker_end for s in spans])
+    # At each moment of the wait: read only, decode only, both (shared equally) or neither
+    # (split by the step's read:decode ratio, else the capture's).
+    r_only, d_only = r - both, d - both
+    none = tw - r_only - d_only - both
+    seen = r_only + d_only + 2 * both
+    share = np.where(seen > 0, (r_only + both) / np.maximum(seen, 1), global_share)
+    read = r_only + both // 2 + np.rint(none * share).astype(np.int64)
+    parts = [
+        StepParts(span, int(tw[i]), int(read[i]), int(tw[i] - read[i]), int(tt[i]), int(tc[i]),
+                  span.end - span.start - int(tw[i] + tt[i] + tc[i]), int(none[i]),
+                  span.marker_end - span.marker_start, int(marker_wait[i]))
+        for i, span in enumerate(spans)
+    ]
+    return parts, all_w
 
 
 def to_step(parts: StepParts, profile_start_ns: int, capture: int) -> Step:

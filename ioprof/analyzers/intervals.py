@@ -1,85 +1,130 @@
-"""Interval arithmetic on sorted, disjoint `(start, end)` lists: the core of every attribution.
+"""Interval arithmetic on sets of `[start, end)` picosecond intervals: the core of every
+attribution.
 
-Everything here is linear (or n log n for the initial sort), because captures hold millions of
-events. An interval list is "normal" when sorted by start, disjoint and non-empty; `union`
-makes one, and the other functions take and return normal lists.
+A set is an `(n, 2)` int64 numpy array. It is "normal" when sorted by start, disjoint, not
+touching and non-empty; `union` makes one, and the other functions take and return normal sets.
+Captures hold millions of events, so every operation is a few vectorized passes (sorting
+included, n log n) and the per-step figures of a whole capture come from one call of `measure`
+rather than a Python loop over steps: a list of tuples per step was a third of the analysis
+time of a 1M-event capture and held ~100 bytes per interval.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
 
 Interval = tuple[int, int]
+Intervals = np.ndarray  # (n, 2) int64
+
+EMPTY = np.zeros((0, 2), dtype=np.int64)
+EMPTY.flags.writeable = False
 
 
-def union(intervals: Iterable[Interval]) -> list[Interval]:
-    """Merge overlapping or touching intervals into a normal list."""
-    out: list[Interval] = []
-    for start, end in sorted(i for i in intervals if i[1] > i[0]):
-        if out and start <= out[-1][1]:
-            if end > out[-1][1]:
-                out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
+def as_intervals(intervals: Iterable[Interval] | np.ndarray) -> np.ndarray:
+    """An `(n, 2)` int64 array of any iterable of (start, end) pairs (not normalized)."""
+    if isinstance(intervals, np.ndarray):
+        arr = intervals
+    else:
+        arr = np.array(list(intervals), dtype=np.int64)
+    if arr.size == 0:
+        return EMPTY
+    return arr.reshape(-1, 2).astype(np.int64, copy=False)
 
 
-def total(intervals: Iterable[Interval]) -> int:
-    return sum(e - s for s, e in intervals)
+def concat(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """All intervals of several sets in one array (not normalized)."""
+    arrays = [p for p in parts if len(p)]
+    if not arrays:
+        return EMPTY
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    """The common part of two normal lists (two-pointer sweep)."""
-    out: list[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        s = max(a[i][0], b[j][0])
-        e = min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
+def union(intervals: Iterable[Interval] | np.ndarray) -> np.ndarray:
+    """Merge overlapping or touching intervals into a normal set."""
+    arr = as_intervals(intervals)
+    arr = arr[arr[:, 1] > arr[:, 0]]
+    if len(arr) == 0:
+        return EMPTY
+    arr = arr[np.argsort(arr[:, 0], kind="stable")]
+    starts, ends = arr[:, 0], np.maximum.accumulate(arr[:, 1])
+    # a new interval begins where a start lies beyond every end before it
+    begins = np.flatnonzero(np.concatenate(([True], starts[1:] > ends[:-1])))
+    last = np.concatenate((begins[1:] - 1, [len(arr) - 1]))
+    return np.column_stack((starts[begins], ends[last]))
 
 
-def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    """The part of `a` not covered by `b` (both normal)."""
-    out: list[Interval] = []
-    j = 0
-    for s, e in a:
-        cur = s
-        while j < len(b) and b[j][1] <= cur:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] < e:
-            if b[k][0] > cur:
-                out.append((cur, b[k][0]))
-            cur = max(cur, b[k][1])
-            if cur >= e:
-                break
-            k += 1
-        if cur < e:
-            out.append((cur, e))
-    return out
+def total(intervals: np.ndarray | Iterable[Interval]) -> int:
+    arr = as_intervals(intervals)
+    return int((arr[:, 1] - arr[:, 0]).sum()) if len(arr) else 0
 
 
-def clip(a: list[Interval], start: int, end: int) -> list[Interval]:
-    """The part of a normal list inside [start, end), by bisection (cheap per step)."""
-    from bisect import bisect_left
+def _combine(a: np.ndarray, b: np.ndarray, want_b: bool) -> np.ndarray:
+    """The part of normal set `a` inside (want_b) or outside normal set `b`, by one sweep over
+    the sorted boundaries of both (at equal times, ends before starts: half-open)."""
+    a, b = as_intervals(a), as_intervals(b)
+    if len(a) == 0 or (want_b and len(b) == 0):
+        return EMPTY
+    if len(b) == 0:
+        return a
+    times = np.concatenate((a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
+    na, nb = len(a), len(b)
+    da = np.concatenate((np.ones(na, np.int8), -np.ones(na, np.int8),
+                         np.zeros(2 * nb, np.int8)))
+    db = np.concatenate((np.zeros(2 * na, np.int8), np.ones(nb, np.int8),
+                         -np.ones(nb, np.int8)))
+    order = np.lexsort((da + db, times))
+    times = times[order]
+    in_a = np.cumsum(da[order], dtype=np.int32)
+    in_b = np.cumsum(db[order], dtype=np.int32)
+    inside = (in_a > 0) & ((in_b > 0) if want_b else (in_b == 0))
+    idx = np.flatnonzero(inside[:-1])
+    out = np.column_stack((times[idx], times[idx + 1]))
+    return union(out)
 
-    if not a or end <= start:
-        return []
-    i = max(bisect_left(a, (start, start)) - 1, 0)
-    n = len(a)
-    out: list[Interval] = []
-    while i < n:  # no slicing: a copy of the tail per call would make steps quadratic
-        s, e = a[i]
-        if s >= end:
-            break
-        s2, e2 = max(s, start), min(e, end)
-        if s2 < e2:
-            out.append((s2, e2))
-        i += 1
-    return out
+
+def intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The common part of two normal sets."""
+    return _combine(a, b, True)
+
+
+def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The part of normal set `a` not covered by normal set `b`."""
+    return _combine(a, b, False)
+
+
+def clip(a: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The part of a normal set inside [start, end), by bisection (cheap per call)."""
+    a = as_intervals(a)
+    if len(a) == 0 or end <= start:
+        return EMPTY
+    lo = int(np.searchsorted(a[:, 1], start, side="right"))
+    hi = int(np.searchsorted(a[:, 0], end, side="left"))
+    if hi <= lo:
+        return EMPTY
+    out = a[lo:hi].copy()
+    out[0, 0] = max(int(out[0, 0]), start)
+    out[-1, 1] = min(int(out[-1, 1]), end)
+    return out[out[:, 1] > out[:, 0]]
+
+
+def measure(a: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
+    """How much of normal set `a` lies inside each window [starts[i], ends[i]): one vectorized
+    pass for all windows (int64 picoseconds)."""
+    a = as_intervals(a)
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    if len(a) == 0:
+        return np.zeros(starts.shape, dtype=np.int64)
+    lengths = a[:, 1] - a[:, 0]
+    before = np.concatenate(([0], np.cumsum(lengths)))
+
+    def covered_until(t: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(a[:, 0], t, side="right")  # intervals starting at or before t
+        j = np.maximum(i - 1, 0)
+        part = np.clip(t - a[j, 0], 0, lengths[j])
+        return np.where(i > 0, before[j] + part, 0)
+
+    return np.maximum(covered_until(ends) - covered_until(starts), 0)

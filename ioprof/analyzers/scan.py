@@ -1,36 +1,43 @@
-"""One linear pass over a capture's host plane, sorting every event into what the analyzers need.
+"""One pass over a capture's host plane, sorting every event into what the analyzers need.
 
 Speed and memory matter here (captures reach 100 MB and millions of events), so the pass works
-on the raw protobuf lines one at a time (xplane.read_raw_planes) and builds no object per event:
-each event *name* is classified once per plane (a tag table by metadata id), and an event only
-costs a table lookup, a nesting-stack update and, for the few kinds that need them, a look at
-its stats. The pass keeps a nesting stack per thread line (events on one line nest in time) and
-collects: step markers, input waits, transfers, model compute, per-iterator call counts and self
-intervals (duration minus nested iterator events, XProf's rule), map-function launches
-(`FunctionRun`/`InstantiatedCapturedFunction::Run*`, with the iterator that launched them) and
-the executor runs they cause on other threads (`ExecutorState::Process`, linked by `_p`/`_c`
-and by run `id`), with the TF ops (kernels) inside each run aggregated per run.
+on columns, one thread line at a time (`wire.decode_events`), and builds no object per event.
+Each event *name* is classified once per plane (a tag per metadata id); then every question is
+asked of all events of a line at once, with numpy:
+- nesting: events on one thread nest in time, so "the innermost iterator (executor run, wait,
+  producer) enclosing this event" is answered for all events by counting, at each event's
+  start, how many such events are open (`_Nesting`), the columnar form of a nesting stack;
+- iterators: per node, call counts, total time and self intervals (duration minus the nested
+  iterator events, XProf's rule); the first `STAT_SAMPLE` events of a node have their stats
+  read (they repeat per call);
+- map-function launches (`FunctionRun`/`InstantiatedCapturedFunction::Run*`) with the iterator
+  that launched them, and the executor runs they cause on other threads
+  (`ExecutorState::Process`), linked by `_p`/`_c` and by run `id`;
+- TF ops (kernels) with the executor run they ran in; step markers, input waits, transfers,
+  model compute.
+The result holds columns too (`Launches`, `Processes`, `Kernels`): `tfdata` groups them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress, islice
-from operator import add, eq, le
 from pathlib import Path
 from typing import Any
 
-from ioprof.analyzers import catalog
-from ioprof.analyzers.intervals import Interval
-from ioprof.analyzers.xplane import RawPlane, profile_times, read_raw_planes
+import numpy as np
+
+from ioprof.analyzers import catalog, wire
+from ioprof.analyzers.intervals import EMPTY, concat
+from ioprof.analyzers.xplane import RawPlane, message_class, profile_times, read_raw_planes
 from ioprof.errors import IoprofError
 
 # Tags of event names (one per metadata id).
 _OTHER, _ITER, _LAUNCH, _PROC, _WAIT, _KERNEL, _TRANSFER, _COMPUTE, _READ, _KERAS, _PRODUCE = (
     range(11))
-_UNKNOWN = (_OTHER, "")
 STAT_SAMPLE = 64  # iterator events per node whose stats are read (they repeat per call)
+_MAX_BASE_NS = 2**62 // 1000  # line timestamps in ps must fit int64 (they are relative)
 
 
 @dataclass
@@ -43,36 +50,75 @@ class NodeScan:
     calls: int = 0
     total_ps: int = 0
     self_ps: int = 0
-    self_intervals: list[Interval] = field(default_factory=list)  # kept for sync kinds
+    self_parts: list[np.ndarray] = field(default_factory=list)  # kept for sync kinds
     user_names: Counter[str] = field(default_factory=Counter)
     stats: dict[str, Any] = field(default_factory=dict)
     buffered_sum: float = 0.0
     buffered_n: int = 0
     sampled: int = 0
 
+    @property
+    def self_intervals(self) -> np.ndarray:
+        return concat(self.self_parts)
 
-@dataclass
-class FunctionLaunch:
-    """A function launch: a map function (owner = its iterator) or the step function."""
 
-    link: int | None  # `_p` of a FunctionRun
-    run_id: int | None  # the `id` stat, repeated by the executor runs it causes
-    owner_key: str | None  # the iterator node that launched it, when known
-    on_tfdata_thread: bool
+def _ints(n: int = 0) -> np.ndarray:
+    return np.zeros(n, np.int64)
 
 
 @dataclass
-class ProcessRun:
-    """The `ExecutorState::Process` events of one launched function on one thread: its
-    kernels running. Grouped by (link, run id, thread) so that a million events do not become a
-    million objects; the owner is decided per group."""
+class Launches:
+    """Function launches, one row each: a map function (owner = the iterator that launched it)
+    or the step function. `link` is the `_p` of a FunctionRun, `run_id` its `id` stat (repeated
+    by the executor runs it causes); `owner` indexes `Scan.keys` (-1: not known)."""
 
-    link: int | None
-    run_id: int | None
-    line: str
-    intervals: list[Interval] = field(default_factory=list)
-    ops: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # [n, total, self]
-    read_intervals: list[Interval] = field(default_factory=list)  # ReadFile-like kernels
+    link: np.ndarray = field(default_factory=_ints)
+    has_link: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    run_id: np.ndarray = field(default_factory=_ints)
+    has_run: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    owner: np.ndarray = field(default_factory=_ints)
+    on_tfdata: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __len__(self) -> int:
+        return len(self.link)
+
+
+@dataclass
+class Processes:
+    """`ExecutorState::Process` events (a launched function's kernels running), one row each;
+    `line` indexes `Scan.lines`. A (link, run_id, line) group is one function run's work."""
+
+    start: np.ndarray = field(default_factory=_ints)
+    end: np.ndarray = field(default_factory=_ints)
+    link: np.ndarray = field(default_factory=_ints)
+    has_link: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    run_id: np.ndarray = field(default_factory=_ints)
+    has_run: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    line: np.ndarray = field(default_factory=_ints)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def intervals(self) -> np.ndarray:
+        return np.column_stack((self.start, self.end)) if len(self) else EMPTY
+
+
+@dataclass
+class Kernels:
+    """TF op executions, one row each: `process` indexes `Processes` (-1: outside any executor
+    run), `op` indexes `Scan.ops`. File-reading ops inside executor runs are also kept as
+    intervals (`reads`, with their run in `read_process`): they are read work."""
+
+    process: np.ndarray = field(default_factory=_ints)
+    op: np.ndarray = field(default_factory=_ints)
+    dur: np.ndarray = field(default_factory=_ints)
+    on_tfdata: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    reads: np.ndarray = field(default_factory=lambda: EMPTY)
+    read_process: np.ndarray = field(default_factory=_ints)
+
+    def __len__(self) -> int:
+        return len(self.op)
 
 
 @dataclass
@@ -89,18 +135,20 @@ class Marker:
 @dataclass
 class Scan:
     nodes: dict[str, NodeScan] = field(default_factory=dict)
-    launches: list[FunctionLaunch] = field(default_factory=list)
-    process_groups: dict[tuple[int | None, int | None, str], ProcessRun] = field(
-        default_factory=dict)
-    loose_ops: dict[str, dict[tuple[str, str], list[int]]] = field(
-        default_factory=lambda: {"input": {}, "model": {}})  # kernels outside executor runs
+    launches: Launches = field(default_factory=Launches)
+    processes: Processes = field(default_factory=Processes)
+    kernels: Kernels = field(default_factory=Kernels)
+    ops: list[tuple[str, str, bool]] = field(default_factory=list)  # (name, type, is a read)
+    lines: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # iterator keys that launches/reads refer to
     markers: list[Marker] = field(default_factory=list)
     keras_steps: list[Marker] = field(default_factory=list)
-    waits: list[Interval] = field(default_factory=list)  # outermost waits, training threads
+    waits: np.ndarray = field(default_factory=lambda: EMPTY)  # outermost, training threads
     wait_events: list[Marker] = field(default_factory=list)
-    transfers: list[Interval] = field(default_factory=list)
-    compute: list[Interval] = field(default_factory=list)  # step-function execution, kernels
-    read_events: list[tuple[Interval, str | None]] = field(default_factory=list)  # + node key
+    transfers: np.ndarray = field(default_factory=lambda: EMPTY)
+    compute: np.ndarray = field(default_factory=lambda: EMPTY)  # step function, model kernels
+    read_events: np.ndarray = field(default_factory=lambda: EMPTY)  # file opens/reads
+    read_event_keys: np.ndarray = field(default_factory=_ints)  # into `keys`, -1 unknown
     has_device: bool = False
     main_line: str | None = None
     event_count: int = 0
@@ -110,52 +158,132 @@ class Scan:
     errors: list[str] = field(default_factory=list)
 
     @property
-    def processes(self) -> list[ProcessRun]:
-        return list(self.process_groups.values())
-
-    @property
     def has_tfdata(self) -> bool:
         return bool(self.nodes)
 
 
 def scan_file(path: Path) -> Scan:
     """Read and scan one `*.xplane.pb`; unreadable or corrupt files raise IoprofError."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IoprofError(f"{path}: cannot read TF profiler capture ({exc.strerror})") from None
-    planes, errors = read_raw_planes(data, str(path))
-    out = Scan(errors=errors)
-    out.profile_start_ns, out.profile_stop_ns = profile_times(planes)
-    out.has_device = any(p.name.startswith("/device:") for p in planes)
-    host = next((p for p in planes if p.name == "/host:CPU"), None)
-    if host is not None:
-        scan_plane(host, out)
-    for plane in planes:
-        if plane.name.startswith(catalog.DEVICE_PLANE_PREFIX):
-            scan_device_plane(plane, out)
+    with wire.CaptureBuffer(path) as cap:
+        planes, errors = read_raw_planes(cap.view, str(path))
+        out = Scan(errors=errors)
+        out.profile_start_ns, out.profile_stop_ns = profile_times(planes)
+        out.has_device = any(p.name.startswith("/device:") for p in planes)
+        builder = _Builder(out)
+        try:
+            host = next((p for p in planes if p.name == "/host:CPU"), None)
+            if host is not None:
+                _scan_plane(cap, host, builder)
+            for plane in planes:
+                if plane.name.startswith(catalog.DEVICE_PLANE_PREFIX):
+                    _scan_device_plane(cap, plane, builder)
+        except wire.CorruptCapture as exc:
+            raise IoprofError(f"{path}: corrupt or truncated TF profiler capture ({exc})"
+                              ) from None
+        finally:
+            del planes
+        builder.finish()
     return out
 
 
-def scan_device_plane(plane: RawPlane, out: Scan) -> None:
-    """Accelerator streams: host-to-device copies are transfer, everything else compute.
+class _Builder:
+    """Per-line columns, concatenated once at the end (no growing Python lists of events)."""
 
-    Device lines use the same relative time base as the host's. Not yet checked on a real GPU
-    capture (none could be recorded here): tests/test_analyzers.py exercises it on a real CPU
-    capture with a synthesized device plane.
-    """
-    transfer_ids = {m for m, n in plane.event_names.items() if catalog.is_h2d_copy(n)}
-    skip_ids = {m for m, n in plane.event_names.items() if catalog.is_other_copy(n)}
-    for line in plane.lines():
-        base = line.timestamp_ns * 1000
-        out.event_count += len(line.events)
-        for e in line.events:
-            m = e.metadata_id
-            if m in skip_ids:
-                continue
-            start = base + e.offset_ps
-            (out.transfers if m in transfer_ids else out.compute).append(
-                (start, start + e.duration_ps))
+    def __init__(self, out: Scan) -> None:
+        self.out = out
+        self.parts: dict[str, list[np.ndarray]] = {}
+        self.op_index: dict[tuple[str, str], int] = {}
+        self.key_index: dict[str, int] = {}
+        self.process_rows = 0
+        self.lo: int | None = None
+        self.hi: int | None = None
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        if len(values):
+            self.parts.setdefault(name, []).append(values)
+
+    def col(self, name: str, dtype: Any = np.int64) -> np.ndarray:
+        parts = self.parts.get(name)
+        if not parts:
+            return np.zeros(0, dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def pairs(self, name: str) -> np.ndarray:
+        parts = self.parts.get(name)
+        return concat(parts) if parts else EMPTY
+
+    def op(self, name: str, kind: str, is_read: bool) -> int:
+        index = self.op_index.get((name, kind))
+        if index is None:
+            index = self.op_index[(name, kind)] = len(self.out.ops)
+            self.out.ops.append((name, kind, is_read))
+        return index
+
+    def key(self, key: str) -> int:
+        index = self.key_index.get(key)
+        if index is None:
+            index = self.key_index[key] = len(self.out.keys)
+            self.out.keys.append(key)
+        return index
+
+    def line(self, name: str) -> int:
+        self.out.lines.append(name)
+        return len(self.out.lines) - 1
+
+    def finish(self) -> None:
+        out = self.out
+        out.launches = Launches(self.col("l_link"), self.col("l_has_link", bool),
+                                self.col("l_run"), self.col("l_has_run", bool),
+                                self.col("l_owner", np.int32), self.col("l_tfdata", bool))
+        out.processes = Processes(self.col("p_start"), self.col("p_end"), self.col("p_link"),
+                                  self.col("p_has_link", bool), self.col("p_run"),
+                                  self.col("p_has_run", bool), self.col("p_line", np.int32))
+        out.kernels = Kernels(self.col("k_process", np.int32), self.col("k_op", np.int32),
+                              self.col("k_dur"), self.col("k_tfdata", bool),
+                              self.pairs("k_reads"), self.col("k_read_process", np.int32))
+        out.waits = self.pairs("waits")
+        out.transfers = self.pairs("transfers")
+        out.compute = self.pairs("compute")
+        out.read_events = self.pairs("reads")
+        out.read_event_keys = self.col("read_keys", np.int32)
+        out.span_ps = (self.lo or 0, self.hi or 0)
+
+
+class _Lookup:
+    """metadata id -> small int, for whole columns (a dense table when ids are compact)."""
+
+    def __init__(self, mapping: dict[int, int], default: int) -> None:
+        self.default = default
+        keys = np.fromiter(mapping.keys(), np.int64, len(mapping))
+        values = np.fromiter(mapping.values(), np.int64, len(mapping))
+        self.dense: np.ndarray | None = None
+        if len(keys) and keys.min() >= 0 and keys.max() < 4 * len(keys) + 4096:
+            self.dense = np.full(int(keys.max()) + 2, default, np.int64)
+            self.dense[keys] = values
+        order = np.argsort(keys)
+        self.keys, self.values = keys[order], values[order]
+
+    def __call__(self, mids: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            inside = (mids >= 0) & (mids < len(self.dense))
+            return np.where(inside, self.dense[np.where(inside, mids, 0)], self.default)
+        if not len(self.keys):
+            return np.full(len(mids), self.default, np.int64)
+        i = np.minimum(np.searchsorted(self.keys, mids), len(self.keys) - 1)
+        return np.where(self.keys[i] == mids, self.values[i], self.default)
+
+
+@dataclass
+class _PlaneContext:
+    """What a plane's metadata says, computed once: a tag per event name and the stat ids."""
+
+    plane: RawPlane
+    tag: _Lookup
+    payload: dict[int, Any]
+    sid: dict[str, int]
+    marker_names: dict[int, bool] = field(default_factory=dict)
+    node_of: dict[int, NodeScan] = field(default_factory=dict)
+    op_of: dict[int, int] = field(default_factory=dict)
 
 
 def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
@@ -188,29 +316,425 @@ def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
     return tags
 
 
-def _stat_ids(plane: RawPlane) -> dict[str, int]:
-    return {name: sid for sid, name in plane.stat_names.items()}
-
-
-def scan_plane(plane: RawPlane, out: Scan) -> None:
+def _scan_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
     tags = _tags(plane)
-    sid = _stat_ids(plane)
-    marker_names: dict[int, bool] = {}
-    structural = {m for m, (t, _) in tags.items() if t != _OTHER}
-    lo = hi = None
+    ctx = _PlaneContext(plane, _Lookup({m: t for m, (t, _) in tags.items()}, _OTHER),
+                        {m: p for m, (_, p) in tags.items()},
+                        {name: sid for sid, name in plane.stat_names.items()})
     main_lines: list[str] = []
-    for line in plane.lines():
-        n = len(line.events)
-        out.event_count += n
-        if not n:
+    for start, end in plane.line_spans:
+        name = _scan_line(cap, ctx, start, end, b)
+        if name == "python":
+            main_lines.append(name)
+        cap.release(start, end)
+    b.out.main_line = main_lines[0] if main_lines else None
+
+
+@dataclass
+class _LineEvents:
+    """A line's header, how many events it has, the kept events' columns, and the first
+    event's start and the last event's end (file order) as offsets from the line's time."""
+
+    line: Any
+    count: int
+    kept: wire.EventColumns
+    first_start: int
+    last_end: int
+
+
+_Keep = Callable[[wire.EventColumns], np.ndarray]
+
+
+def _read_line(cap: wire.CaptureBuffer, start: int, end: int,
+               keep_for: Callable[[str], _Keep] | None = None) -> _LineEvents:
+    """Decode one line, `wire.CHUNK` events at a time, keeping the events that
+    `keep_for(line name)` selects (all when None): the events that cannot matter are dropped
+    before the next chunk is decoded."""
+    positions, header = wire.event_positions(cap.view, start, end)
+    line = message_class("XLine")()
+    try:
+        line.ParseFromString(header)
+    except Exception as exc:  # upb raises DecodeError or RuntimeError
+        raise wire.CorruptCapture(str(exc) or "cannot parse a line") from None
+    if abs(line.timestamp_ns) > _MAX_BASE_NS:
+        raise wire.CorruptCapture(f"line timestamp {line.timestamp_ns} ns out of range")
+    event_class = message_class("XEvent")
+    keep = keep_for(line.name) if keep_for is not None else None
+    parts: list[wire.EventColumns] = []
+    first = last = 0
+    n = len(positions)
+    for lo in range(0, n, wire.CHUNK):
+        cols = wire.decode_events(cap.array, positions[lo:lo + wire.CHUNK], end, event_class)
+        if lo == 0:
+            first = int(cols.offset_ps[0])
+        if lo + wire.CHUNK >= n:
+            last = int(cols.offset_ps[-1]) + int(cols.duration_ps[-1])
+        parts.append(cols if keep is None else cols.take(keep(cols)))
+    kept = wire.concat_columns(parts) if parts else wire.decode_events(
+        cap.array, positions, end, event_class)
+    return _LineEvents(line, n, kept, first, last)
+
+
+def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
+    """Accelerator streams: host-to-device copies are transfer, everything else compute.
+
+    Device lines use the same relative time base as the host's. Not yet checked on a real GPU
+    capture (none could be recorded here): tests/test_analyzers.py exercises it on a real CPU
+    capture with a synthesized device plane.
+    """
+    kinds = {m: (1 if catalog.is_h2d_copy(n) else 2 if catalog.is_other_copy(n) else 0)
+             for m, n in plane.event_names.items()}
+    lookup = _Lookup(kinds, 0)
+    for start, end in plane.line_spans:
+        read = _read_line(cap, start, end)
+        cols = read.kept
+        b.out.event_count += read.count
+        kind = lookup(cols.metadata_id)
+        s = read.line.timestamp_ns * 1000 + cols.offset_ps
+        pairs = np.column_stack((s, s + cols.duration_ps))
+        b.add("transfers", pairs[kind == 1])
+        b.add("compute", pairs[kind == 0])
+        cap.release(start, end)
+
+
+class _Nesting:
+    """Events of one kind (iterators, executor runs ...) on one thread, and for any event
+    the innermost of them enclosing its start.
+
+    Events on a thread nest, so the ones open at time t form a chain; its length is the number
+    started before t minus the number ended by t, and the innermost link is the latest event
+    before t at depth length-1 (a later one at that depth would be nested in it). Everything is
+    positions in the line's (start, longer first) order; zero-length events enclose nothing.
+    """
+
+    def __init__(self, order_pos: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+        keep = ends > starts
+        self.pos = order_pos[keep]
+        self.starts, self.ends = starts[keep], ends[keep]
+        n = len(self.pos)
+        self.sorted_ends = np.sort(self.ends)
+        rank = np.arange(n)
+        depth = rank - np.searchsorted(self.sorted_ends, self.starts, side="right")
+        self.width = n + 1
+        self.keys = np.sort(depth * self.width + rank)
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def innermost(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """For each query event: the rank (into this set) of the innermost enclosing one, -1
+        when none. A member of the set gets its parent."""
+        if not len(self.pos) or not len(order_pos):
+            return np.full(len(order_pos), -1, np.int64)
+        before = np.searchsorted(self.pos, order_pos, side="left")
+        depth = before - np.searchsorted(self.sorted_ends, starts, side="right")
+        target = (depth - 1) * self.width + (before - 1)
+        j = np.searchsorted(self.keys, target, side="right") - 1
+        found = self.keys[np.maximum(j, 0)]
+        ok = (depth > 0) & (j >= 0) & (found // self.width == depth - 1)
+        return np.where(ok, found % self.width, -1)
+
+
+def _sorted_order(starts: np.ndarray, durs: np.ndarray) -> np.ndarray | None:
+    """Indices in (start, longer first) order, or None when already so (the usual case)."""
+    if len(starts) < 2:
+        return None
+    ds = np.diff(starts)
+    if (ds > 0).all() or ((ds >= 0).all() and (durs[:-1][ds == 0] >= durs[1:][ds == 0]).all()):
+        return None
+    return np.lexsort((-durs, starts))
+
+
+def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, line_end: int,
+               b: _Builder) -> str | None:
+    """Scan one thread line; returns its name (None when it has no events)."""
+    step_sid = ctx.sid.get(catalog.STEP_MARKER_STAT)
+    ruled_out = [m for m, is_marker in ctx.marker_names.items() if not is_marker]
+
+    def keep_for(name: str) -> Callable[[wire.EventColumns], np.ndarray]:
+        markers_here = step_sid is not None and not name.startswith("tf_data")
+
+        def wanted(chunk: wire.EventColumns) -> np.ndarray:
+            chunk_tags = ctx.tag(chunk.metadata_id)
+            keep = chunk_tags != _OTHER
+            if markers_here:  # other events matter only as step markers (names not ruled out)
+                keep |= (chunk_tags == _OTHER) & ~np.isin(chunk.metadata_id, ruled_out)
+            return keep
+        return wanted
+
+    read = _read_line(cap, line_start, line_end, keep_for)
+    out = b.out
+    out.event_count += read.count
+    lname = read.line.name
+    if not read.count:
+        return None
+    tfdata_line = lname.startswith("tf_data")
+    markers_here = step_sid is not None and not tfdata_line
+    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
+    pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
+    base = read.line.timestamp_ns * 1000
+    cols = read.kept
+    rows = np.arange(len(cols))
+    s = base + cols.offset_ps
+    d = cols.duration_ps
+    order = _sorted_order(s, d)
+    if order is not None:
+        rows, s, d = rows[order], s[order], d[order]
+    e = s + d
+    mid = cols.metadata_id[rows]
+    tag = ctx.tag(mid)
+    lo = base + read.first_start
+    hi = max(int(e.max()) if len(e) else 0, base + read.last_end)
+    b.lo = lo if b.lo is None or lo < b.lo else b.lo
+    b.hi = hi if b.hi is None or hi > b.hi else b.hi
+
+    def where(t: int) -> np.ndarray:
+        return np.flatnonzero(tag == t)
+
+    def nesting(t: int) -> _Nesting:
+        q = where(t)
+        return _Nesting(q, s[q], e[q])
+
+    buf = cap.array
+    event_class = message_class("XEvent")
+    iters = where(_ITER)
+    iter_nest = _Nesting(iters, s[iters], e[iters])
+    iter_rank_of = np.full(len(rows), -1, np.int64)  # order position -> rank in iter_nest
+    iter_rank_of[iter_nest.pos] = np.arange(len(iter_nest))
+    node_keys = _iterators(ctx, cols, rows, iters, s, e, mid, iter_nest, iter_rank_of, buf,
+                           event_class, b)
+
+    def enclosing_iterator(q: np.ndarray) -> np.ndarray:
+        """The key index (`Scan.keys`) of the innermost iterator around each event, -1."""
+        rank = iter_nest.innermost(q, s[q])
+        return np.where(rank >= 0, node_keys[np.maximum(rank, 0)], -1) \
+            if len(node_keys) else np.full(len(q), -1, np.int64)
+
+    # Function launches and the iterator that made them.
+    launch = where(_LAUNCH)
+    if len(launch):
+        (link, has_link), (link_type, has_type), (run_id, has_run) = wire.int_stats(
+            buf, cols, rows[launch],
+            [ctx.sid.get(catalog.PRODUCER_ID_STAT), ctx.sid.get(catalog.PRODUCER_TYPE_STAT),
+             ctx.sid.get("id")], event_class)
+        has_link &= has_type & (link_type == catalog.TF_FUNCTION_LINK_TYPE)
+        wanted = has_link | has_run
+        launch, link, has_link, run_id, has_run = (
+            launch[wanted], link[wanted], has_link[wanted], run_id[wanted], has_run[wanted])
+        owner = enclosing_iterator(launch)
+        in_producer = nesting(_PRODUCE).innermost(launch, s[launch]) >= 0
+        orphan = np.flatnonzero((owner < 0) & in_producer)
+        if len(orphan) and len(iters):
+            # a parallel map's producer: it pulled an element from its input (the iterator
+            # that just closed) and launches its function on it
+            closed = _last_closed(iters, s, e, launch[orphan])
+            for k, it in zip(orphan, closed, strict=True):
+                if it >= 0:
+                    key = ctx.node_of[int(mid[it])].key.rsplit("::", 1)[0]
+                    owner[k] = b.key(key)
+        b.add("l_link", link)
+        b.add("l_has_link", has_link)
+        b.add("l_run", run_id)
+        b.add("l_has_run", has_run)
+        b.add("l_owner", owner.astype(np.int32))
+        b.add("l_tfdata", np.full(len(launch), tfdata_line))
+
+    # Executor runs (a launched function's kernels running) and the kernels inside them.
+    procs = where(_PROC)
+    proc_nest = _Nesting(procs, s[procs], e[procs])
+    if len(procs):
+        (link, has_link), (link_type, has_type), (run_id, has_run) = wire.int_stats(
+            buf, cols, rows[procs],
+            [ctx.sid.get(catalog.CONSUMER_ID_STAT), ctx.sid.get(catalog.CONSUMER_TYPE_STAT),
+             ctx.sid.get("id")], event_class)
+        has_link &= has_type & (link_type == catalog.TF_FUNCTION_LINK_TYPE)
+        b.add("p_start", s[procs])
+        b.add("p_end", e[procs])
+        b.add("p_link", np.where(has_link, link, 0))
+        b.add("p_has_link", has_link)
+        b.add("p_run", np.where(has_run, run_id, 0))
+        b.add("p_has_run", has_run)
+        b.add("p_line", np.full(len(procs), b.line(lname), np.int32))
+    kernels = where(_KERNEL)
+    if len(kernels):
+        # Kernels are leaves (their children are TraceMe's): self time is their duration.
+        rank = proc_nest.innermost(kernels, s[kernels])
+        # proc_nest drops zero-length runs; map its ranks back to rows of Processes
+        proc_row = np.flatnonzero(e[procs] > s[procs])
+        process = np.where(rank >= 0, b.process_rows + proc_row[np.maximum(rank, 0)]
+                           if len(proc_row) else -1, -1)
+        op = np.array([_op_index(ctx, b, int(m)) for m in mid[kernels]], np.int64) \
+            if len(kernels) < 64 else _op_column(ctx, b, mid[kernels])
+        b.add("k_process", process.astype(np.int32))
+        b.add("k_op", op.astype(np.int32))
+        b.add("k_dur", d[kernels])
+        is_read = np.array([r for _, _, r in out.ops], bool)[op] & (process >= 0)
+        b.add("k_reads", np.column_stack((s[kernels[is_read]], e[kernels[is_read]])))
+        b.add("k_read_process", process[is_read].astype(np.int32))
+        b.add("k_tfdata", np.full(len(kernels), tfdata_line))
+        if not tfdata_line:
+            loose = kernels[process < 0]
+            b.add("compute", np.column_stack((s[loose], e[loose])))
+    b.process_rows += len(procs)
+
+    # Input waits on the training threads (outermost only).
+    if not pipeline_line:
+        waits = where(_WAIT)
+        if len(waits):
+            outer = waits[_Nesting(waits, s[waits], e[waits]).innermost(waits, s[waits]) < 0]
+            b.add("waits", np.column_stack((s[outer], e[outer])))
+            out.wait_events.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]),
+                                          lname) for i in outer)
+    for t, name in ((_TRANSFER, "transfers"), (_COMPUTE, "compute")):
+        q = where(t)
+        b.add(name, np.column_stack((s[q], e[q])))
+    reads = where(_READ)
+    if len(reads):
+        b.add("reads", np.column_stack((s[reads], e[reads])))
+        b.add("read_keys", enclosing_iterator(reads).astype(np.int32))
+    out.keras_steps.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]), lname)
+                           for i in where(_KERAS))
+    if markers_here and step_sid is not None:
+        _step_markers(ctx, cols, rows, where(_OTHER), s, e, mid, step_sid, buf, event_class,
+                      lname, out)
+    return lname
+
+
+def _op_index(ctx: _PlaneContext, b: _Builder, m: int) -> int:
+    index = ctx.op_of.get(m)
+    if index is None:
+        name, kind, is_read = ctx.payload[m]
+        index = ctx.op_of[m] = b.op(name, kind, is_read)
+    return index
+
+
+def _op_column(ctx: _PlaneContext, b: _Builder, mids: np.ndarray) -> np.ndarray:
+    unique, inverse = np.unique(mids, return_inverse=True)
+    return np.array([_op_index(ctx, b, int(m)) for m in unique], np.int64)[inverse]
+
+
+def _last_closed(iters: np.ndarray, s: np.ndarray, e: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """For each query event, the iterator event (order position) that ended last at or before
+    its start (the outermost of those ending together: the last one a stack would pop)."""
+    ends = e[iters]
+    by_end = np.lexsort((-iters, ends))  # ties: the earliest-starting (outermost) last
+    j = np.searchsorted(ends[by_end], s[q], side="right") - 1
+    return np.where(j >= 0, iters[by_end[np.maximum(j, 0)]], -1)
+
+
+def _iterators(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
+               iters: np.ndarray, s: np.ndarray, e: np.ndarray, mid: np.ndarray,
+               nest: _Nesting, rank_of: np.ndarray, buf: np.ndarray, event_class: Any,
+               b: _Builder) -> np.ndarray:
+    """Per-node calls, total and self time of this line's iterator events; returns the key
+    index of each member of `nest` (by rank)."""
+    if not len(iters):
+        return np.zeros(0, np.int64)
+    unique, inverse = np.unique(mid[iters], return_inverse=True)
+    nodes = []
+    for m in unique:
+        node = ctx.node_of.get(int(m))
+        if node is None:
+            _, key, kind = ctx.payload[int(m)]
+            node = b.out.nodes.get(key)
+            if node is None:
+                node = b.out.nodes[key] = NodeScan(key, kind, catalog.is_async_kind(kind))
+            ctx.node_of[int(m)] = node
+        nodes.append(node)
+    key_of_node = np.array([b.key(n.key) for n in nodes], np.int64)
+    durs = e[iters] - s[iters]
+    calls = np.bincount(inverse, minlength=len(nodes))
+    totals = _group_sum(inverse, durs, len(nodes))
+
+    # Self time: each iterator event minus its direct iterator children (nest members only:
+    # a zero-length child takes nothing).
+    members = iters[rank_of[iters] >= 0]
+    parent = nest.innermost(members, s[members])
+    gaps_of, gaps = _self_gaps(nest, parent)
+    member_node = inverse[np.searchsorted(iters, nest.pos)]
+    self_sum = _group_sum(member_node[gaps_of], gaps[:, 1] - gaps[:, 0], len(nodes))
+    for k, node in enumerate(nodes):
+        node.calls += int(calls[k])
+        node.total_ps += int(totals[k])
+        node.self_ps += int(self_sum[k])
+    sync = np.array([not n.is_async for n in nodes], bool)
+    mine = sync[member_node[gaps_of]]
+    if mine.any():
+        owner = member_node[gaps_of][mine]
+        sync_gaps = gaps[mine]
+        for k in np.unique(owner):
+            nodes[k].self_parts.append(sync_gaps[owner == k])
+
+    # Stats of the first calls of each node (buffer sizes, parallelism, the user's name).
+    for k, node in enumerate(nodes):
+        need = STAT_SAMPLE - node.sampled
+        if need <= 0:
             continue
-        if line.name == "python":
-            main_lines.append(line.name)
-        first, last = _scan_line(line, plane, tags, sid, out, marker_names, structural)
-        lo = first if lo is None or first < lo else lo
-        hi = last if hi is None or last > hi else hi
-    out.main_line = main_lines[0] if main_lines else None
-    out.span_ps = (lo or 0, hi or 0)
+        for i in iters[inverse == k][:need]:
+            ev = wire.parse_event(buf, int(cols.body[rows[i]]), int(cols.end[rows[i]]),
+                                  event_class)
+            node.sampled += 1
+            _sample_node(node, _stat_dict(ev.stats, ctx.plane, _NODE_STATS))
+    return key_of_node[member_node]
+
+
+def _self_gaps(nest: _Nesting, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each nest member's [start, end) minus its direct children: (member rank per gap, gaps).
+
+    Children of one parent follow each other in time (they nest), so each gap runs from the
+    previous child's end (or the parent's start) to the next child's start (or the parent's
+    end)."""
+    n = len(nest)
+    children = np.flatnonzero(parent >= 0)
+    by_parent = children[np.argsort(parent[children], kind="stable")]
+    par = parent[by_parent]
+    c_start = np.maximum(nest.starts[by_parent], nest.starts[par])
+    c_end = np.minimum(nest.ends[by_parent], nest.ends[par])
+    first = np.ones(len(by_parent), bool)
+    first[1:] = par[1:] != par[:-1]
+    prev_end = np.empty(len(by_parent), np.int64)
+    prev_end[first] = nest.starts[par[first]]
+    prev_end[~first] = np.maximum(c_end[:-1][~first[1:]], nest.starts[par[~first]])
+    # gaps before each child, then after the last child (or the whole event: no children)
+    last_end = np.array(nest.starts, copy=True)
+    last_child = np.ones(len(by_parent), bool)
+    last_child[:-1] = par[:-1] != par[1:]
+    last_end[par[last_child]] = np.maximum(c_end[last_child], nest.starts[par[last_child]])
+    owners = np.concatenate((par, np.arange(n)))
+    gap_s = np.concatenate((prev_end, last_end))
+    gap_e = np.concatenate((c_start, nest.ends))
+    keep = gap_e > gap_s
+    owners, gap_s, gap_e = owners[keep], gap_s[keep], gap_e[keep]
+    order = np.lexsort((gap_s, owners))
+    return owners[order], np.column_stack((gap_s[order], gap_e[order]))
+
+
+def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact int64 sums of `values` per group (bincount's float weights would round)."""
+    out = np.zeros(n, np.int64)
+    np.add.at(out, groups, values)
+    return out
+
+
+def _step_markers(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
+                  others: np.ndarray, s: np.ndarray, e: np.ndarray, mid: np.ndarray,
+                  step_sid: int, buf: np.ndarray, event_class: Any, lname: str,
+                  out: Scan) -> None:
+    """`Trace(name, step_num=n)` events. Whether a name carries `step_num` is learned from its
+    first event on a training thread (markers are all or none of a name's events)."""
+    if not len(others):
+        return
+    ((value, has),) = wire.int_stats(buf, cols, rows[others], [step_sid], event_class)
+    m = mid[others]
+    unique, first = np.unique(m, return_index=True)
+    for u, f in zip(unique, first, strict=True):
+        ctx.marker_names.setdefault(int(u), bool(has[f]))
+    is_marker = np.array([ctx.marker_names[int(x)] for x in unique], bool)[
+        np.searchsorted(unique, m)]
+    for k in np.flatnonzero(is_marker & has):
+        i = others[k]
+        out.markers.append(Marker(str(ctx.payload[int(mid[i])]), int(value[k]), int(s[i]),
+                                  int(e[i]), lname))
 
 
 def _stat_dict(pb_stats: Any, plane: RawPlane, wanted: frozenset[str] | None = None
@@ -229,227 +753,11 @@ def _stat_dict(pb_stats: Any, plane: RawPlane, wanted: frozenset[str] | None = N
     return out
 
 
-
-
-def _three(pb_stats: Any, a: int | None, b: int | None, c: int | None) -> list[Any]:
-    """The values of three stats by metadata id (None when absent): the hot path's lookup."""
-    got: list[Any] = [None, None, None]
-    for stat in pb_stats:
-        m = stat.metadata_id
-        if m == a:
-            slot = 0
-        elif m == b:
-            slot = 1
-        elif m == c:
-            slot = 2
-        else:
-            continue
-        kind = stat.WhichOneof("value")
-        got[slot] = getattr(stat, kind) if kind else None
-    return got
-
 _NODE_STATS = frozenset({"name", "buffered_elements", "buffered_bytes_MB", "parallelism",
                          "batch_size", "buffer_limit", "buffer_size", "autotune",
                          "cycle_length", "deterministic", "drop_remainder",
                          "max_batch_results", "cpu_budget", "ram_budget_megabytes",
                          "threadpool_size"})
-
-
-def _sorted_order(offs: list[int], durs: list[int]) -> range | list[int]:
-    """Indices in (start, longer first) order: usually already so, checked at C speed."""
-    n = len(offs)
-    nxt = islice(offs, 1, None)
-    if all(map(le, offs, nxt)):
-        ties = compress(range(n - 1), map(eq, offs, islice(offs, 1, None)))
-        if all(durs[i] >= durs[i + 1] for i in ties):
-            return range(n)
-    # parents before their children when both start at the same picosecond
-    return sorted(range(n), key=lambda j: (offs[j], -durs[j]))
-
-
-def _scan_line(line: Any, plane: RawPlane, tags: dict[int, tuple[int, Any]],
-               sid: dict[str, int], out: Scan, marker_names: dict[int, bool],
-               structural: set[int]) -> tuple[int, int]:
-    lname = line.name
-    tfdata_line = lname.startswith("tf_data")
-    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
-    pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
-    base = line.timestamp_ns * 1000
-    step_sid = sid.get(catalog.STEP_MARKER_STAT)
-    skip_other = step_sid is None or tfdata_line
-    # Drop the events that cannot matter (thread-pool bookkeeping, ...) in one cheap pass.
-    keep = structural if skip_other else structural | {
-        m for m, (t, _) in tags.items() if t == _OTHER and marker_names.get(m) is not False}
-    every = line.events
-    # Positions, not message wrappers: holding a Python wrapper per kept event would cost
-    # ~100 bytes each; the few events whose stats are read are fetched again by position.
-    pos = [i for i, m in enumerate([e.metadata_id for e in every]) if m in keep]
-    mids, offs, durs = [], [], []
-    for e in map(every.__getitem__, pos):
-        mids.append(e.metadata_id)
-        offs.append(base + e.offset_ps)
-        durs.append(e.duration_ps)
-    pbs = _ByPosition(every, pos)
-    p_sid, pt_sid = sid.get(catalog.PRODUCER_ID_STAT), sid.get(catalog.PRODUCER_TYPE_STAT)
-    c_sid, ct_sid = sid.get(catalog.CONSUMER_ID_STAT), sid.get(catalog.CONSUMER_TYPE_STAT)
-    id_sid = sid.get("id")
-    nodes = out.nodes
-    groups = out.process_groups
-    # stack entries: [end, tag, payload, children]; payload by tag
-    stack: list[list[Any]] = []
-    last_closed_iter: str | None = None
-    first_ev, last_ev = every[0], every[len(every) - 1]
-    lo = base + first_ev.offset_ps
-
-    def close(entry: list[Any]) -> None:
-        nonlocal last_closed_iter
-        tag = entry[1]
-        if tag == _ITER:
-            node, start = entry[2]
-            end = entry[0]
-            if entry[3]:
-                gaps = _gaps(start, end, entry[3])
-                node.self_ps += sum(e - s for s, e in gaps)
-                if not node.is_async:
-                    node.self_intervals.extend(gaps)
-            else:
-                node.self_ps += end - start
-                if not node.is_async:
-                    node.self_intervals.append((start, end))
-            last_closed_iter = node.key
-
-    def innermost(tag: int) -> list[Any] | None:
-        for entry in reversed(stack):
-            if entry[1] == tag:
-                return entry
-        return None
-
-    hi = max(max(map(add, offs, durs)) if offs else 0,
-             base + last_ev.offset_ps + last_ev.duration_ps)
-    get_tag = tags.get
-    for i in _sorted_order(offs, durs):
-        tag, payload = get_tag(mids[i], _UNKNOWN)
-        if tag == _OTHER and (skip_other or marker_names.get(mids[i]) is False):
-            continue  # most events (thread-pool bookkeeping ...): nothing to do
-        start = offs[i]
-        end = start + durs[i]
-        while stack and stack[-1][0] <= start:
-            top = stack.pop()
-            if top[1] == _ITER:
-                close(top)
-        if tag == _ITER:
-            long_name, key, kind = payload
-            node = nodes.get(key)
-            if node is None:
-                node = nodes[key] = NodeScan(key, kind, catalog.is_async_kind(kind))
-            node.calls += 1
-            node.total_ps += end - start
-            if node.sampled < STAT_SAMPLE:
-                node.sampled += 1
-                _sample_node(node, _stat_dict(pbs[i].stats, plane, _NODE_STATS))
-            parent = innermost(_ITER)
-            if parent is not None:
-                parent[3].append((start, end))
-            stack.append([end, _ITER, (node, start), []])
-        elif tag == _LAUNCH:
-            link, link_type, run_id = _three(pbs[i].stats, p_sid, pt_sid, id_sid)
-            if link_type != catalog.TF_FUNCTION_LINK_TYPE or not isinstance(link, int):
-                link = None
-            if not isinstance(run_id, int):
-                run_id = None
-            if link is not None or run_id is not None:
-                enclosing = innermost(_ITER)
-                owner = enclosing[2][0].key if enclosing is not None else None
-                if owner is None and innermost(_PRODUCE) is not None and last_closed_iter:
-                    # a parallel map's producer: it pulled an element from its input (the
-                    # iterator that just closed) and launches its function on it
-                    owner = last_closed_iter.rsplit("::", 1)[0]
-                out.launches.append(FunctionLaunch(link, run_id, owner, tfdata_line))
-        elif tag == _PROC:
-            link, link_type, run_id = _three(pbs[i].stats, c_sid, ct_sid, id_sid)
-            if link_type != catalog.TF_FUNCTION_LINK_TYPE or not isinstance(link, int):
-                link = None
-            if not isinstance(run_id, int):
-                run_id = None
-            gkey = (link, run_id, lname)
-            proc = groups.get(gkey)
-            if proc is None:
-                proc = groups[gkey] = ProcessRun(link, run_id, lname)
-            proc.intervals.append((start, end))
-            stack.append([end, _PROC, proc, None])
-        elif tag == _KERNEL:
-            # Kernels are leaves (their children are TraceMe's, not kernels), so self time is
-            # duration and they need no stack entry: the hottest path stays short.
-            name, kind, is_read = payload
-            proc_entry = stack[-1] if stack and stack[-1][1] == _PROC else innermost(_PROC)
-            proc = proc_entry[2] if proc_entry is not None else None
-            if proc is not None:
-                table = proc.ops
-            else:
-                table = out.loose_ops["input" if tfdata_line else "model"]
-                if not tfdata_line:
-                    out.compute.append((start, end))
-            acc = table.get((name, kind))
-            if acc is None:
-                acc = table[(name, kind)] = [0, 0, 0]
-            acc[0] += 1
-            acc[1] += end - start
-            acc[2] += end - start
-            if is_read and proc is not None:
-                proc.read_intervals.append((start, end))
-        elif tag == _WAIT and not pipeline_line:
-            if innermost(_WAIT) is None:
-                out.waits.append((start, end))
-                out.wait_events.append(Marker(payload, None, start, end, lname))
-            stack.append([end, _WAIT, None, None])
-        elif tag == _PRODUCE:
-            stack.append([end, _PRODUCE, None, None])
-        elif tag == _OTHER:
-            # Only nesting tags go on the stack; an other event matters only as a step marker.
-            # Whether a name carries `step_num` is learned from its first event on a
-            # training thread (markers are Trace(name, step_num=...): all or none of them).
-            mid = mids[i]
-            is_marker = marker_names.get(mid)
-            if is_marker is False:
-                continue
-            value = None
-            for stat in pbs[i].stats:
-                if stat.metadata_id == step_sid:
-                    kind = stat.WhichOneof("value")
-                    value = getattr(stat, kind) if kind else None
-                    break
-            if is_marker is None:
-                marker_names[mid] = isinstance(value, int)
-            if isinstance(value, int):
-                out.markers.append(Marker(str(payload), value, start, end, lname))
-        elif tag == _TRANSFER:
-            out.transfers.append((start, end))
-        elif tag == _COMPUTE:
-            out.compute.append((start, end))
-        elif tag == _READ:
-            enclosing = innermost(_ITER)
-            out.read_events.append(((start, end), enclosing[2][0].key
-                                    if enclosing is not None else None))
-        elif tag == _KERAS:
-            out.keras_steps.append(Marker(payload, None, start, end, lname))
-    while stack:
-        top = stack.pop()
-        if top[1] == _ITER:
-            close(top)
-    return lo, hi
-
-
-class _ByPosition:
-    """`pbs[i]` for the i-th kept event, fetched from the line on demand."""
-
-    __slots__ = ("_events", "_pos")
-
-    def __init__(self, events: Any, pos: list[int]) -> None:
-        self._events = events
-        self._pos = pos
-
-    def __getitem__(self, i: int) -> Any:
-        return self._events[self._pos[i]]
 
 
 def _sample_node(node: NodeScan, stats: dict[str, Any]) -> None:
@@ -463,18 +771,3 @@ def _sample_node(node: NodeScan, stats: dict[str, Any]) -> None:
     for k, v in stats.items():
         if v is not None and v != "unavailable":  # TF's placeholder at teardown
             node.stats[k] = v
-
-
-def _gaps(start: int, end: int, children: list[Interval]) -> list[Interval]:
-    """[start, end) minus the (time-ordered, possibly overlapping) child intervals."""
-    out: list[Interval] = []
-    cur = start
-    for s, e in children:
-        if s > cur:
-            out.append((cur, min(s, end)))
-        cur = max(cur, e)
-        if cur >= end:
-            break
-    if cur < end:
-        out.append((cur, end))
-    return out

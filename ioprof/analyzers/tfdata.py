@@ -19,8 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ioprof.analyzers import catalog
-from ioprof.analyzers.intervals import Interval, intersect, subtract, total, union
+from ioprof.analyzers.intervals import EMPTY, concat, intersect, subtract, total, union
 from ioprof.analyzers.scan import Scan
 
 MODEL = "__model__"
@@ -56,9 +58,9 @@ class NodeAcc:
     buffered_sum: float = 0.0
     buffered_n: int = 0
     ops: dict[tuple[str, str], OpAcc] = field(default_factory=dict)
-    # per capture (reset by `pipeline_from_scan` callers): work intervals
-    read_work: list[Interval] = field(default_factory=list)
-    decode_work: list[Interval] = field(default_factory=list)
+    # per capture (replaced by `pipeline_from_scan`): work intervals, normal sets
+    read_work: np.ndarray = field(default_factory=lambda: EMPTY)
+    decode_work: np.ndarray = field(default_factory=lambda: EMPTY)
 
 
 @dataclass
@@ -66,24 +68,14 @@ class CapturePipeline:
     """What one capture says about the pipeline: nodes' work and the unions over all nodes."""
 
     nodes: dict[str, NodeAcc]
-    read_work: list[Interval]  # normal
-    decode_work: list[Interval]  # normal, excluding time also counted as read
-    model_compute: list[Interval]  # normal: model kernels and executor runs
+    read_work: np.ndarray  # normal
+    decode_work: np.ndarray  # normal, excluding time also counted as read
+    model_compute: np.ndarray  # normal: model kernels and executor runs
     model_ops: dict[tuple[str, str], OpAcc]
     input_ops_unowned: dict[tuple[str, str], OpAcc]
     has_tfdata: bool
     linked_processes: int = 0
     input_processes: int = 0
-
-
-def _add_op(table: dict[tuple[str, str], OpAcc], name: str, kind: str, dur: int,
-            self_ps: int) -> None:
-    acc = table.get((name, kind))
-    if acc is None:
-        acc = table[(name, kind)] = OpAcc(name, kind)
-    acc.count += 1
-    acc.total_ps += dur
-    acc.self_ps += self_ps
 
 
 def _node(nodes: dict[str, NodeAcc], key: str, kind: str) -> NodeAcc:
@@ -97,22 +89,88 @@ def _node(nodes: dict[str, NodeAcc], key: str, kind: str) -> NodeAcc:
     return node
 
 
-def _merge_ops(table: dict[tuple[str, str], OpAcc], ops: dict[tuple[str, str], list[int]]
-               ) -> None:
-    for (name, kind), (count, total_ps, self_ps) in ops.items():
-        acc = table.get((name, kind))
-        if acc is None:
-            acc = table[(name, kind)] = OpAcc(name, kind)
-        acc.count += count
-        acc.total_ps += total_ps
-        acc.self_ps += self_ps
+def _add_ops(table: dict[tuple[str, str], OpAcc], name: str, kind: str, count: int,
+             total_ps: int) -> None:
+    acc = table.get((name, kind))
+    if acc is None:
+        acc = table[(name, kind)] = OpAcc(name, kind)
+    acc.count += count
+    acc.total_ps += total_ps
+    acc.self_ps += total_ps  # kernels are leaves: their self time is their duration
+
+
+_ints0 = np.zeros(0, np.int64)
+
+# Owners of function runs and kernels, besides iterator nodes (which are indices >= 0 into
+# `Scan.keys`): the model's step function, an input function of unknown iterator, not found.
+_MODEL, _UNKNOWN, _NOT_FOUND = -2, -3, -1
+
+
+def _last_per_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique keys, the value of each key's last row): a dict built row by row."""
+    unique, first_from_end = np.unique(keys[::-1], return_index=True)
+    return unique, values[::-1][first_from_end]
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, present: np.ndarray
+            ) -> np.ndarray:
+    """values[key] for each present query found among `keys`, else _NOT_FOUND."""
+    if not len(keys):
+        return np.full(len(query), _NOT_FOUND, np.int64)
+    i = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(present & (keys[i] == query), values[i], _NOT_FOUND)
+
+
+def _launch_owners(scan: Scan, nodes: dict[str, NodeAcc]) -> np.ndarray:
+    launches = scan.launches
+    known = np.array([key in nodes for key in scan.keys] + [False], bool)
+    owner = launches.owner
+    ok = known[np.where(owner >= 0, owner, len(scan.keys))]
+    return np.where(ok, owner, np.where(launches.on_tfdata, _UNKNOWN, _MODEL))
+
+
+def _process_owners(scan: Scan, launch_owner: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Each executor run's owner, decided per (link, run id, thread) group: by the launch
+    with its `_p` link, else by the launch with its run id (one of known owner first)."""
+    procs, launches = scan.processes, scan.launches
+    links, link_owner = _last_per_key(launches.link[launches.has_link],
+                                      launch_owner[launches.has_link])
+    runs = launches.run_id[launches.has_run]
+    run_owners = launch_owner[launches.has_run]
+    all_runs = np.unique(runs)
+    run_owner = np.full(len(all_runs), _UNKNOWN, np.int64)
+    known = run_owners != _UNKNOWN
+    k_runs, k_owner = _last_per_key(runs[known], run_owners[known])
+    run_owner[np.searchsorted(all_runs, k_runs)] = k_owner
+    found = _lookup(links, link_owner, procs.link, procs.has_link)
+    by_run = _lookup(all_runs, run_owner, procs.run_id, procs.has_run)
+    retry = ((found == _NOT_FOUND) | (found == _UNKNOWN)) & (by_run != _NOT_FOUND)
+    found = np.where(retry, by_run, found)
+    # one run = one (link, run id, thread) group
+    group_key = np.column_stack((procs.link, procs.has_link, procs.run_id, procs.has_run,
+                                 procs.line))
+    _, first = np.unique(group_key, axis=0, return_index=True)
+    in_order = np.argsort(first, kind="stable")  # groups by first appearance
+    linked = int((found[first] != _NOT_FOUND).sum())
+    pipeline_line = np.array([name.startswith("tf_data") for name in scan.lines] + [False],
+                             bool)
+    fallback = np.where(pipeline_line[procs.line], _UNKNOWN, _MODEL)
+    found = np.where(found == _NOT_FOUND, fallback, found)
+    # Map functions launched just before the capture began (their launch is not in it) run on
+    # tf.data threads unlinked: credit them to the iterator that runs the most linked
+    # map-function work (counted in runs), when there is one.
+    counts = Counter(int(o) for o in found[first][in_order] if o >= 0)
+    if counts:
+        found = np.where(found == _UNKNOWN, counts.most_common(1)[0][0], found)
+    input_runs = int((found[first] != _MODEL).sum())
+    return found, linked, input_runs
 
 
 def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> CapturePipeline:
     """Build (or extend, over captures) the iterator tree from one scan; link map functions."""
     nodes = {} if nodes is None else nodes
-    for node in nodes.values():
-        node.read_work, node.decode_work = [], []
+    read_parts: dict[str, list[np.ndarray]] = {key: [] for key in nodes}
+    decode_parts: dict[str, list[np.ndarray]] = {key: [] for key in nodes}
     for key, seen in scan.nodes.items():
         node = _node(nodes, key, seen.kind)
         node.calls += seen.calls
@@ -123,8 +181,8 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
         node.buffered_sum += seen.buffered_sum
         node.buffered_n += seen.buffered_n
         if not node.is_async:
-            (node.read_work if node.category == "read" else node.decode_work).extend(
-                seen.self_intervals)
+            target = read_parts if node.category == "read" else decode_parts
+            target.setdefault(key, []).append(seen.self_intervals)
     # Fill in ancestors never seen as events of their own (kept for a complete tree).
     for key in list(nodes):
         parent = nodes[key].parent_key
@@ -132,78 +190,64 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
             _node(nodes, parent, catalog.iterator_kind(parent))
             parent = nodes[parent].parent_key
 
-    # Launch -> owner: an iterator node, or the model's step function.
-    owner_of_link: dict[int, str] = {}
-    owner_of_run: dict[int, str] = {}
-    for launch in scan.launches:
-        owner: str
-        if launch.owner_key is not None and launch.owner_key in nodes:
-            owner = launch.owner_key
-        else:
-            owner = UNKNOWN_INPUT if launch.on_tfdata_thread else MODEL
-        if launch.link is not None:
-            owner_of_link[launch.link] = owner
-        if launch.run_id is not None and (owner != UNKNOWN_INPUT
-                                          or launch.run_id not in owner_of_run):
-            owner_of_run[launch.run_id] = owner
+    procs, kernels = scan.processes, scan.kernels
+    proc_owner, linked, input_runs = _process_owners(scan, _launch_owners(scan, nodes))
+    model_compute = [scan.compute, procs.intervals[proc_owner == _MODEL]]
+    for code in np.unique(proc_owner[proc_owner >= 0]):
+        key = scan.keys[code]
+        decode_parts.setdefault(key, []).append(procs.intervals[proc_owner == code])
 
+    # Kernels: by the owner of their executor run; outside any run, by their thread.
+    loose = np.where(kernels.on_tfdata, _UNKNOWN, _MODEL)
+    k_owner = np.where(kernels.process >= 0, proc_owner[np.maximum(kernels.process, 0)]
+                       if len(proc_owner) else loose, loose)
     model_ops: dict[tuple[str, str], OpAcc] = {}
     unowned: dict[tuple[str, str], OpAcc] = {}
-    model_compute: list[Interval] = list(scan.compute)
-    linked = input_procs = 0
-    process_owner: list[str] = []
-    processes = scan.processes
-    for proc in processes:
-        found = owner_of_link.get(proc.link) if proc.link is not None else None
-        if (found is None or found == UNKNOWN_INPUT) and proc.run_id is not None:
-            found = owner_of_run.get(proc.run_id, found)
-        if found is not None:
-            linked += 1
-        else:
-            found = UNKNOWN_INPUT if proc.line.startswith("tf_data") else MODEL
-        process_owner.append(found)
-    # Map functions launched just before the capture began (their launch is not in it) run on
-    # tf.data threads unlinked: credit them to the iterator that runs the most linked
-    # map-function work, when there is one.
-    counts = Counter(o for o in process_owner if o not in (MODEL, UNKNOWN_INPUT))
-    if counts:
-        main_fn_owner = counts.most_common(1)[0][0]
-        process_owner = [main_fn_owner if o == UNKNOWN_INPUT else o for o in process_owner]
-    for proc, owner in zip(processes, process_owner, strict=True):
-        if owner == MODEL:
-            model_compute.extend(proc.intervals)
-            _merge_ops(model_ops, proc.ops)
-            continue
-        input_procs += 1
-        owner_node = nodes.get(owner)
-        if owner_node is None:
-            _merge_ops(unowned, proc.ops)
-            continue
-        owner_node.decode_work.extend(proc.intervals)
-        owner_node.read_work.extend(proc.read_intervals)
-        _merge_ops(owner_node.ops, proc.ops)
-    _merge_ops(model_ops, scan.loose_ops["model"])
-    _merge_ops(unowned, scan.loose_ops["input"])
-    for interval, read_key in scan.read_events:
-        if read_key is not None and read_key in nodes:
-            nodes[read_key].read_work.append(interval)
+    if len(kernels):
+        n_ops = len(scan.ops)
+        key = (k_owner + 3) * n_ops + kernels.op
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1])))
+        counts = np.diff(np.concatenate((starts, [len(order)])))
+        sums = np.add.reduceat(kernels.dur[order], starts)
+        for k, count, total_ps in zip(sorted_key[starts], counts, sums, strict=True):
+            owner, op = divmod(int(k), n_ops)
+            owner -= 3
+            name, kind, _ = scan.ops[op]
+            if owner == _MODEL:
+                table = model_ops
+            elif owner >= 0 and scan.keys[owner] in nodes:
+                table = nodes[scan.keys[owner]].ops
+            else:
+                table = unowned
+            _add_ops(table, name, kind, int(count), int(total_ps))
+    read_owner = proc_owner[kernels.read_process] if len(kernels.reads) else _ints0
+    for code in np.unique(read_owner[read_owner >= 0]):
+        read_parts.setdefault(scan.keys[code], []).append(kernels.reads[read_owner == code])
+    for code in np.unique(scan.read_event_keys[scan.read_event_keys >= 0]):
+        key = scan.keys[code]
+        if key in nodes:
+            read_parts.setdefault(key, []).append(
+                scan.read_events[scan.read_event_keys == code])
 
-    all_read: list[Interval] = []
-    all_decode: list[Interval] = []
-    for node in nodes.values():
-        node.read_work = union(node.read_work)
-        node.decode_work = subtract(union(node.decode_work), node.read_work)
-        all_read.extend(node.read_work)
-        all_decode.extend(node.decode_work)
-    read_u = union(all_read)
+    all_read: list[np.ndarray] = []
+    all_decode: list[np.ndarray] = []
+    for key, node in nodes.items():
+        node.read_work = union(concat(read_parts.get(key, [])))
+        node.decode_work = subtract(union(concat(decode_parts.get(key, []))), node.read_work)
+        all_read.append(node.read_work)
+        all_decode.append(node.decode_work)
+    read_u = union(concat(all_read))
     return CapturePipeline(
-        nodes=nodes, read_work=read_u, decode_work=subtract(union(all_decode), read_u),
-        model_compute=union(model_compute), model_ops=model_ops, input_ops_unowned=unowned,
-        has_tfdata=scan.has_tfdata, linked_processes=linked, input_processes=input_procs,
+        nodes=nodes, read_work=read_u, decode_work=subtract(union(concat(all_decode)), read_u),
+        model_compute=union(concat(model_compute)), model_ops=model_ops,
+        input_ops_unowned=unowned, has_tfdata=scan.has_tfdata, linked_processes=linked,
+        input_processes=input_runs,
     )
 
 
-def add_blocking(pipeline: CapturePipeline, waits: list[Interval]) -> None:
+def add_blocking(pipeline: CapturePipeline, waits: np.ndarray) -> None:
     """Credit each node with the work it did while a step was blocked on input."""
     for node in pipeline.nodes.values():
         r = total(intersect(node.read_work, waits))
@@ -216,8 +260,13 @@ def add_blocking(pipeline: CapturePipeline, waits: list[Interval]) -> None:
 def tfdata_thread_busy(scan: Scan) -> tuple[int, int]:
     """(summed busy ps, thread count) of the tf.data thread pool's executor runs: how close the
     pipeline's map functions came to saturating their threads (psutil sees only processes)."""
-    per_line: dict[str, list[Interval]] = {}
-    for proc in scan.processes:
-        if proc.line.startswith("tf_data_private_threadpool"):
-            per_line.setdefault(proc.line, []).extend(proc.intervals)
-    return sum(total(union(v)) for v in per_line.values()), len(per_line)
+    procs = scan.processes
+    pool = [i for i, name in enumerate(scan.lines)
+            if name.startswith("tf_data_private_threadpool")]
+    busy = threads = 0
+    for i in pool:
+        mine = procs.line == i
+        if mine.any():
+            busy += total(union(procs.intervals[mine]))
+            threads += 1
+    return busy, threads

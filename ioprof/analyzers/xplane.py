@@ -225,7 +225,8 @@ class RawPlane:
         return len(self.line_spans)
 
 
-def read_raw_planes(data: bytes, where: str = "xplane") -> tuple[list[RawPlane], list[str]]:
+def read_raw_planes(data: bytes | memoryview, where: str = "xplane"
+                    ) -> tuple[list[RawPlane], list[str]]:
     """Split a capture into planes without parsing their lines; return planes and errors."""
     if not data:
         raise IoprofError(f"{where}: empty TF profiler capture")
