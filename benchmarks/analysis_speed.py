@@ -3,7 +3,8 @@
 Larger captures are synthesized from a recorded one (tests/data/<scenario>) by replicating its
 lines' events with shifted times (and step numbers), so that both tools see a real capture's
 structure at 1x .. Nx its size. Each measurement runs in a fresh subprocess; the table gives
-the tool's own time (after imports), the subprocess wall time, and its peak RSS (wait4).
+the tool's own time (after imports), the subprocess wall time and CPU time (wait4), and its peak
+RSS (VmHWM, read by the subprocess itself).
 
     .venv/bin/python benchmarks/analysis_speed.py [--sizes 100000,300000,1000000]
         [--scenario decode_fused_parallel] [--repeat 1] [--with-report]
@@ -28,18 +29,31 @@ sys.path.insert(0, str(ROOT))
 
 from ioprof.analyzers import xplane  # noqa: E402
 
-_IOPROF = """
+# Peak RSS is the child's own high-water mark (VmHWM), read by the child: wait4's ru_maxrss
+# also counts the parent's memory at the fork that started it (Linux keeps the larger of the
+# pre-exec and post-exec peaks), and the parent here holds the synthesized capture.
+_HWM = """
+def hwm_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+_IOPROF = _HWM + """
 import sys, time, json
 t0 = time.perf_counter()
 from ioprof.analyzers import analyze_run
+import ioprof.analyzers.run, numpy, google.protobuf.message
 t1 = time.perf_counter()
+base = hwm_mb()
 a = analyze_run(sys.argv[1])
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "tool_s": t2 - t1, "steps": a.steps.count,
-                  "input_percent": a.input_bound_percent}))
+                  "input_percent": a.input_bound_percent, "import_rss_mb": base,
+                  "peak_rss_mb": hwm_mb()}))
 """
 
-_XPROF = """
+_XPROF = _HWM + """
 import os, sys, time, json
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 t0 = time.perf_counter()
@@ -48,7 +62,8 @@ t1 = time.perf_counter()
 out = r.xspace_to_tool_data([sys.argv[1]], "input_pipeline_analyzer",
                             {"use_saved_result": False})
 t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "tool_s": t2 - t1, "bytes": len(out[0] or "")}))
+print(json.dumps({"import_s": t1 - t0, "tool_s": t2 - t1, "bytes": len(out[0] or ""),
+                  "peak_rss_mb": hwm_mb()}))
 """
 
 _REPORT = """
@@ -108,8 +123,7 @@ def measure(code: str, *args: str) -> dict:
     result = json.loads(out.decode().strip().splitlines()[-1])
     # CPU seconds of the whole subprocess (imports included): XProf's C++ may use several
     # cores, so wall time alone flatters it on a loaded machine or penalizes it on an idle one.
-    result.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024,
-                  cpu_s=usage.ru_utime + usage.ru_stime)
+    result.update(wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime)
     return result
 
 
@@ -157,7 +171,10 @@ def main() -> None:
                    "xprof_cpu_s": round(xp_r.get("cpu_s", float("nan")), 2),
                    "ioprof_rss_mb": round(io.get("peak_rss_mb", 0)),
                    "xprof_rss_mb": round(xp_r.get("peak_rss_mb", 0)),
-                   "ioprof_rss_x_xplane": round(io.get("peak_rss_mb", 0) / mb, 1)}
+                   "ioprof_rss_x_xplane": round(io.get("peak_rss_mb", 0) / mb, 1),
+                   # what the analysis itself adds to the interpreter and its imports
+                   "ioprof_added_rss_x": round((io.get("peak_rss_mb", 0)
+                                                - io.get("import_rss_mb", 0)) / mb, 1)}
             if "report" in best:
                 row["report_s"] = round(best["report"]["tool_s"], 2)
             rows.append(row)
