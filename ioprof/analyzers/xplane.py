@@ -7,9 +7,11 @@ in a private descriptor pool (no clash with TF's own classes when both are loade
 numbers are those of `tsl/profiler/protobuf/xplane.proto`; tests/test_xplane.py compares them
 with TF's generated module when TF is installed.
 
-Reading is linear in events: protobuf parses in C (upb), then one pass builds light `Event`
-objects per line. Stats are resolved lazily, only for the events an analyzer asks about, because
-most of a capture's events (Eigen kernels, executor bookkeeping) are never looked at closely.
+Two readers share this schema. `read_trace` (the merged timeline, tests) parses with protobuf
+(upb, in C), then one pass builds light `Event` objects per line, stats resolved lazily. The
+analysis does not build an object per event: `read_raw_planes` splits the capture into planes
+and lines by hand, and `wire.py` decodes each line's events as numpy columns (protobuf holds a
+message per event, several times the capture's size in memory).
 
 Times: every line's `timestamp_ns` plus an event's `offset_ps` is relative to the capture's
 start, the `profile_start_time` stat (epoch ns) of the `Task Environment` plane (checked on
