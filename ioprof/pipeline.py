@@ -7,6 +7,7 @@ directory is kept, so `ioprof report RUN` can be retried later.
 from __future__ import annotations
 
 import contextlib
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +19,15 @@ import click
 
 from ioprof.errors import IoprofError
 
+PROBE_WAIT_S = 15.0  # the probe stops itself after 3 s; longer means a read that never returns
+
 
 def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False) -> bool:
     """Analyze and render; True when the report was written. With `probe`, a read-bound verdict
-    is followed by a short probe of the job's data volume (`maybe_probe`) and re-analysed."""
+    is followed by a short probe of the job's data volume (`maybe_probe`), then re-analysed and
+    rendered again: the report is on disk before the probe starts, so a probe that hangs on a
+    dead mount, or a Ctrl-C during it, costs nothing but the probe. Ctrl-C during the analysis
+    itself keeps the run directory and says how to finish it; the caller's exit code stands."""
     try:
         from ioprof.analyzers import analyze_run, write_analysis
     except ImportError as exc:  # an incomplete install: keep the run, say so
@@ -29,10 +35,16 @@ def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False)
         return False
     try:
         analysis = analyze_run(run_path)
-        if probe and maybe_probe(run_path, analysis, quiet):
-            analysis = analyze_run(run_path)
         write_analysis(run_path, analysis)
         written = _render(run_path, analysis)
+        if probe and maybe_probe(run_path, analysis, quiet):
+            analysis = analyze_run(run_path)
+            write_analysis(run_path, analysis)
+            written = _render(run_path, analysis)
+    except KeyboardInterrupt:
+        click.echo(f"ioprof: analysis interrupted; run directory kept: {run_path} "
+                   f"(`ioprof report {run_path}` finishes it)", err=True)
+        return False
     except IoprofError as exc:
         click.echo(f"ioprof: analysis failed: {exc.message}; run directory kept: {run_path}",
                    err=True)
@@ -67,13 +79,33 @@ def maybe_probe(run_path: Path, analysis: Analysis, quiet: bool) -> bool:
     if not quiet:
         click.echo(f"ioprof: read-bound: probing {vol.mount or vol.dev} for up to 3 s "
                    "(--no-probe to skip)", err=True)
+    outcome: list[object] = []
+
+    def work() -> None:
+        try:
+            outcome.append(probe_job_volume(run_path, vol.dev, vol.mount)[1])
+        except Exception as exc:  # noqa: BLE001 - a failed probe must not cost the report
+            outcome.append(exc)
+
+    # A thread, so that a read blocked on a dead network mount cannot hold ioprof (and the
+    # job's exit code) hostage: the probe is bounded between reads, not during one.
+    worker = threading.Thread(target=work, name="ioprof-probe", daemon=True)
+    worker.start()
     try:
-        _result, line = probe_job_volume(run_path, vol.dev, vol.mount)
-    except Exception as exc:  # noqa: BLE001 - a failed probe must not cost the report
-        click.echo(f"ioprof: probe failed: {exc}", err=True)
+        worker.join(PROBE_WAIT_S)
+    except KeyboardInterrupt:
+        click.echo("ioprof: probe interrupted; the report stands without it", err=True)
+        return False
+    if worker.is_alive():
+        click.echo(f"ioprof: probe still reading after {PROBE_WAIT_S:.0f} s (a hung mount?); "
+                   "the report stands without it", err=True)
+        return False
+    result = outcome[0] if outcome else RuntimeError("no result")
+    if isinstance(result, Exception):
+        click.echo(f"ioprof: probe failed: {result}", err=True)
         return False
     if not quiet:
-        click.echo(f"ioprof: {line}", err=True)
+        click.echo(f"ioprof: {result}", err=True)
     return True
 
 

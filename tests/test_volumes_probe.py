@@ -227,3 +227,68 @@ def test_a_device_mounted_twice_is_named_by_the_mount_its_files_are_under():
          "disk": "sda1"}] + recs[1]["mounts"][1:]
     vols = summarize_volumes(recs, 100, lambda t, d: True)
     assert vols[0].mount == "/data" and vols[0].disk == "sda1"
+
+
+def _read_bound_run(tmp_path: Path) -> Path:
+    """A copy of a recorded read-bound run (a FUSE data volume) without a probe."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "python_input" / "numpy_loop_read", run)
+    (run / "probe.json").unlink(missing_ok=True)
+    return run
+
+
+def test_a_probe_that_hangs_or_is_interrupted_costs_only_the_probe(tmp_path, monkeypatch,
+                                                                   capsys):
+    """The report is written before the probe starts; a probe blocked on a dead mount is given
+    up after PROBE_WAIT_S, and Ctrl-C during it leaves the report as it was."""
+    import threading
+    import time
+
+    from ioprof import pipeline, probe
+
+    run = _read_bound_run(tmp_path)
+    release = threading.Event()
+
+    def hangs(*_args):
+        release.wait(30)
+        raise OSError("never got there")
+
+    monkeypatch.setattr(probe, "probe_job_volume", hangs)
+    monkeypatch.setattr(pipeline, "PROBE_WAIT_S", 0.3)
+    t0 = time.monotonic()
+    assert pipeline.analyze_and_report(run, quiet=True, probe=True)
+    release.set()
+    assert time.monotonic() - t0 < 20
+    assert "probe still reading" in capsys.readouterr().err
+    assert (run / "report.html").is_file() and (run / "analysis.json").is_file()
+    for path in (run / "report.html", run / "analysis.json"):
+        path.unlink()
+
+    def join_interrupted(self, timeout=None):
+        raise KeyboardInterrupt  # Ctrl-C while waiting for the probe
+
+    monkeypatch.setattr(probe, "probe_job_volume", lambda *_args: (None, "probed"))
+    monkeypatch.setattr(threading.Thread, "join", join_interrupted)
+    assert pipeline.analyze_and_report(run, quiet=True, probe=True)
+    monkeypatch.undo()
+    assert "probe interrupted" in capsys.readouterr().err
+    assert (run / "report.html").is_file() and not (run / "probe.json").exists()
+
+
+def test_ctrl_c_during_the_analysis_keeps_the_run_and_says_how_to_finish(tmp_path, monkeypatch,
+                                                                        capsys):
+    from ioprof import pipeline
+    from ioprof.analyzers import run as run_module
+
+    run = _read_bound_run(tmp_path)
+
+    def interrupted(_path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "analyze_run", interrupted)
+    assert not pipeline.analyze_and_report(run, quiet=True, probe=True)
+    err = capsys.readouterr().err
+    assert "interrupted" in err and f"ioprof report {run}" in err
+    assert (run / "manifest.json").is_file()
