@@ -217,3 +217,18 @@ def test_train_on_batch_loop_gets_markers_and_a_step_clock(tmp_path_factory):
     assert planes, "the capture should start after 3 steps"
     counts = xplane_event_names(planes[0])
     assert counts.get("train", 0) >= 3 and counts.get("stat:step_num", 0) >= 3
+
+
+def test_train_on_batch_inside_the_jobs_own_step_markers_gets_none_of_ours(tmp_path_factory):
+    """The job's `Trace("step", step_num=i)` around each call: ioprof's `train` marker would be
+    a second, differently numbered step inside each of the job's (two steps per step for
+    XProf), so there is none; the step clock counts the job's markers."""
+    run, proc = _trace(tmp_path_factory, "tob_own", "train_on_batch_job.py", "300",
+                       "--own-markers")
+    assert "train_on_batch_job done" in proc.stdout
+    steps = [e for e in events(run) if e["type"] == "steps"]
+    assert steps[-1]["count"] == 300 and steps[-1]["source"] == "trace"
+    planes = xplanes(run)
+    assert planes, "the capture should start after 3 steps"
+    counts = xplane_event_names(planes[0])
+    assert counts.get("step", 0) >= 3 and counts.get("train", 0) == 0

@@ -371,9 +371,12 @@ def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
 
 def _open_step_marker(bootstrap: _Bootstrap):
     """Enter a `Trace("train", step_num=n)` for the step about to run (what XProf and ioprof
-    find steps by); None when TF is not there or the marker fails (logged, never raised)."""
+    find steps by); None when TF is not there or the marker fails (logged, never raised), and
+    None when the job marks its steps itself (`Trace(..., step_num=)`, seen first): a second
+    marker nested in the job's own, numbered differently, would give XProf two steps per step.
+    """
     tf = bootstrap.tf
-    if tf is None:
+    if tf is None or bootstrap.step_source == "trace":
         return None
     try:
         bootstrap._own_trace.active = True  # not the job's own Trace: do not count it

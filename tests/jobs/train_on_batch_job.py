@@ -1,4 +1,8 @@
-"""A tiny plain loop: NumPy batches made in Python, handed to Keras' `train_on_batch`."""
+"""A tiny plain loop: NumPy batches made in Python, handed to Keras' `train_on_batch`.
+
+`--own-markers`: the loop marks its steps itself, `Trace("step", step_num=i)` around each call.
+"""
+import contextlib
 import sys
 
 import keras
@@ -10,8 +14,14 @@ model = keras.Sequential(
 )
 model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-for _ in range(steps):
+own_markers = "--own-markers" in sys.argv
+if own_markers:
+    import tensorflow as tf
+for i in range(steps):
     x = rng.random((32, 32), dtype=np.float32)
     y = (x[:, 0] > 0.5).astype(np.int32)
-    model.train_on_batch(x, y)
+    marker = tf.profiler.experimental.Trace("step", step_num=i, _r=1) if own_markers \
+        else contextlib.nullcontext()
+    with marker:
+        model.train_on_batch(x, y)
 print("train_on_batch_job done")
