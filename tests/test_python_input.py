@@ -334,3 +334,15 @@ def test_input_worker_rule_tells_pool_workers_from_other_children():
     fuse = (_f("main", "/job/throttlefs.py"), _f("read", "/venv/site-packages/fuse.py"))
     assert is_input_worker([pool]) and is_input_worker([executor])
     assert not is_input_worker([fuse])
+
+
+def test_workers_are_counted_side_by_side_not_over_the_run():
+    """Keras' PyDataset starts a new pool each epoch: 3 epochs of 2 workers are 6 pids, but
+    2 worked at once, and that is what the advice must say."""
+    from ioprof.analyzers.python_input import most_at_once
+
+    epochs = [(e * 100 + w, e * 100 + 90) for e in range(3) for w in range(2)]
+    assert most_at_once(epochs) == 2
+    assert most_at_once([(0, 10), (10, 20)]) == 2  # touching at an instant: both alive
+    assert most_at_once([(0, 10), (11, 20), (12, 13)]) == 2
+    assert most_at_once([]) == 0

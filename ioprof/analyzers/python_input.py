@@ -135,6 +135,19 @@ def classify_threads(threads: list[ThreadSamples], job_pid: int | None,
     return spans
 
 
+def most_at_once(lives: list[tuple[int, int]]) -> int:
+    """The most [first, last] periods that overlap at one time: how many worker processes
+    worked side by side. Not the count of pids over the run: Keras' `PyDataset` starts a new
+    pool every epoch, so a 2-worker job shows 2 new pids per epoch."""
+    edges = sorted([(a, 1) for a, _ in lives] + [(b, -1) for _, b in lives],
+                   key=lambda e: (e[0], -e[1]))  # periods touching at an instant overlap
+    best = now = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
 def _overlap(spans: list[Span], starts: list[int], a: int, b: int, longest: int):
     """The spans overlapping [a, b) and by how much; spans are sorted by start and none is
     longer than `longest`, so the scan starts at the first that can reach `a`."""
@@ -467,16 +480,17 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                                 _evidence(category, analysis, spans, windows))
         # Did worker processes do most of the top line's work, and how many of them?
         top_src = py[0].source
-        worker_pids: set[int] = set()
+        worker_life: dict[int, tuple[int, int]] = {}
         in_workers = in_job = 0
         for s in spans:
             if top_src is not None and s.activity == category and s.source == top_src:
                 if s.worker:
-                    worker_pids.add(s.pid)
+                    first, last = worker_life.get(s.pid, (s.start_ns, s.end_ns))
+                    worker_life[s.pid] = (min(first, s.start_ns), max(last, s.end_ns))
                     in_workers += s.end_ns - s.start_ns
                 else:
                     in_job += s.end_ns - s.start_ns
-        workers = len(worker_pids) if in_workers > in_job else 0
+        workers = most_at_once(list(worker_life.values())) if in_workers > in_job else 0
         recs = tuple(_recommendations(category, py, plain_loop, analysis, workers)) + tuple(
             r for r in recommend(bottleneck, analysis.pipeline, analysis.host, datasets or [],
                                  input_pct)
