@@ -217,6 +217,50 @@ def test_open_files_keep_only_files_open_for_reading(tmp_path):
     assert watcher.errors == 0
 
 
+def test_open_files_scan_looks_at_each_descriptor_once_and_backs_off(tmp_path, monkeypatch):
+    """Thousands of open files: a descriptor's access mode is read once, not every scan; a
+    costly scan makes the next ones wait; an open directory is not a data file."""
+    import psutil
+
+    from ioprof.collectors import openfiles
+
+    looked: list[int] = []
+    real = openfiles._opened_for_reading
+
+    def counting(pid, fd):
+        looked.append(fd)
+        return real(pid, fd)
+
+    monkeypatch.setattr(openfiles, "_opened_for_reading", counting)
+    monkeypatch.setattr(openfiles, "BUSY_SCAN_S", 10.0)  # no back-off in the first part
+    files = []
+    for i in range(1500):
+        path = tmp_path / f"d{i:04d}.bin"
+        path.write_bytes(b"x")
+        files.append(open(path, "rb"))  # noqa: SIM115 - held open on purpose
+    folder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        records: list[dict] = []
+        watcher = openfiles.OpenFilesWatcher(records.append)
+        me = {os.getpid(): psutil.Process()}
+        watcher.scan(os.getpid(), me)
+        assert len(looked) >= 1500
+        paths = {r["path"] for r in records if r["type"] == "file"}
+        assert {f.name for f in files} <= paths and str(tmp_path) not in paths
+        looked.clear()
+        watcher.scan(os.getpid(), me)
+        assert looked == [] and watcher.skipped == 0
+        monkeypatch.setattr(openfiles, "BUSY_SCAN_S", 1e-9)
+        watcher.scan(os.getpid(), me)  # "costly": the next MAX_SKIP scans wait
+        for _ in range(openfiles.MAX_SKIP):
+            watcher.scan(os.getpid(), me)
+        assert watcher.skipped == openfiles.MAX_SKIP and watcher.errors == 0
+    finally:
+        os.close(folder)
+        for f in files:
+            f.close()
+
+
 def test_a_device_mounted_twice_is_named_by_the_mount_its_files_are_under():
     """Containers bind-mount /etc/hosts from the disk that also holds /data."""
     recs = _records(100)

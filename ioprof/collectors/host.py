@@ -96,6 +96,7 @@ class HostCollector:
             "open_files_dropped": self._files.dropped,
             "open_files_scan_cost_s": round(self._files.cost_s, 3),
             "open_files_errors": self._files.errors,
+            "open_files_scans_skipped": self._files.skipped,
         })
         if self._samples < 2 and self.record.status == "ok":
             self.record.degrade("fewer than two samples: the job ended before the first tick")

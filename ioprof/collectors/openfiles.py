@@ -14,11 +14,18 @@ machine, where neither the files nor the mounts exist.
 Limit: the list is sampled (every `scan` call, about twice a second), so a file open for less
 than that may be missed; a job that reads many files is still seen through the files that stay
 open longest, which are the slow ones.
+
+Cost: on Linux the scan reads `/proc/PID/fd` itself: one `readlink` per descriptor, and the
+access mode (`/proc/PID/fdinfo`) only for a descriptor not seen before (psutil's `open_files`
+reads fdinfo for every file, every time). A scan that still costs more than `BUSY_SCAN_S` (many
+thousands of open files) makes the next ones wait proportionally longer, so the sampler thread
+never spends more than about a tenth of its time here.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +37,9 @@ import psutil
 _NOT_DATA_PREFIXES = ("/proc/", "/sys/", "/dev/")
 _NOT_DATA_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".log")
 MAX_FILES = 20_000  # distinct (pid, path) pairs written; the rest are counted only
+BUSY_SCAN_S = 0.02  # a scan costlier than this skips the next scans in proportion
+MAX_SKIP = 20  # ... at most this many (about 10 s at two scans a second)
+_O_ACCMODE, _O_WRONLY = 0o3, 0o1
 
 
 def read_mountinfo(pid: int | str = "self") -> list[dict[str, Any]]:
@@ -78,6 +88,18 @@ def block_device_names() -> dict[str, str]:
     return names
 
 
+def _opened_for_reading(pid: int, fd: int) -> bool:
+    """From the descriptor's flags in /proc/PID/fdinfo (octal): not opened write-only."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & _O_ACCMODE != _O_WRONLY
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def is_data_file(path: str) -> bool:
     return (path.startswith("/") and not path.startswith(_NOT_DATA_PREFIXES)
             and not path.endswith(_NOT_DATA_SUFFIXES) and "site-packages" not in path
@@ -96,19 +118,29 @@ class OpenFilesWatcher:
         self._seen: set[tuple[int, str]] = set()
         self._mounts_key: str | None = None
         self._disks = block_device_names()
+        self._fds: dict[tuple[int, int], str] = {}  # (pid, fd) -> path, already looked at
+        self._skip = 0
         self.files = 0
         self.dropped = 0
         self.errors = 0
+        self.skipped = 0
         self.cost_s = 0.0
 
     def scan(self, root_pid: int, procs: dict[int, psutil.Process]) -> None:
         """Never raises: a failed scan costs this scan's records, not the host samples."""
+        if self._skip > 0:
+            self._skip -= 1
+            self.skipped += 1
+            return
         started = time.perf_counter()
         try:
             self._scan(root_pid, procs)
         except Exception:  # noqa: BLE001 - the sampler thread must keep running
             self.errors += 1
-        self.cost_s += time.perf_counter() - started
+        cost = time.perf_counter() - started
+        self.cost_s += cost
+        if cost > BUSY_SCAN_S:
+            self._skip = min(MAX_SKIP, int(cost / BUSY_SCAN_S))
 
     def _scan(self, root_pid: int, procs: dict[int, psutil.Process]) -> None:
         if len(self._seen) >= MAX_FILES:
@@ -116,22 +148,45 @@ class OpenFilesWatcher:
             return  # the list is full: scanning on would be pure cost
         self._scan_mounts(root_pid)
         for pid, proc in list(procs.items()):
-            try:
-                opened = proc.open_files()
-            except (psutil.Error, OSError):
-                continue
-            for f in opened:
-                key = (pid, f.path)
-                if getattr(f, "mode", "r") not in ("r", "r+"):
-                    continue  # written, not read: logs, checkpoints, redirected stdout
-                if key in self._seen or not is_data_file(f.path) or (
-                        self._own is not None and f.path.startswith(self._own)):
+            for path in self._read_files(pid, proc):
+                key = (pid, path)
+                if key in self._seen:
                     continue
                 if len(self._seen) >= MAX_FILES:
                     self.dropped += 1
                     continue
                 self._seen.add(key)
-                self._write_file(pid, f.path)
+                self._write_file(pid, path)
+
+    def _read_files(self, pid: int, proc: psutil.Process) -> list[str]:
+        """Data files that process `pid` has newly open for reading (or reading and writing):
+        written-only ones are logs, checkpoints, redirected stdout."""
+        try:
+            entries = list(os.scandir(f"/proc/{pid}/fd"))
+        except FileNotFoundError:
+            return []  # the process is gone
+        except OSError:  # no /proc (not Linux) or not allowed: psutil's slower way
+            try:
+                return [f.path for f in proc.open_files()
+                        if getattr(f, "mode", "r") in ("r", "r+") and self._wanted(f.path)]
+            except (psutil.Error, OSError):
+                return []
+        found = []
+        for entry in entries:
+            try:
+                fd = int(entry.name)
+                path = os.readlink(entry.path)
+            except (OSError, ValueError):
+                continue
+            if self._fds.get((pid, fd)) == path:
+                continue  # looked at already (kept or not)
+            self._fds[(pid, fd)] = path
+            if self._wanted(path) and _opened_for_reading(pid, fd):
+                found.append(path)
+        return found
+
+    def _wanted(self, path: str) -> bool:
+        return is_data_file(path) and not (self._own is not None and path.startswith(self._own))
 
     def _scan_mounts(self, root_pid: int) -> None:
         mounts = read_mountinfo(root_pid)
@@ -147,7 +202,9 @@ class OpenFilesWatcher:
         try:
             st = os.stat(path)
         except OSError:
-            return
+            return  # gone (deleted, or a mount that ended)
+        if not stat.S_ISREG(st.st_mode):
+            return  # a directory being listed, a FIFO: not data read from storage
         dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
         self.files += 1
         # a name that is not UTF-8 (psutil's surrogate escapes) would break JSON/HTML later
