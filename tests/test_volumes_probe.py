@@ -37,6 +37,8 @@ def test_data_files_exclude_code_and_pseudo_files():
     assert not is_data_file("/proc/self/status")
     assert not is_data_file("/venv/lib/python3.11/site-packages/numpy/core/x.so")
     assert not is_data_file("/home/u/train.py")
+    assert not is_data_file("/dev/nvidia0") and not is_data_file("/dev/null")
+    assert is_data_file("/dev/shm/staged/train-00001.tfrecord")  # staged in RAM: still data
 
 
 def _records(job_pid: int) -> list[dict]:

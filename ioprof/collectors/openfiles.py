@@ -36,6 +36,7 @@ import psutil
 # Files that are never the job's data: the interpreter's and libraries' own, and pseudo-files.
 _NOT_DATA_PREFIXES = ("/proc/", "/sys/", "/dev/")
 _NOT_DATA_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".log")
+_STAGING_PREFIXES = ("/dev/shm/",)
 MAX_FILES = 20_000  # distinct (pid, path) pairs written; the rest are counted only
 BUSY_SCAN_S = 0.02  # a scan costlier than this skips the next scans in proportion
 MAX_SKIP = 20  # ... at most this many (about 10 s at two scans a second)
@@ -101,6 +102,8 @@ def _opened_for_reading(pid: int, fd: int) -> bool:
 
 
 def is_data_file(path: str) -> bool:
+    if path.startswith(_STAGING_PREFIXES):
+        return True  # data staged in RAM: a tmpfs, the job's own volume, not a device node
     return (path.startswith("/") and not path.startswith(_NOT_DATA_PREFIXES)
             and not path.endswith(_NOT_DATA_SUFFIXES) and "site-packages" not in path
             and "dist-packages" not in path)
