@@ -185,7 +185,10 @@ def job_files_on(run_path: Path, dev: str) -> list[Path]:
                     found[rec["path"]] = int(rec.get("size") or 0)
     except OSError:
         return []
-    out = [Path(p) for p, _ in sorted(found.items(), key=lambda kv: -kv[1]) if _on(p, dev)]
+    # Largest first, and a stat (is it still there, on that device?) only for as many as are
+    # needed: the job may have had thousands open, each stat a round trip on a network mount.
+    by_size = (p for p, _ in sorted(found.items(), key=lambda kv: -kv[1]))
+    out = list(itertools.islice((Path(p) for p in by_size if _on(p, dev)), MAX_FILES))
     # The open-file list is sampled, so it names a few of the job's files; the rest of its
     # data sits beside them. A probe of a few small files would measure latency and burst
     # allowances, not what the volume delivers, so their directories' other files follow.
