@@ -338,3 +338,23 @@ def test_ctrl_c_during_the_analysis_keeps_the_run_and_says_how_to_finish(tmp_pat
     err = capsys.readouterr().err
     assert "interrupted" in err and f"ioprof report {run}" in err
     assert (run / "manifest.json").is_file()
+
+
+def test_without_a_capture_the_host_rates_are_over_the_steps(tmp_path):
+    """Start-up (imports, model build) and shutdown read little and would dilute the job's read
+    rate: without a TF capture, the rates are taken between the first and last step."""
+    import shutil
+
+    from ioprof.analyzers import analyze_run
+
+    run = _read_bound_run(tmp_path)
+    with_capture = analyze_run(run).host
+    shutil.rmtree(run / "tf" / "logdir")
+    without = analyze_run(run).host
+    assert with_capture.over == "captures" and without.over == "steps"
+    assert without.volumes and without.volumes[0].readers_mb_s
+    events = [json.loads(x) for x in (run / "tf" / "events.jsonl").read_text().splitlines()]
+    times = [t for e in events if e.get("type") == "step_times" for t in e["times_ns"]]
+    (run / "tf" / "events.jsonl").write_text("\n".join(
+        json.dumps(e) for e in events if e.get("type") != "step_times") + "\n")
+    assert analyze_run(run).host.over == "run" and len(times) >= 2

@@ -95,9 +95,12 @@ def _ticks(records: list[dict[str, Any]], manifest_host: dict[str, Any]) -> list
 
 def summarize_host(path: Path | None, manifest_host: dict[str, Any],
                    windows: list[tuple[int, int]], job_pid: int | None = None,
-                   probe: ProbeSummary | None = None) -> tuple[HostSummary, list[str]]:
-    """Rates over the capture windows (else the run), plus a downsampled series, the job's
-    data volumes (`volumes.summarize_volumes`) and the probe of them when the run has one."""
+                   probe: ProbeSummary | None = None,
+                   windows_are: Literal["captures", "steps"] = "captures"
+                   ) -> tuple[HostSummary, list[str]]:
+    """Rates over the windows (the captures, or the steps when there are none; else the whole
+    run), plus a downsampled series, the job's data volumes (`volumes.summarize_volumes`) and
+    the probe of them when the run has one."""
     cpu_count = manifest_host.get("cpu_count")
     if path is None:
         return HostSummary(cpu_count=cpu_count, probe=probe), []
@@ -117,10 +120,10 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         return any(start < b and a < t_ns for a, b in windows)
 
     chosen = [t for t in ticks if in_windows(t.t_ns, t.dt_s)] if windows else []
-    over: Literal["captures", "run"] = "captures" if chosen else "run"
+    over: Literal["captures", "steps", "run"] = windows_are if chosen else "run"
     chosen = chosen or ticks
     volumes = summarize_volumes(records, job_pid,
-                                in_windows if over == "captures" else lambda t, d: True)
+                                in_windows if over != "run" else lambda t, d: True)
     secs = sum(t.dt_s for t in chosen)
     disk = sum(t.disk_read for t in chosen)
     rc = sum(t.job_read_chars for t in chosen)

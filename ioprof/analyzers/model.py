@@ -414,10 +414,11 @@ class ProbeSummary:
 
 @dataclass(frozen=True)
 class HostSummary:
-    """Host measurements over the capture windows (or the whole run when there are none)."""
+    """Host measurements over the capture windows; without captures, over the steps (the
+    bootstrap's step clock, first to last step: start-up and shutdown left out); else the run."""
 
     available: bool = False
-    over: Literal["captures", "run", "none"] = "none"
+    over: Literal["captures", "steps", "run", "none"] = "none"
     cpu_count: int | None = None
     disk_read_mb_s: float | None = None  # mean over the window (block device, job's disks)
     disk_read_mb_s_peak: float | None = None

@@ -166,8 +166,14 @@ def _analyze(path: Path) -> Analysis:
                            median_ns=float(statistics.median(durations)) if durations else 0.0,
                            p10_ns=_percentile(durations, 10), p90_ns=_percentile(durations, 90))
 
-    host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host, windows_ns,
-                                         loaded.manifest.pid, loaded.probe)
+    step_times = step_times_from_events(loaded.events)
+    if windows_ns or len(step_times) < 2:
+        host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host, windows_ns,
+                                             loaded.manifest.pid, loaded.probe)
+    else:  # no capture: the rates over the training steps, start-up and shutdown left out
+        host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host,
+                                             [(step_times[0], step_times[-1])],
+                                             loaded.manifest.pid, loaded.probe, "steps")
     warnings.extend(host_warnings)
     by_name = loaded.dataset_by_name()
     pipeline_nodes = bn.build_nodes(nodes, by_name)
@@ -212,7 +218,7 @@ def _analyze(path: Path) -> Analysis:
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
         model_ops=model_op_stats, python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
-    ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times_from_events(loaded.events),
+    ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
         datasets=loaded.datasets)
 
 
