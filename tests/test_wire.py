@@ -154,22 +154,28 @@ def _stack_innermost(starts, ends, members):
     return out
 
 
-def _nested_events(rng: random.Random, lo: int, hi: int, depth: int, out: list) -> None:
+def _nested_events(rng: random.Random, lo: int, hi: int, depth: int, out: list,
+                   overlap: bool = False) -> None:
     t = lo
     while t < hi and rng.random() < 0.8:
         s = rng.randint(t, hi)
         e = rng.randint(s, hi)
+        if overlap and rng.random() < 0.2:
+            e += rng.randint(1, 50)  # outlives its parent
         out.append((s, e))
         if depth and e > s:
-            _nested_events(rng, s, e, depth - 1, out)
-        t = e
+            _nested_events(rng, s, e, depth - 1, out, overlap)
+        t = e if not overlap or rng.random() < 0.8 else s
 
 
-def test_nesting_matches_a_stack():
+@pytest.mark.parametrize("overlap", [False, True])
+def test_nesting_matches_a_stack(overlap):
+    """Nested events (the fast, counting path) and events that outlive their parent (the
+    stack path): the innermost enclosing member is the latest-started one still open."""
     rng = random.Random(11)
     for _ in range(300):
         events: list[tuple[int, int]] = []
-        _nested_events(rng, 0, 1000, 4, events)
+        _nested_events(rng, 0, 1000, 4, events, overlap)
         if not events:
             continue
         events.sort(key=lambda ev: (ev[0], -(ev[1] - ev[0])))
@@ -184,3 +190,83 @@ def test_nesting_matches_a_stack():
         rank = nest.innermost(q, starts)
         got = [int(nest.pos[r]) if r >= 0 else -1 for r in rank]
         assert got == want
+
+
+# --- small captures built here: the layouts a review found mishandled ---------------------
+
+_STATS = ["step_num", "_p", "_pt", "_c", "_ct", "id"]
+
+
+def _capture(tmp_path: Path, lines, names, start_ns: int = 1_700_000_000_000_000_000,
+             unknown: dict | None = None) -> Path:
+    """An XSpace with a Task Environment and one host plane. lines: (name, timestamp_ns,
+    [(event name, offset_ps, duration_ps, {stat: int})]); `unknown` maps an event name to a
+    metadata id the plane does not declare."""
+    space = xplane.message_class("XSpace")()
+    env = space.planes.add(id=0, name="Task Environment")
+    env.stat_metadata[1].id, env.stat_metadata[1].name = 1, "profile_start_time"
+    env.stats.add(metadata_id=1).uint64_value = start_ns
+    host = space.planes.add(id=1, name="/host:CPU")
+    ids = {n: i + 1 for i, n in enumerate(names)}
+    for n, i in ids.items():
+        host.event_metadata[i].id, host.event_metadata[i].name = i, n
+    sids = {n: i + 1 for i, n in enumerate(_STATS)}
+    for n, i in sids.items():
+        host.stat_metadata[i].id, host.stat_metadata[i].name = i, n
+    for k, (lname, ts, events) in enumerate(lines):
+        line = host.lines.add(id=k + 1, name=lname, timestamp_ns=ts)
+        for name, off, dur, stats in events:
+            mid = (unknown or {}).get(name) or ids[name]
+            ev = line.events.add(metadata_id=mid, offset_ps=off, duration_ps=dur)
+            for stat, value in stats.items():
+                ev.stats.add(metadata_id=sids[stat]).int64_value = value
+    path = tmp_path / "c.xplane.pb"
+    path.write_bytes(space.SerializeToString())
+    return path
+
+
+def test_a_damaged_stat_length_is_a_corrupt_capture_not_a_hang():
+    """A stat length of 2**64 - 2 is negative as int64: it must not walk backwards."""
+    event_class = xplane.message_class("XEvent")
+    stat = _field(1, 0, _varint(1)) + _field(4, 0, _varint(5))
+    damaged = _field(4, 2, _varint((1 << 64) - 2) + stat)
+    event = _field(1, 0, _varint(3)) + _field(2, 0, _varint(10)) + damaged
+    line = _delimited(4, event)
+    buf = np.frombuffer(line, np.uint8)
+    positions, _ = wire.event_positions(memoryview(line), 0, len(line))
+    with pytest.raises(wire.CorruptCapture, match="runs past"):
+        wire.decode_events(buf, positions, len(line), event_class)
+
+
+def test_events_of_undeclared_metadata_are_skipped(tmp_path):
+    events = [("train", i * 1000, 500, {"step_num": i}) for i in range(4)]
+    events[1] = ("stray", 1000, 500, {"step_num": 1})
+    path = _capture(tmp_path, [("python", 0, events)], ["train", "stray"],
+                    unknown={"stray": 999})
+    got = scan.scan_file(path)
+    assert [(m.name, m.step) for m in got.markers] == [("train", 0), ("train", 2), ("train", 3)]
+
+
+def test_epoch_line_timestamps_are_rebased_on_the_capture_start(tmp_path):
+    start = 1_700_000_000_000_000_000
+    events = [("train", i * 1000, 500, {"step_num": i}) for i in range(3)]
+    path = _capture(tmp_path, [("python", start + 7, events)], ["train"], start_ns=start)
+    got = scan.scan_file(path)
+    assert [m.start for m in got.markers] == [7000, 8000, 9000]
+
+
+def test_iterators_that_do_not_nest_keep_self_time_within_their_span(tmp_path):
+    """B outlives its parent A: B's self time is its own span minus its children, never more
+    than its duration, and a kernel after a run has ended is not that run's."""
+    it_a, it_b, it_c = "Iterator::Root::Map", "Iterator::Root::Map::B", "Iterator::Root::Map::B::C"
+    events = [(it_a, 0, 50, {}), (it_b, 10, 40, {}), (it_c, 20, 30, {}),
+              ("ExecutorState::Process", 60, 10, {}), ("d/DecodeJpeg:DecodeJpeg", 75, 5, {})]
+    got = scan.scan_file(_capture(tmp_path, [("tf_data_iterator_resource/1", 0, events)],
+                                  [it_a, it_b, it_c, "ExecutorState::Process",
+                                   "d/DecodeJpeg:DecodeJpeg"]))
+    for node in got.nodes.values():
+        assert 0 <= node.self_ps <= node.total_ps
+        spans = node.self_intervals
+        assert int((spans[:, 1] - spans[:, 0]).sum()) == node.self_ps
+    assert got.nodes[it_b].self_ps == 10 + 0  # [10, 20); [50, 50) is empty
+    assert got.kernels.process.tolist() == [-1]  # the run [60, 70) ended before the kernel

@@ -36,8 +36,10 @@ from ioprof.errors import IoprofError
 # Tags of event names (one per metadata id).
 _OTHER, _ITER, _LAUNCH, _PROC, _WAIT, _KERNEL, _TRANSFER, _COMPUTE, _READ, _KERAS, _PRODUCE = (
     range(11))
+_UNNAMED = 11  # a metadata id the plane does not declare (a damaged capture): skipped
 STAT_SAMPLE = 64  # iterator events per node whose stats are read (they repeat per call)
-_MAX_BASE_NS = 2**62 // 1000  # line timestamps in ps must fit int64 (they are relative)
+_MAX_PS = 2**62  # times in ps, kept in int64 with room to add a duration
+_MAX_BASE_NS = _MAX_PS // 1000
 
 
 @dataclass
@@ -177,7 +179,7 @@ def scan_file(path: Path) -> Scan:
             for plane in planes:
                 if plane.name.startswith(catalog.DEVICE_PLANE_PREFIX):
                     _scan_device_plane(cap, plane, builder)
-        except wire.CorruptCapture as exc:
+        except (wire.CorruptCapture, IndexError, OverflowError) as exc:
             raise IoprofError(f"{path}: corrupt or truncated TF profiler capture ({exc})"
                               ) from None
         finally:
@@ -318,7 +320,7 @@ def _tags(plane: RawPlane) -> dict[int, tuple[int, Any]]:
 
 def _scan_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
     tags = _tags(plane)
-    ctx = _PlaneContext(plane, _Lookup({m: t for m, (t, _) in tags.items()}, _OTHER),
+    ctx = _PlaneContext(plane, _Lookup({m: t for m, (t, _) in tags.items()}, _UNNAMED),
                         {m: p for m, (_, p) in tags.items()},
                         {name: sid for sid, name in plane.stat_names.items()})
     main_lines: list[str] = []
@@ -336,6 +338,7 @@ class _LineEvents:
     event's start and the last event's end (file order) as offsets from the line's time."""
 
     line: Any
+    base_ps: int  # the line's time, relative to the capture's start
     count: int
     kept: wire.EventColumns
     first_start: int
@@ -345,7 +348,7 @@ class _LineEvents:
 _Keep = Callable[[wire.EventColumns], np.ndarray]
 
 
-def _read_line(cap: wire.CaptureBuffer, start: int, end: int,
+def _read_line(cap: wire.CaptureBuffer, start: int, end: int, origin_ns: int | None,
                keep_for: Callable[[str], _Keep] | None = None) -> _LineEvents:
     """Decode one line, `wire.CHUNK` events at a time, keeping the events that
     `keep_for(line name)` selects (all when None): the events that cannot matter are dropped
@@ -356,7 +359,10 @@ def _read_line(cap: wire.CaptureBuffer, start: int, end: int,
         line.ParseFromString(header)
     except Exception as exc:  # upb raises DecodeError or RuntimeError
         raise wire.CorruptCapture(str(exc) or "cannot parse a line") from None
-    if abs(line.timestamp_ns) > _MAX_BASE_NS:
+    base_ns = line.timestamp_ns
+    if abs(base_ns) > _MAX_BASE_NS and origin_ns:
+        base_ns -= origin_ns  # an epoch timestamp (TF writes them relative): rebase it
+    if abs(base_ns) > _MAX_BASE_NS:
         raise wire.CorruptCapture(f"line timestamp {line.timestamp_ns} ns out of range")
     event_class = message_class("XEvent")
     keep = keep_for(line.name) if keep_for is not None else None
@@ -365,6 +371,9 @@ def _read_line(cap: wire.CaptureBuffer, start: int, end: int,
     n = len(positions)
     for lo in range(0, n, wire.CHUNK):
         cols = wire.decode_events(cap.array, positions[lo:lo + wire.CHUNK], end, event_class)
+        if (np.abs(cols.offset_ps) > _MAX_PS).any() or (cols.duration_ps < 0).any() or (
+                cols.duration_ps > _MAX_PS).any():
+            raise wire.CorruptCapture("event time out of range")
         if lo == 0:
             first = int(cols.offset_ps[0])
         if lo + wire.CHUNK >= n:
@@ -372,7 +381,7 @@ def _read_line(cap: wire.CaptureBuffer, start: int, end: int,
         parts.append(cols if keep is None else cols.take(keep(cols)))
     kept = wire.concat_columns(parts) if parts else wire.decode_events(
         cap.array, positions, end, event_class)
-    return _LineEvents(line, n, kept, first, last)
+    return _LineEvents(line, base_ns * 1000, n, kept, first, last)
 
 
 def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
@@ -386,11 +395,11 @@ def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) ->
              for m, n in plane.event_names.items()}
     lookup = _Lookup(kinds, 0)
     for start, end in plane.line_spans:
-        read = _read_line(cap, start, end)
+        read = _read_line(cap, start, end, b.out.profile_start_ns)
         cols = read.kept
         b.out.event_count += read.count
         kind = lookup(cols.metadata_id)
-        s = read.line.timestamp_ns * 1000 + cols.offset_ps
+        s = read.base_ps + cols.offset_ps
         pairs = np.column_stack((s, s + cols.duration_ps))
         b.add("transfers", pairs[kind == 1])
         b.add("compute", pairs[kind == 0])
@@ -399,12 +408,14 @@ def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) ->
 
 class _Nesting:
     """Events of one kind (iterators, executor runs ...) on one thread, and for any event
-    the innermost of them enclosing its start.
+    the innermost of them enclosing its start: the latest-started one still open then.
 
     Events on a thread nest, so the ones open at time t form a chain; its length is the number
     started before t minus the number ended by t, and the innermost link is the latest event
     before t at depth length-1 (a later one at that depth would be nested in it). Everything is
     positions in the line's (start, longer first) order; zero-length events enclose nothing.
+    A thread whose events do not nest (one outlives its parent) is answered by a stack
+    instead, in Python: correct for any layout, slower, and not seen in TF's captures.
     """
 
     def __init__(self, order_pos: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
@@ -417,6 +428,10 @@ class _Nesting:
         depth = rank - np.searchsorted(self.sorted_ends, self.starts, side="right")
         self.width = n + 1
         self.keys = np.sort(depth * self.width + rank)
+        parent = self._by_depth(self.pos, self.starts)
+        p = np.maximum(parent, 0)
+        self.nested = bool(((parent < 0) | ((self.ends[p] > self.starts)
+                                             & (self.ends[p] >= self.ends))).all())
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -426,6 +441,13 @@ class _Nesting:
         when none. A member of the set gets its parent."""
         if not len(self.pos) or not len(order_pos):
             return np.full(len(order_pos), -1, np.int64)
+        if self.nested:
+            return self._by_depth(order_pos, starts)
+        return self._by_stack(order_pos, starts)
+
+    def _by_depth(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        if not len(self.pos) or not len(order_pos):
+            return np.full(len(order_pos), -1, np.int64)
         before = np.searchsorted(self.pos, order_pos, side="left")
         depth = before - np.searchsorted(self.sorted_ends, starts, side="right")
         target = (depth - 1) * self.width + (before - 1)
@@ -433,6 +455,26 @@ class _Nesting:
         found = self.keys[np.maximum(j, 0)]
         ok = (depth > 0) & (j >= 0) & (found // self.width == depth - 1)
         return np.where(ok, found % self.width, -1)
+
+    def _by_stack(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """A stack of members, ended ones popped from the top: the top is then the latest-
+        started member still open (any later-started one above it has ended)."""
+        member_pos, member_start = self.pos.tolist(), self.starts.tolist()
+        member_end = self.ends.tolist()
+        out = np.full(len(order_pos), -1, np.int64)
+        stack: list[int] = []
+        m = 0
+        for k in np.argsort(order_pos, kind="stable").tolist():
+            q, t = int(order_pos[k]), int(starts[k])
+            while m < len(member_pos) and member_pos[m] < q:
+                while stack and member_end[stack[-1]] <= member_start[m]:
+                    stack.pop()
+                stack.append(m)
+                m += 1
+            while stack and member_end[stack[-1]] <= t:
+                stack.pop()
+            out[k] = stack[-1] if stack else -1
+        return out
 
 
 def _sorted_order(starts: np.ndarray, durs: np.ndarray) -> np.ndarray | None:
@@ -456,13 +498,13 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
 
         def wanted(chunk: wire.EventColumns) -> np.ndarray:
             chunk_tags = ctx.tag(chunk.metadata_id)
-            keep = chunk_tags != _OTHER
+            keep = (chunk_tags != _OTHER) & (chunk_tags != _UNNAMED)
             if markers_here:  # other events matter only as step markers (names not ruled out)
                 keep |= (chunk_tags == _OTHER) & ~np.isin(chunk.metadata_id, ruled_out)
             return keep
         return wanted
 
-    read = _read_line(cap, line_start, line_end, keep_for)
+    read = _read_line(cap, line_start, line_end, b.out.profile_start_ns, keep_for)
     out = b.out
     out.event_count += read.count
     lname = read.line.name
@@ -472,7 +514,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
     markers_here = step_sid is not None and not tfdata_line
     # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
     pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
-    base = read.line.timestamp_ns * 1000
+    base = read.base_ps
     cols = read.kept
     rows = np.arange(len(cols))
     s = base + cols.offset_ps
@@ -614,12 +656,21 @@ def _op_column(ctx: _PlaneContext, b: _Builder, mids: np.ndarray) -> np.ndarray:
 
 
 def _last_closed(iters: np.ndarray, s: np.ndarray, e: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """For each query event, the iterator event (order position) that ended last at or before
-    its start (the outermost of those ending together: the last one a stack would pop)."""
+    """For each query event, the iterator event (order position) before it that ended last at
+    or before its start (the outermost of those ending together: the last one a stack would
+    pop)."""
     ends = e[iters]
     by_end = np.lexsort((-iters, ends))  # ties: the earliest-starting (outermost) last
     j = np.searchsorted(ends[by_end], s[q], side="right") - 1
-    return np.where(j >= 0, iters[by_end[np.maximum(j, 0)]], -1)
+    found = np.where(j >= 0, iters[by_end[np.maximum(j, 0)]], -1)
+    # a zero-length iterator at the query's very start but ordered after it does not count
+    for k in np.flatnonzero(found > q):
+        found[k] = -1
+        for cand in by_end[:j[k]][::-1]:
+            if iters[cand] < q[k]:
+                found[k] = iters[cand]
+                break
+    return found
 
 
 def _iterators(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
@@ -683,7 +734,10 @@ def _self_gaps(nest: _Nesting, parent: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
     Children of one parent follow each other in time (they nest), so each gap runs from the
     previous child's end (or the parent's start) to the next child's start (or the parent's
-    end)."""
+    end). Where events do not nest, children may overlap or outlive the parent: each parent's
+    gaps are then computed one by one."""
+    if not nest.nested:
+        return _self_gaps_one_by_one(nest, parent)
     n = len(nest)
     children = np.flatnonzero(parent >= 0)
     by_parent = children[np.argsort(parent[children], kind="stable")]
@@ -707,6 +761,31 @@ def _self_gaps(nest: _Nesting, parent: np.ndarray) -> tuple[np.ndarray, np.ndarr
     owners, gap_s, gap_e = owners[keep], gap_s[keep], gap_e[keep]
     order = np.lexsort((gap_s, owners))
     return owners[order], np.column_stack((gap_s[order], gap_e[order]))
+
+
+def _self_gaps_one_by_one(nest: _Nesting, parent: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    children: dict[int, list[tuple[int, int]]] = {}
+    for child in np.flatnonzero(parent >= 0).tolist():
+        children.setdefault(int(parent[child]), []).append(
+            (int(nest.starts[child]), int(nest.ends[child])))
+    owners: list[int] = []
+    gaps: list[tuple[int, int]] = []
+    for r in range(len(nest)):
+        start, end = int(nest.starts[r]), int(nest.ends[r])
+        cur = start
+        for s, e in children.get(r, []):
+            if s > cur:
+                owners.append(r)
+                gaps.append((cur, min(s, end)))
+            cur = max(cur, e)
+            if cur >= end:
+                break
+        if cur < end:
+            owners.append(r)
+            gaps.append((cur, end))
+    return (np.array(owners, np.int64),
+            np.array(gaps, np.int64).reshape(-1, 2))
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -733,7 +812,7 @@ def _step_markers(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
         np.searchsorted(unique, m)]
     for k in np.flatnonzero(is_marker & has):
         i = others[k]
-        out.markers.append(Marker(str(ctx.payload[int(mid[i])]), int(value[k]), int(s[i]),
+        out.markers.append(Marker(str(ctx.payload.get(int(mid[i]), "")), int(value[k]), int(s[i]),
                                   int(e[i]), lname))
 
 

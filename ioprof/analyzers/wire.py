@@ -42,7 +42,11 @@ class CorruptCapture(ValueError):
 
 class CaptureBuffer:
     """A capture's bytes, mapped rather than read: only the line being decoded is resident,
-    and `release` hands its pages back (the file stays in the page cache, not in our RSS)."""
+    and `release` hands its pages back (the file stays in the page cache, not in our RSS).
+
+    A mapped file that another process truncates meanwhile kills the reader (SIGBUS, which
+    Python cannot catch): captures are analysed once written (TF writes each file once, and
+    `ioprof` only after the capture's session has ended), never while being rewritten."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -219,9 +223,7 @@ def decode_events(buf: np.ndarray, tags: np.ndarray, line_end: int,
         z = np.zeros(0, np.int64)
         return EventColumns(z, z, z, z, z, z, np.zeros(0, bool))
     length, body = varints(buf, tags + 1)
-    end = body + length.astype(np.int64)
-    if end[-1] > line_end:
-        raise CorruptCapture("event runs past the end of its line")
+    end = _end_of(body, length, line_end, "event")
     cols = [np.zeros(n, np.int64) for _ in _VARINT_TAGS]
     cur = body.copy()
     last = len(buf) - 1
@@ -266,9 +268,7 @@ def _irregular(buf: np.ndarray, stats_at: np.ndarray, end: np.ndarray) -> np.nda
         if not idx.size:
             break
         length, body = varints(buf, np.minimum(cur[idx] + 1, last))
-        cur[idx] = body + length.astype(np.int64)
-        if (cur[idx] > end[idx]).any():
-            raise CorruptCapture("stat runs past the end of its event")
+        cur[idx] = _end_of(body, length, end[idx], "stat")
         idx = idx[cur[idx] < end[idx]]
     return irregular
 
@@ -288,8 +288,10 @@ def parse_event(buf: np.ndarray, body: int, end: int, event_class: Any) -> Any:
 def int_stats(buf: np.ndarray, cols: EventColumns, rows: np.ndarray, stat_ids: list[int | None],
               event_class: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     """For the events `rows` of a line: each wanted stat's integer value and whether it is
-    there (an absent stat, or one of another type, is not). Lock-step over the events' stats:
-    step k reads the k-th stat of every event that has one."""
+    there (an absent stat, or one of another type, is not; a stat given twice counts once, the
+    first). Lock-step over the events' stats: step k reads the k-th stat of every event that
+    has one. A stat laid out unlike TF's (its id after its value, bytes after its value) sends
+    its event to protobuf."""
     n = len(rows)
     out = [(np.zeros(n, np.int64), np.zeros(n, bool)) for _ in stat_ids]
     wanted = [(k, sid) for k, sid in enumerate(stat_ids) if sid is not None]
@@ -297,17 +299,16 @@ def int_stats(buf: np.ndarray, cols: EventColumns, rows: np.ndarray, stat_ids: l
         return out
     last = len(buf) - 1
     ends = cols.end[rows]
+    odd = cols.irregular[rows].copy()
     cur = cols.stats_at[rows].copy()
-    idx = np.flatnonzero((cur < ends) & ~cols.irregular[rows])
+    idx = np.flatnonzero((cur < ends) & ~odd)
     while idx.size:
         p = cur[idx]
         idx = idx[buf[p] == _EVENT_TAG]  # anything after the stats (num_occurrences) ends them
         if not idx.size:
             break
         length, body = varints(buf, cur[idx] + 1)
-        stat_end = body + length.astype(np.int64)
-        if (stat_end > ends[idx]).any():
-            raise CorruptCapture("stat runs past the end of its event")
+        stat_end = _end_of(body, length, ends[idx], "stat")
         sid = np.zeros(len(idx), np.int64)
         q = body.copy()
         has_id = (body < stat_end) & (buf[np.minimum(body, last)] == 0x08)
@@ -317,24 +318,36 @@ def int_stats(buf: np.ndarray, cols: EventColumns, rows: np.ndarray, stat_ids: l
             q[has_id] = after
         kind = np.where(q < stat_end, buf[np.minimum(q, last)], 0)
         is_int = (kind == _INT_VALUE_TAGS[0]) | (kind == _INT_VALUE_TAGS[1])
+        odd[idx[(body < stat_end) & ~has_id]] = True
         for k, wanted_id in wanted:
-            hit = np.flatnonzero(is_int & (sid == wanted_id))
+            values, present = out[k]
+            hit = np.flatnonzero(is_int & (sid == wanted_id) & ~present[idx])
             if hit.size:
-                value, _ = varints(buf, q[hit] + 1)
-                values, present = out[k]
+                value, after = varints(buf, q[hit] + 1)
+                odd[idx[hit[after != stat_end[hit]]]] = True
                 values[idx[hit]] = value.view(np.int64)
                 present[idx[hit]] = True
         cur[idx] = stat_end
-        idx = idx[stat_end < ends[idx]]
-    for i in np.flatnonzero(cols.irregular[rows]):  # protobuf's view of the odd ones
+        idx = idx[(stat_end < ends[idx]) & ~odd[idx]]
+    for i in np.flatnonzero(odd):  # protobuf's view of the odd ones
         ev = parse_event(buf, int(cols.body[rows[i]]), int(ends[i]), event_class)
-        for stat in ev.stats:
-            kind = stat.WhichOneof("value")
-            if kind not in ("int64_value", "uint64_value"):
-                continue
-            for k, wanted_id in wanted:
-                if stat.metadata_id == wanted_id:
+        for k, wanted_id in wanted:
+            out[k][0][i], out[k][1][i] = 0, False
+            for stat in ev.stats:
+                kind = stat.WhichOneof("value")
+                if stat.metadata_id == wanted_id and kind in ("int64_value", "uint64_value"):
                     value = getattr(stat, kind)
                     out[k][0][i] = value - (1 << 64) if value >= 1 << 63 else value
                     out[k][1][i] = True
+                    break
     return out
+
+
+def _end_of(body: np.ndarray, length: np.ndarray, limit: np.ndarray | int, what: str
+            ) -> np.ndarray:
+    """body + length, checked against the enclosing message's end before any int64 cast (a
+    damaged length of 2**63 or more would otherwise turn negative and walk backwards)."""
+    room = np.maximum(np.asarray(limit, dtype=np.int64) - body, 0).astype(np.uint64)
+    if (length > room).any():
+        raise CorruptCapture(f"{what} runs past the end of its message")
+    return body + length.astype(np.int64)
