@@ -555,11 +555,9 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
     # Function launches and the iterator that made them.
     launch = where(_LAUNCH)
     if len(launch):
-        (link, has_link), (link_type, has_type), (run_id, has_run) = wire.int_stats(
-            buf, cols, rows[launch],
-            [ctx.sid.get(catalog.PRODUCER_ID_STAT), ctx.sid.get(catalog.PRODUCER_TYPE_STAT),
-             ctx.sid.get("id")], event_class)
-        has_link &= has_type & (link_type == catalog.TF_FUNCTION_LINK_TYPE)
+        link, has_link, run_id, has_run = _links(
+            buf, cols, rows[launch], ctx, catalog.PRODUCER_ID_STAT, catalog.PRODUCER_TYPE_STAT,
+            event_class)
         wanted = has_link | has_run
         launch, link, has_link, run_id, has_run = (
             launch[wanted], link[wanted], has_link[wanted], run_id[wanted], has_run[wanted])
@@ -585,11 +583,9 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
     procs = where(_PROC)
     proc_nest = _Nesting(procs, s[procs], e[procs])
     if len(procs):
-        (link, has_link), (link_type, has_type), (run_id, has_run) = wire.int_stats(
-            buf, cols, rows[procs],
-            [ctx.sid.get(catalog.CONSUMER_ID_STAT), ctx.sid.get(catalog.CONSUMER_TYPE_STAT),
-             ctx.sid.get("id")], event_class)
-        has_link &= has_type & (link_type == catalog.TF_FUNCTION_LINK_TYPE)
+        link, has_link, run_id, has_run = _links(
+            buf, cols, rows[procs], ctx, catalog.CONSUMER_ID_STAT, catalog.CONSUMER_TYPE_STAT,
+            event_class)
         b.add("p_start", s[procs])
         b.add("p_end", e[procs])
         b.add("p_link", np.where(has_link, link, 0))
@@ -640,6 +636,18 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         _step_markers(ctx, cols, rows, where(_OTHER), s, e, mid, step_sid, buf, event_class,
                       lname, out)
     return lname
+
+
+def _links(buf: np.ndarray, cols: wire.EventColumns, rows: np.ndarray, ctx: _PlaneContext,
+           id_stat: str, type_stat: str, event_class: Any
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(link, has a link, run id, has a run id) of launches (`_p`/`_pt`) or executor runs
+    (`_c`/`_ct`): a link counts only with TF's function-run type."""
+    (link, has_link), (link_type, has_type), (run_id, has_run) = wire.int_stats(
+        buf, cols, rows, [ctx.sid.get(id_stat), ctx.sid.get(type_stat), ctx.sid.get("id")],
+        event_class)
+    return link, has_link & has_type & (link_type == catalog.TF_FUNCTION_LINK_TYPE), run_id, \
+        has_run
 
 
 def _op_index(ctx: _PlaneContext, b: _Builder, m: int) -> int:

@@ -147,12 +147,12 @@ def event_positions(view: memoryview, pos: int, end: int) -> tuple[np.ndarray, b
                 pos = body + length
                 continue
             start = pos
-            key, pos = _varint(view, pos, end)
+            key, pos = read_varint(view, pos, end)
             wire = key & 7
             if wire == 0:
-                _, pos = _varint(view, pos, end)
+                _, pos = read_varint(view, pos, end)
             elif wire == 2:
-                length, pos = _varint(view, pos, end)
+                length, pos = read_varint(view, pos, end)
                 pos += length
             elif wire == 1:
                 pos += 8
@@ -168,7 +168,8 @@ def event_positions(view: memoryview, pos: int, end: int) -> tuple[np.ndarray, b
     return np.frombuffer(tags, dtype=np.int64) if tags else np.zeros(0, np.int64), bytes(header)
 
 
-def _varint(view: memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(view: memoryview, pos: int, end: int) -> tuple[int, int]:
+    """One varint at `pos` (before `end`): (value, position after it)."""
     result = shift = 0
     while True:
         if pos >= end:

@@ -33,6 +33,7 @@ from google.protobuf import (  # type: ignore[import-untyped]
 )
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from ioprof.analyzers.wire import read_varint
 from ioprof.errors import IoprofError
 
 _PACKAGE = "ioprof.xplane"
@@ -158,32 +159,17 @@ def parse_xspace(data: bytes, where: str = "xplane") -> Any:
 # metadata is parsed on its own and its lines one by one, each freed after use.
 
 
-def _varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end:
-            raise ValueError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
 def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, start of the field's tag, start of its value, end) at one level."""
     while pos < end:
         tag_start = pos
-        key, pos = _varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if wire == 2:
-            length, pos = _varint(buf, pos, end)
+            length, pos = read_varint(buf, pos, end)
             value_end = pos + length
         elif wire == 0:
-            _, value_end = _varint(buf, pos, end)
+            _, value_end = read_varint(buf, pos, end)
         elif wire == 1:
             value_end = pos + 8
         elif wire == 5:
