@@ -57,15 +57,23 @@ NOT_JOB = ("site-packages", "dist-packages", "/lib/python", "<frozen", "_ioprof_
            "/ioprof/", "<string>", "<built-in>")
 
 
+MAX_LINE = 10_000_000  # a line number beyond this is a torn read, not a source line
+
+
 def is_job_file(file: str) -> bool:
-    """Whether a frame's file is the job's own code rather than a library's or ioprof's."""
-    return bool(file) and not any(m in file for m in NOT_JOB)
+    """Whether a frame's file is the job's own code rather than a library's or ioprof's.
+
+    A source file's name ends in `.py` (or is a path): py-spy reads frames without stopping
+    the job, and now and then a torn read gives a frame whose "file" is some other string of
+    the interpreter's (seen: `__doc__`, line 352258303). Such a frame is never the job's."""
+    return bool(file) and not any(m in file for m in NOT_JOB) and (
+        file.endswith((".py", ".pyw")) or file.startswith("/"))
 
 
 def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
     """The innermost frame of the job's own code: the user's line to change."""
     for frame in reversed(stack):
-        if is_job_file(frame.file):
+        if is_job_file(frame.file) and 0 < frame.line < MAX_LINE:
             return frame
     return None
 

@@ -346,3 +346,50 @@ def test_workers_are_counted_side_by_side_not_over_the_run():
     assert most_at_once([(0, 10), (10, 20)]) == 2  # touching at an instant: both alive
     assert most_at_once([(0, 10), (11, 20), (12, 13)]) == 2
     assert most_at_once([]) == 0
+
+
+def test_torn_py_spy_frames_are_never_the_jobs_line():
+    """py-spy reads frames without stopping the job; a torn read gives frames like
+    `__package__` in file `__doc__` at line 352258303 (seen in a demo run, and in the recorded
+    py_function_read capture: `ASSERT_STATEMENTS` in `ALL`). None is a job line."""
+    from ioprof.stacks import Frame, job_frame
+
+    real = Frame("main", "/job/train.py", 40)
+    assert job_frame((real, Frame("__package__", "__doc__", 352258303))) == real
+    assert job_frame((real, Frame("f", "/job/train.py", 1652864036))) == real
+    assert job_frame((Frame("run", "train.py", 7),)) == Frame("run", "train.py", 7)
+    run = FIX / "py_function_read"
+    for h in analyze_run(run).python_hotspots:
+        assert h.source.file.endswith(".py") and h.source.line < 10**7, h
+
+
+def test_a_few_samples_of_python_beside_tfs_input_work_do_not_make_a_python_verdict(
+        tmp_path, monkeypatch):
+    """A tf.data job's verdict stands when py-spy saw only a sliver of Python input work
+    (under MIN_SHARE of the steps' input time): one sample must not become the culprit."""
+    import shutil
+
+    from ioprof.analyzers import python_input
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).parent / "data" / "decode_fused_parallel", run)
+    before = analyze_run(run)
+    steps = before.steps.per_step
+    tf_input_ns = sum(s.read_ns + s.decode_ns for s in steps)
+    path = run / "pyspy" / "samples.json"
+    data = json.loads(path.read_text())
+    frames = data["frames"]
+    frames += [["<module>", "/job/train.py", 3], ["Image.load",
+               "/venv/lib/python3.11/site-packages/PIL/Image.py", 900]]
+    data["stacks"].append([0, len(frames) - 2, len(frames) - 1])
+    step = max(steps, key=lambda s: s.dur_ns)
+    start_us = (step.start_ns - data["clock_origin_ns"]) // 1000
+    little = int(0.03 * tf_input_ns) // 1000  # 3% of the input time, inside one step
+    little = min(little, step.dur_ns // 1000 - 1)
+    data["threads"][f"{before.run.pid}:1"] = [[start_us, start_us + little,
+                                               len(data["stacks"]) - 1]]
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(python_input, "MIN_PYTHON_NS", 1)  # only the share rule is tested
+    after = analyze_run(run)
+    assert not any(c.kind == "python" for c in after.bottleneck.culprits)
+    assert after.bottleneck.category == before.bottleneck.category

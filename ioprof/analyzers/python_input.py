@@ -434,9 +434,13 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     python_ns = sum(a.main["read"] + a.main["decode"] + a.pipe["read"] + a.pipe["decode"]
                     for a in accs)
     waits = sum(a.main["wait"] for a in accs)
-    if python_ns < MIN_PYTHON_NS and (captured or waits):
-        # TF's attribution stands; without a capture, steps that wait on tf.data's C++ work
-        # cannot be split from Python stacks (the analysis stays partial, as the loader says)
+    tf_input_ns = sum(st.read_ns + st.decode_ns for st in analysis.steps.per_step)
+    if (python_ns < MIN_PYTHON_NS or python_ns < MIN_SHARE * tf_input_ns) and (
+            captured or waits):
+        # TF's attribution stands (a sample or two of Python beside seconds of tf.data work
+        # is noise, not the culprit); without a capture, steps that wait on tf.data's C++
+        # work cannot be split from Python stacks (the analysis stays partial, as the loader
+        # says)
         return analysis
     if captured:
         share = _pyfunc_share(analysis)
