@@ -358,3 +358,28 @@ def test_without_a_capture_the_host_rates_are_over_the_steps(tmp_path):
     (run / "tf" / "events.jsonl").write_text("\n".join(
         json.dumps(e) for e in events if e.get("type") != "step_times") + "\n")
     assert analyze_run(run).host.over == "run" and len(times) >= 2
+
+
+def test_host_rates_leave_out_the_tick_where_tf_saves_the_capture(tmp_path):
+    """TF's profiler reads tens of MB as it saves a capture, right at the window's end: the
+    job's read rate is over the ticks wholly inside the window, where only the job reads."""
+    from ioprof.analyzers.host import summarize_host
+
+    header = {"type": "header", "proc_fields": ["cpu_user_s", "cpu_system_s", "rss_bytes",
+                                                "num_threads", "read_bytes", "write_bytes",
+                                                "read_chars", "write_chars"],
+              "disk_fields": ["read_bytes", "write_bytes", "read_count", "write_count",
+                              "busy_time_ms"]}
+    lines = [header]
+    chars = 0
+    for k in range(21):  # 10 Hz for 2 s: the job reads 1 MB a tick (10 MB/s)
+        chars += 1_000_000 if k else 0
+        if k == 15:
+            chars += 30_000_000  # the save, in the tick that straddles the window's end
+        lines.append({"type": "sample", "t_ns": k * 100_000_000,
+                      "procs": {"7": [0, 0, 0, 1, 0, 0, chars, 0]}})
+    path = tmp_path / "samples.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    host, _ = summarize_host(path, {}, [(0, 1_450_000_000)], 7)
+    assert host.over == "captures"
+    assert host.job_read_mb_s == pytest.approx(1_000_000 / 0.1 / 1e6, rel=0.01)

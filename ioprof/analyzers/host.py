@@ -114,11 +114,18 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         return HostSummary(cpu_count=cpu_count, probe=probe), [
             "host samples: fewer than two samples"]
 
-    def in_windows(t_ns: int, dt_s: float) -> bool:
+    def overlaps(t_ns: int, dt_s: float) -> bool:
         # the tick covers (t_ns - dt, t_ns]; a capture may be shorter than one tick
         start = t_ns - int(dt_s * 1e9)
         return any(start < b and a < t_ns for a, b in windows)
 
+    def inside(t_ns: int, dt_s: float) -> bool:
+        # ticks wholly inside a window: the one that straddles a capture's end also holds
+        # TF's profiler saving the capture (it reads tens of MB), which is not the job's I/O
+        start = t_ns - int(dt_s * 1e9)
+        return any(a <= start and t_ns <= b for a, b in windows)
+
+    in_windows = inside if sum(1 for t in ticks if inside(t.t_ns, t.dt_s)) >= 2 else overlaps
     chosen = [t for t in ticks if in_windows(t.t_ns, t.dt_s)] if windows else []
     over: Literal["captures", "steps", "run"] = windows_are if chosen else "run"
     chosen = chosen or ticks
