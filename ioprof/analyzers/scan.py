@@ -333,7 +333,7 @@ def _scan_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
 
 
 @dataclass
-class _LineEvents:
+class LineEvents:
     """A line's header, how many events it has, the kept events' columns, and the first
     event's start and the last event's end (file order) as offsets from the line's time."""
 
@@ -348,8 +348,8 @@ class _LineEvents:
 _Keep = Callable[[wire.EventColumns], np.ndarray]
 
 
-def _read_line(cap: wire.CaptureBuffer, start: int, end: int, origin_ns: int | None,
-               keep_for: Callable[[str], _Keep] | None = None) -> _LineEvents:
+def read_line(cap: wire.CaptureBuffer, start: int, end: int, origin_ns: int | None,
+               keep_for: Callable[[str], _Keep] | None = None) -> LineEvents:
     """Decode one line, `wire.CHUNK` events at a time, keeping the events that
     `keep_for(line name)` selects (all when None): the events that cannot matter are dropped
     before the next chunk is decoded."""
@@ -381,7 +381,7 @@ def _read_line(cap: wire.CaptureBuffer, start: int, end: int, origin_ns: int | N
         parts.append(cols if keep is None else cols.take(keep(cols)))
     kept = wire.concat_columns(parts) if parts else wire.decode_events(
         cap.array, positions, end, event_class)
-    return _LineEvents(line, base_ns * 1000, n, kept, first, last)
+    return LineEvents(line, base_ns * 1000, n, kept, first, last)
 
 
 def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) -> None:
@@ -395,7 +395,7 @@ def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) ->
              for m, n in plane.event_names.items()}
     lookup = _Lookup(kinds, 0)
     for start, end in plane.line_spans:
-        read = _read_line(cap, start, end, b.out.profile_start_ns)
+        read = read_line(cap, start, end, b.out.profile_start_ns)
         cols = read.kept
         b.out.event_count += read.count
         kind = lookup(cols.metadata_id)
@@ -504,7 +504,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
             return keep
         return wanted
 
-    read = _read_line(cap, line_start, line_end, b.out.profile_start_ns, keep_for)
+    read = read_line(cap, line_start, line_end, b.out.profile_start_ns, keep_for)
     out = b.out
     out.event_count += read.count
     lname = read.line.name

@@ -7,11 +7,11 @@ in a private descriptor pool (no clash with TF's own classes when both are loade
 numbers are those of `tsl/profiler/protobuf/xplane.proto`; tests/test_xplane.py compares them
 with TF's generated module when TF is installed.
 
-Two readers share this schema. `read_trace` (the merged timeline, tests) parses with protobuf
-(upb, in C), then one pass builds light `Event` objects per line, stats resolved lazily. The
-analysis does not build an object per event: `read_raw_planes` splits the capture into planes
-and lines by hand, and `wire.py` decodes each line's events as numpy columns (protobuf holds a
-message per event, several times the capture's size in memory).
+Two readers share this schema. `read_trace` (the tests' reference) parses with protobuf (upb,
+in C), then one pass builds light `Event` objects per line, stats resolved lazily. The analysis
+and the merged timeline do not build an object per event: `read_raw_planes` splits the capture
+into planes and lines by hand, and `wire.py` decodes each line's events as numpy columns
+(protobuf holds a message per event, several times the capture's size in memory).
 
 Times: every line's `timestamp_ns` plus an event's `offset_ps` is relative to the capture's
 start, the `profile_start_time` stat (epoch ns) of the `Task Environment` plane (checked on
