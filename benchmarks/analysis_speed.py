@@ -7,7 +7,7 @@ the tool's own time (after imports), the subprocess wall time and CPU time (wait
 RSS (VmHWM, read by the subprocess itself).
 
     .venv/bin/python benchmarks/analysis_speed.py [--sizes 100000,300000,1000000]
-        [--scenario decode_fused_parallel] [--repeat 1] [--with-report]
+        [--scenario decode_fused_parallel] [--repeat 1] [--with-report] [--with-timeline]
 
 The goal (issue 3): ratio ioprof/XProf <= 1.0, linear growth, peak RSS <= 3x the xplane.
 """
@@ -64,6 +64,17 @@ out = r.xspace_to_tool_data([sys.argv[1]], "input_pipeline_analyzer",
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "tool_s": t2 - t1, "bytes": len(out[0] or ""),
                   "peak_rss_mb": hwm_mb()}))
+"""
+
+_TIMELINE = _HWM + """
+import sys, time, json
+from pathlib import Path
+from ioprof.analyzers.merged_timeline import load_merged_timeline
+import numpy, google.protobuf.message
+t0 = time.perf_counter()
+tl = load_merged_timeline(Path(sys.argv[1]))
+print(json.dumps({"import_s": 0.0, "tool_s": time.perf_counter() - t0,
+                  "slices": sum(len(t.slices) for t in tl.tracks), "peak_rss_mb": hwm_mb()}))
 """
 
 _REPORT = """
@@ -133,6 +144,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,300000,1000000")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--with-report", action="store_true", help="also time `ioprof report`")
+    ap.add_argument("--with-timeline", action="store_true",
+                    help="also time the merged timeline (trace.json, end of `ioprof trace`)")
     args = ap.parse_args()
     fixture = ROOT / "tests" / "data" / args.scenario
     src = next(fixture.glob("tf/logdir/plugins/profile/*/*.xplane.pb"))
@@ -159,6 +172,10 @@ def main() -> None:
                     r = measure(_REPORT, str(run), str(work / f"report_{size}"))
                     if "report" not in best or r["tool_s"] < best["report"]["tool_s"]:
                         best["report"] = r
+                if args.with_timeline:
+                    r = measure(_TIMELINE, str(run))
+                    if "timeline" not in best or r["tool_s"] < best["timeline"]["tool_s"]:
+                        best["timeline"] = r
             io, xp_r = best["ioprof"], best["xprof"]
             row = {"events": events, "xplane_mb": round(mb, 1),
                    "ioprof_s": round(io.get("tool_s", float("nan")), 3),
@@ -177,6 +194,9 @@ def main() -> None:
                                                 - io.get("import_rss_mb", 0)) / mb, 1)}
             if "report" in best:
                 row["report_s"] = round(best["report"]["tool_s"], 2)
+            if "timeline" in best:
+                row["timeline_s"] = round(best["timeline"]["tool_s"], 2)
+                row["timeline_rss_mb"] = round(best["timeline"].get("peak_rss_mb", 0))
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
