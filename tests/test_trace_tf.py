@@ -232,3 +232,19 @@ def test_train_on_batch_inside_the_jobs_own_step_markers_gets_none_of_ours(tmp_p
     assert planes, "the capture should start after 3 steps"
     counts = xplane_event_names(planes[0])
     assert counts.get("step", 0) >= 3 and counts.get("train", 0) == 0
+
+
+def test_ioprof_markers_stop_where_the_jobs_own_begin(tmp_path_factory):
+    """A warm-up without the job's markers gets ioprof's; once the job marks its steps,
+    ioprof's are not nested in them (on that thread, while one is open)."""
+    from ioprof.analyzers.xplane import read_trace
+
+    run, proc = _trace(tmp_path_factory, "tob_from", "train_on_batch_job.py", "400",
+                       "--own-markers-from", "150")
+    assert "train_on_batch_job done" in proc.stdout
+    trace = read_trace(xplanes(run)[0])
+    events = [e for line in trace.host.lines for e in line.events if e.name in ("train", "step")]
+    train = [e for e in events if e.name == "train"]
+    step = [e for e in events if e.name == "step"]
+    assert train and step, (len(train), len(step))
+    assert not any(s.start_ps <= t.start_ps < s.end_ps for t in train for s in step)

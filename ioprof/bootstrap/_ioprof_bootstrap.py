@@ -139,6 +139,7 @@ class _Bootstrap:
         self.dataset_count = 0
         self.capture = _CaptureScheduler(self, config.get("capture") or {})
         self._own_trace = threading.local()
+        self._job_steps_open = threading.local()  # .n: the job's step traces open here
         self._step_times: list = []
         # What the capture scheduler needs to know when the job shows no steps (yet).
         self.fit_called = False
@@ -237,13 +238,35 @@ class _Bootstrap:
         trace_cls = experimental.Trace
         original_init = trace_cls.__init__
 
+        original_enter, original_exit = trace_cls.__enter__, trace_cls.__exit__
+
         @functools.wraps(original_init)
         def init(trace_self, name, **kwargs):
             original_init(trace_self, name, **kwargs)
             if "step_num" in kwargs and not getattr(bootstrap._own_trace, "active", False):
+                trace_self._ioprof_job_step = True
                 bootstrap.count_step("trace", kwargs.get("step_num"))
 
+        # While one of the job's own step traces is open on a thread, ioprof adds no marker
+        # of its own there (`_open_step_marker`).
+        @functools.wraps(original_enter)
+        def enter(trace_self):
+            result = original_enter(trace_self)
+            if getattr(trace_self, "_ioprof_job_step", False):
+                open_steps = bootstrap._job_steps_open
+                open_steps.n = getattr(open_steps, "n", 0) + 1
+            return result
+
+        @functools.wraps(original_exit)
+        def exit_(trace_self, *args):
+            if getattr(trace_self, "_ioprof_job_step", False):
+                open_steps = bootstrap._job_steps_open
+                open_steps.n = max(0, getattr(open_steps, "n", 0) - 1)
+            return original_exit(trace_self, *args)
+
         trace_cls.__init__ = init
+        trace_cls.__enter__ = enter
+        trace_cls.__exit__ = exit_
 
     @_guarded
     def _at_exit(self) -> None:
@@ -372,11 +395,12 @@ def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
 def _open_step_marker(bootstrap: _Bootstrap):
     """Enter a `Trace("train", step_num=n)` for the step about to run (what XProf and ioprof
     find steps by); None when TF is not there or the marker fails (logged, never raised), and
-    None when the job marks its steps itself (`Trace(..., step_num=)`, seen first): a second
-    marker nested in the job's own, numbered differently, would give XProf two steps per step.
+    None inside one of the job's own step traces (`Trace(..., step_num=)` open on this thread):
+    a second marker nested in the job's own, numbered differently, would give XProf two steps
+    per step.
     """
     tf = bootstrap.tf
-    if tf is None or bootstrap.step_source == "trace":
+    if tf is None or getattr(bootstrap._job_steps_open, "n", 0) > 0:
         return None
     try:
         bootstrap._own_trace.active = True  # not the job's own Trace: do not count it

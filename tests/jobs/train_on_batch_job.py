@@ -1,6 +1,7 @@
 """A tiny plain loop: NumPy batches made in Python, handed to Keras' `train_on_batch`.
 
-`--own-markers`: the loop marks its steps itself, `Trace("step", step_num=i)` around each call.
+`--own-markers`: the loop marks its steps itself, `Trace("step", step_num=i)` around each call;
+`--own-markers-from K`: from step K on (a warm-up without them first).
 """
 import contextlib
 import sys
@@ -14,13 +15,17 @@ model = keras.Sequential(
 )
 model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-own_markers = "--own-markers" in sys.argv
-if own_markers:
+own_from = steps + 1
+if "--own-markers" in sys.argv:
+    own_from = 0
+if "--own-markers-from" in sys.argv:
+    own_from = int(sys.argv[sys.argv.index("--own-markers-from") + 1])
+if own_from <= steps:
     import tensorflow as tf
 for i in range(steps):
     x = rng.random((32, 32), dtype=np.float32)
     y = (x[:, 0] > 0.5).astype(np.int32)
-    marker = tf.profiler.experimental.Trace("step", step_num=i, _r=1) if own_markers \
+    marker = tf.profiler.experimental.Trace("step", step_num=i, _r=1) if i >= own_from \
         else contextlib.nullcontext()
     with marker:
         model.train_on_batch(x, y)
