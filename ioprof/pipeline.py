@@ -37,10 +37,6 @@ def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False)
         analysis = analyze_run(run_path)
         write_analysis(run_path, analysis)
         written = _render(run_path, analysis)
-        if probe and maybe_probe(run_path, analysis, quiet):
-            analysis = analyze_run(run_path)
-            write_analysis(run_path, analysis)
-            written = _render(run_path, analysis)
     except KeyboardInterrupt:
         click.echo(f"ioprof: analysis interrupted; run directory kept: {run_path} "
                    f"(`ioprof report {run_path}` finishes it)", err=True)
@@ -56,9 +52,30 @@ def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False)
         click.echo(f"ioprof: internal error while analyzing ({type(exc).__name__}: {exc}); "
                    f"run directory kept: {run_path}; details in {log}", err=True)
         return False
-    if not quiet:
-        _print_summary(run_path, analysis, written)
+    # The report is on disk: from here on, an interruption or a failure costs only the probe.
+    try:
+        if probe and maybe_probe(run_path, analysis, quiet):
+            analysis, written = _with_probe(run_path, analysis, written)
+        if not quiet:
+            _print_summary(run_path, analysis, written)
+    except KeyboardInterrupt:
+        click.echo(f"ioprof: interrupted; the report stands: {run_path}", err=True)
     return True
+
+
+def _with_probe(run_path: Path, analysis: Analysis, written: list[Path]
+                ) -> tuple[Analysis, list[Path]]:
+    """Re-analyse and re-render with RUN/probe.json; on failure the first report stands."""
+    from ioprof.analyzers import analyze_run, write_analysis
+
+    try:
+        again = analyze_run(run_path)
+        write_analysis(run_path, again)
+        return again, _render(run_path, again)
+    except Exception as exc:  # noqa: BLE001 - the report without the probe is still good
+        click.echo(f"ioprof: the report was not updated with the probe ({type(exc).__name__}: "
+                   f"{exc}); `ioprof report {run_path}` retries", err=True)
+        return analysis, written
 
 
 def maybe_probe(run_path: Path, analysis: Analysis, quiet: bool) -> bool:

@@ -73,9 +73,14 @@ def is_job_file(file: str) -> bool:
 def job_frame(stack: tuple[Frame, ...]) -> Frame | None:
     """The innermost frame of the job's own code: the user's line to change."""
     for frame in reversed(stack):
-        if is_job_file(frame.file) and 0 < frame.line < MAX_LINE:
+        if is_job_line(frame):
             return frame
     return None
+
+
+def is_job_line(frame: Frame) -> bool:
+    """A frame of the job's own code at a real line (not a torn read: `is_job_file`)."""
+    return is_job_file(frame.file) and 0 < frame.line < MAX_LINE
 
 
 def is_main_thread(runs: tuple[StackRun, ...], scan: int) -> bool:

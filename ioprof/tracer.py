@@ -75,6 +75,7 @@ class TraceResult:
     run: RunDir
     manifest: Manifest
     exit_code: int
+    interrupted: bool = False  # Ctrl-C after the job ended: no analysis wanted
 
 
 def resolve_command(argv: list[str]) -> str:
@@ -177,18 +178,42 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
         manifest.exit.cpu_user_s = round(usage.ru_utime, 3)
         manifest.exit.cpu_system_s = round(usage.ru_stime, 3)
         manifest.exit.max_rss_bytes = usage.ru_maxrss * 1024
-    for collector in collectors:
-        record = collector.stop(end_ns)
-        manifest.collectors[record.name] = record
-        if record.status != "ok":
-            manifest.warnings.append(f"{record.name} collector {record.status}: {record.reason}")
-    tf_record = manifest.collectors.get("tf")
-    if tf_record is not None:
-        manifest.host["python"] = tf_record.details.get("job_python")
-        manifest.host["tf_version"] = tf_record.details.get("tf_version")
-        manifest.host["keras_version"] = tf_record.details.get("keras_version")
-    run.write_manifest(manifest)
-    return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code)
+    with _holding_interrupts(options.quiet) as held:
+        for collector in collectors:
+            record = collector.stop(end_ns)
+            manifest.collectors[record.name] = record
+            if record.status != "ok":
+                manifest.warnings.append(
+                    f"{record.name} collector {record.status}: {record.reason}")
+        tf_record = manifest.collectors.get("tf")
+        if tf_record is not None:
+            manifest.host["python"] = tf_record.details.get("job_python")
+            manifest.host["tf_version"] = tf_record.details.get("tf_version")
+            manifest.host["keras_version"] = tf_record.details.get("keras_version")
+        run.write_manifest(manifest)
+    return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code,
+                       interrupted=bool(held))
+
+
+@contextlib.contextmanager
+def _holding_interrupts(quiet: bool) -> Iterator[list[int]]:
+    """Ctrl-C (or SIGTERM) while the collectors stop and the manifest is written is noted,
+    not raised: a few seconds more give a complete run directory and the job's exit code,
+    where an exception here would give neither. The caller skips the analysis then."""
+    held: list[int] = []
+
+    def hold(sig: int, _frame: object) -> None:
+        if not held and not quiet:
+            print("ioprof: interrupted: finishing the run directory first (a few seconds)",
+                  file=sys.stderr, flush=True)
+        held.append(sig)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,

@@ -229,9 +229,9 @@ def test_open_files_scan_looks_at_each_descriptor_once_and_backs_off(tmp_path, m
     looked: list[int] = []
     real = openfiles._opened_for_reading
 
-    def counting(pid, fd):
+    def counting(pid, fd, **kwargs):
         looked.append(fd)
-        return real(pid, fd)
+        return real(pid, fd, **kwargs)
 
     monkeypatch.setattr(openfiles, "_opened_for_reading", counting)
     monkeypatch.setattr(openfiles, "BUSY_SCAN_S", 10.0)  # no back-off in the first part
@@ -383,3 +383,91 @@ def test_host_rates_leave_out_the_tick_where_tf_saves_the_capture(tmp_path):
     host, _ = summarize_host(path, {}, [(0, 1_450_000_000)], 7)
     assert host.over == "captures"
     assert host.job_read_mb_s == pytest.approx(1_000_000 / 0.1 / 1e6, rel=0.01)
+
+
+def test_open_files_edge_cases_of_the_descriptor_cache(tmp_path, monkeypatch):
+    """A file written and then reopened for reading at the same descriptor is still seen; a
+    shared-memory segment (read-write, in /dev/shm) is not data, a file staged there and read
+    is; without /proc the scan falls back to psutil."""
+    import psutil
+
+    from ioprof.collectors import openfiles
+
+    me = {os.getpid(): psutil.Process()}
+    records: list[dict] = []
+    watcher = openfiles.OpenFilesWatcher(records.append)
+    data = tmp_path / "made-then-read.bin"
+    with open(data, "wb") as w:
+        w.write(b"x" * 100)
+        w.flush()
+        watcher.scan(os.getpid(), me)
+    with open(data, "rb"):  # most likely the same descriptor number, now for reading
+        watcher.scan(os.getpid(), me)
+    assert str(data) in [r["path"] for r in records if r["type"] == "file"]
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        segment = shm / f"ioprof-test-seg-{os.getpid()}"
+        staged = shm / f"ioprof-test-staged-{os.getpid()}.bin"
+        staged.write_bytes(b"y" * 100)
+        try:
+            with open(segment, "w+b") as seg, open(staged, "rb"):
+                seg.write(b"z")
+                seg.flush()
+                watcher.scan(os.getpid(), me)
+        finally:
+            segment.unlink(missing_ok=True)
+            staged.unlink(missing_ok=True)
+        paths = [r["path"] for r in records if r["type"] == "file"]
+        assert str(staged) in paths and str(segment) not in paths
+
+    other = tmp_path / "via-psutil.bin"
+    other.write_bytes(b"w" * 100)
+    fallback = openfiles.OpenFilesWatcher(records.append)
+    fallback._proc = False  # as on a system without /proc
+    seen: list[str] = []
+    real = psutil.Process.open_files
+    monkeypatch.setattr(psutil.Process, "open_files",
+                        lambda self: seen.append("psutil") or real(self))
+    with open(other, "rb"):
+        fallback.scan(os.getpid(), me)
+    assert seen and str(other) in [r["path"] for r in records if r["type"] == "file"]
+
+
+def test_interrupts_while_the_collectors_stop_are_held_not_raised():
+    """Ctrl-C after the job ended, while the collectors stop: noted, and the run directory
+    and the job's exit code are still written (the analysis is skipped)."""
+    import signal
+
+    from ioprof.tracer import _holding_interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    with _holding_interrupts(quiet=True) as held:
+        os.kill(os.getpid(), signal.SIGINT)
+        import time
+        time.sleep(0.05)  # let the handler run
+    assert held == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_failed_reanalysis_after_the_probe_keeps_the_first_report(tmp_path, monkeypatch,
+                                                                    capsys):
+    from ioprof import pipeline, probe
+    from ioprof.analyzers import run as run_module
+
+    run = _read_bound_run(tmp_path)
+    real = run_module.analyze_run
+    calls: list[int] = []
+
+    def second_fails(path):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("boom")
+        return real(path)
+
+    monkeypatch.setattr(run_module, "analyze_run", second_fails)
+    monkeypatch.setattr(probe, "probe_job_volume", lambda *_a: (None, "probed"))
+    assert pipeline.analyze_and_report(run, quiet=True, probe=True)
+    assert len(calls) == 2
+    assert "not updated with the probe" in capsys.readouterr().err
+    assert (run / "report.html").is_file() and (run / "analysis.json").is_file()

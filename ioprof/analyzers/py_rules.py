@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ioprof.stacks import Frame, is_job_file, job_frame  # noqa: F401 (re-exported)
+from ioprof.stacks import Frame, is_job_file, is_job_line, job_frame  # noqa: F401 (re-exported)
 
 Activity = Literal["read", "decode", "step", "wait", "idle", "other"]
 
@@ -135,7 +135,7 @@ def classify(stack: tuple[Frame, ...], read_line: LineReader = read_source_line
     job_seen = framework_below = False
     for i in range(len(stack) - 1, -1, -1):
         frame = stack[i]
-        if is_job_file(frame.file):
+        if is_job_line(frame):
             if not job_seen and not framework_below:
                 job_seen = True
                 text = read_line(frame.file, frame.line)

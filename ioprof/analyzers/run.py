@@ -172,7 +172,7 @@ def _analyze(path: Path) -> Analysis:
                                              loaded.manifest.pid, loaded.probe)
     else:  # no capture: the rates over the training steps, start-up and shutdown left out
         host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host,
-                                             [(step_times[0], step_times[-1])],
+                                             [(min(step_times), max(step_times))],
                                              loaded.manifest.pid, loaded.probe, "steps")
     warnings.extend(host_warnings)
     by_name = loaded.dataset_by_name()

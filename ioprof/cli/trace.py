@@ -78,7 +78,10 @@ def trace_command(
     resolve_command(argv)  # fail fast (127/126/2) before anything is created
     run_path = output if output is not None else default_run_path(argv)
     result = trace(argv, run_path, options)
-    if options.analyze:
+    if result.interrupted:
+        click.echo(f"ioprof: analysis skipped (interrupted); run directory: {result.run.path} "
+                   f"(`ioprof report {result.run.path}` writes the report)", err=True)
+    elif options.analyze:
         from ioprof.pipeline import analyze_and_report
 
         analyze_and_report(result.run.path, quiet=quiet, probe=not no_probe)

@@ -89,13 +89,16 @@ def block_device_names() -> dict[str, str]:
     return names
 
 
-def _opened_for_reading(pid: int, fd: int) -> bool:
-    """From the descriptor's flags in /proc/PID/fdinfo (octal): not opened write-only."""
+def _opened_for_reading(pid: int, fd: int, read_only: bool = False) -> bool:
+    """From the descriptor's flags in /proc/PID/fdinfo (octal): not opened write-only (with
+    `read_only`, opened read-only: a shared-memory segment in /dev/shm is opened read-write,
+    data staged there is read)."""
     try:
         with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
             for line in f:
                 if line.startswith("flags:"):
-                    return int(line.split()[1], 8) & _O_ACCMODE != _O_WRONLY
+                    mode = int(line.split()[1], 8) & _O_ACCMODE
+                    return mode == os.O_RDONLY if read_only else mode != _O_WRONLY
     except (OSError, ValueError, IndexError):
         pass
     return False
@@ -121,7 +124,8 @@ class OpenFilesWatcher:
         self._seen: set[tuple[int, str]] = set()
         self._mounts_key: str | None = None
         self._disks = block_device_names()
-        self._fds: dict[tuple[int, int], str] = {}  # (pid, fd) -> path, already looked at
+        self._fds: dict[tuple[int, int], str] = {}  # (pid, fd) -> path, already decided
+        self._proc = os.path.isdir("/proc/self/fd")  # else psutil's way (not Linux)
         self._skip = 0
         self.files = 0
         self.dropped = 0
@@ -164,16 +168,16 @@ class OpenFilesWatcher:
     def _read_files(self, pid: int, proc: psutil.Process) -> list[str]:
         """Data files that process `pid` has newly open for reading (or reading and writing):
         written-only ones are logs, checkpoints, redirected stdout."""
-        try:
-            entries = list(os.scandir(f"/proc/{pid}/fd"))
-        except FileNotFoundError:
-            return []  # the process is gone
-        except OSError:  # no /proc (not Linux) or not allowed: psutil's slower way
+        if not self._proc:
             try:
                 return [f.path for f in proc.open_files()
                         if getattr(f, "mode", "r") in ("r", "r+") and self._wanted(f.path)]
             except (psutil.Error, OSError):
                 return []
+        try:
+            entries = list(os.scandir(f"/proc/{pid}/fd"))
+        except OSError:
+            return []  # the process is gone, or not ours to look at
         found = []
         for entry in entries:
             try:
@@ -182,10 +186,14 @@ class OpenFilesWatcher:
             except (OSError, ValueError):
                 continue
             if self._fds.get((pid, fd)) == path:
-                continue  # looked at already (kept or not)
-            self._fds[(pid, fd)] = path
-            if self._wanted(path) and _opened_for_reading(pid, fd):
+                continue  # decided already: not data, or recorded
+            if not self._wanted(path):
+                self._fds[(pid, fd)] = path
+            elif _opened_for_reading(pid, fd, read_only=path.startswith(_STAGING_PREFIXES)):
+                self._fds[(pid, fd)] = path
                 found.append(path)
+            # else written (or gone meanwhile): looked at again next scan, as the same fd may
+            # be the same file reopened for reading
         return found
 
     def _wanted(self, path: str) -> bool:
