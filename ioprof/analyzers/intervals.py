@@ -95,21 +95,6 @@ def subtract(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _combine(a, b, False)
 
 
-def clip(a: np.ndarray, start: int, end: int) -> np.ndarray:
-    """The part of a normal set inside [start, end), by bisection (cheap per call)."""
-    a = as_intervals(a)
-    if len(a) == 0 or end <= start:
-        return EMPTY
-    lo = int(np.searchsorted(a[:, 1], start, side="right"))
-    hi = int(np.searchsorted(a[:, 0], end, side="left"))
-    if hi <= lo:
-        return EMPTY
-    out = a[lo:hi].copy()
-    out[0, 0] = max(int(out[0, 0]), start)
-    out[-1, 1] = min(int(out[-1, 1]), end)
-    return out[out[:, 1] > out[:, 0]]
-
-
 def measure(a: np.ndarray, starts: Any, ends: Any) -> np.ndarray:
     """How much of normal set `a` lies inside each window [starts[i], ends[i]): one vectorized
     pass for all windows (int64 picoseconds)."""

@@ -208,10 +208,6 @@ class RawPlane:
                     f"({exc or 'cannot parse'})") from None
             yield line
 
-    @property
-    def line_count(self) -> int:
-        return len(self.line_spans)
-
 
 def read_raw_planes(data: bytes | memoryview, where: str = "xplane"
                     ) -> tuple[list[RawPlane], list[str]]:
