@@ -432,6 +432,8 @@ class _Nesting:
         p = np.maximum(parent, 0)
         self.nested = bool(((parent < 0) | ((self.ends[p] > self.starts)
                                              & (self.ends[p] >= self.ends))).all())
+        # each member's innermost enclosing member (its rank), -1 for the outermost
+        self.parent = parent if self.nested else self._by_stack(self.pos, self.starts)
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -439,8 +441,6 @@ class _Nesting:
     def innermost(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """For each query event: the rank (into this set) of the innermost enclosing one, -1
         when none. A member of the set gets its parent."""
-        if not len(self.pos) or not len(order_pos):
-            return np.full(len(order_pos), -1, np.int64)
         if self.nested:
             return self._by_depth(order_pos, starts)
         return self._by_stack(order_pos, starts)
@@ -541,10 +541,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
     event_class = message_class("XEvent")
     iters = where(_ITER)
     iter_nest = _Nesting(iters, s[iters], e[iters])
-    iter_rank_of = np.full(len(rows), -1, np.int64)  # order position -> rank in iter_nest
-    iter_rank_of[iter_nest.pos] = np.arange(len(iter_nest))
-    node_keys = _iterators(ctx, cols, rows, iters, s, e, mid, iter_nest, iter_rank_of, buf,
-                           event_class, b)
+    node_keys = _iterators(ctx, cols, rows, iters, s, e, mid, iter_nest, buf, event_class, b)
 
     def enclosing_iterator(q: np.ndarray) -> np.ndarray:
         """The key index (`Scan.keys`) of the innermost iterator around each event, -1."""
@@ -601,8 +598,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         proc_row = np.flatnonzero(e[procs] > s[procs])
         process = np.where(rank >= 0, b.process_rows + proc_row[np.maximum(rank, 0)]
                            if len(proc_row) else -1, -1)
-        op = np.array([_op_index(ctx, b, int(m)) for m in mid[kernels]], np.int64) \
-            if len(kernels) < 64 else _op_column(ctx, b, mid[kernels])
+        op = _op_column(ctx, b, mid[kernels])
         b.add("k_process", process.astype(np.int32))
         b.add("k_op", op.astype(np.int32))
         b.add("k_dur", d[kernels])
@@ -683,7 +679,7 @@ def _last_closed(iters: np.ndarray, s: np.ndarray, e: np.ndarray, q: np.ndarray)
 
 def _iterators(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
                iters: np.ndarray, s: np.ndarray, e: np.ndarray, mid: np.ndarray,
-               nest: _Nesting, rank_of: np.ndarray, buf: np.ndarray, event_class: Any,
+               nest: _Nesting, buf: np.ndarray, event_class: Any,
                b: _Builder) -> np.ndarray:
     """Per-node calls, total and self time of this line's iterator events; returns the key
     index of each member of `nest` (by rank)."""
@@ -707,9 +703,7 @@ def _iterators(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
 
     # Self time: each iterator event minus its direct iterator children (nest members only:
     # a zero-length child takes nothing).
-    members = iters[rank_of[iters] >= 0]
-    parent = nest.innermost(members, s[members])
-    gaps_of, gaps = _self_gaps(nest, parent)
+    gaps_of, gaps = _self_gaps(nest, nest.parent)
     member_node = inverse[np.searchsorted(iters, nest.pos)]
     self_sum = _group_sum(member_node[gaps_of], gaps[:, 1] - gaps[:, 0], len(nodes))
     for k, node in enumerate(nodes):
