@@ -11,11 +11,11 @@ from ioprof.compare import compare, render_text
 from ioprof.reports.kpi_pages import compare_page
 
 
-@click.command("compare")
+@click.command("compare", short_help="Compare two runs or two benches: speedup, what changed.")
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True)
+              show_default=True, help="What to write.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write here instead of stdout.")
 def compare_command(a: Path, b: Path, fmt: str, output: Path | None) -> int:

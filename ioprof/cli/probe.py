@@ -12,7 +12,7 @@ from ioprof.errors import IoprofError
 from ioprof.probe import check_can_record, probe, write_probe
 
 
-@click.command("probe")
+@click.command("probe", short_help="Sequential read speed of the storage under PATH.")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Stop reading after this long.")

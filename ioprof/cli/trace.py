@@ -14,16 +14,16 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path),
-              help="Run directory to create (must not exist or be empty). "
-                   "Default: ./ioprof-runs/<timestamp>-<name>.")
+              help="Run directory to create; it must not exist or be empty. When not given, "
+                   "ioprof creates ./ioprof-runs/<timestamp>-<name>")
 @click.option("-q", "--quiet", is_flag=True, help="No status line and no summary.")
 @click.option("--host-interval", type=click.FloatRange(min=0.01), default=0.1,
               show_default=True, help="Seconds between psutil samples.")
 @click.option("--no-host", is_flag=True, help="Do not sample host I/O and CPU.")
 @click.option("--pyspy-rate", type=click.IntRange(min=1, max=1000), default=20,
               show_default=True,
-              help="py-spy samples per second (its cost grows with the rate: ~4%% of a core "
-                   "at 20, ~15%% at 100 on a TF job here; see benchmarks/overhead.py).")
+              help="py-spy samples per second (its cost grows with the rate: ~4% of a core "
+                   "at 20, ~15% at 100 on a TF job here; see benchmarks/overhead.py).")
 @click.option("--pyspy-native", is_flag=True, help="Also sample native frames (costly).")
 @click.option("--pyspy-blocking", is_flag=True,
               help="Pause the job for each sample (more exact stacks, slows the job).")
@@ -49,7 +49,7 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
 @click.option("--no-probe", is_flag=True,
               help="On a read-bound verdict, do not probe the data volume after the job.")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
 def trace_command(
     output: Path | None, quiet: bool, host_interval: float, no_host: bool, pyspy_rate: int,
     pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
@@ -57,10 +57,13 @@ def trace_command(
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
     no_analyze: bool, no_probe: bool, command: tuple[str, ...],
 ) -> int:
-    """Run COMMAND with ioprof's collectors and write a run directory.
+    """Run CMD with ioprof's collectors and write a run directory.
 
-    Behaves like COMMAND: same output, same exit code, signals forwarded.
-    Example: ioprof trace -o run1 -- python train.py --epochs 1
+    Behaves like CMD: same output, same exit code, signals forwarded.
+
+    \b
+    Example:
+      ioprof trace -o run1 -- python train.py --epochs 1
     """
     argv = list(command)
     if argv and argv[0] == "--":
