@@ -52,6 +52,8 @@ def analyze_and_report(run_path: Path, quiet: bool = False, probe: bool = False)
         click.echo(f"ioprof: internal error while analyzing ({type(exc).__name__}: {exc}); "
                    f"run directory kept: {run_path}; details in {log}", err=True)
         return False
+    for line in degraded_lines(analysis):  # said even with -q: the report rests on less
+        click.echo(f"ioprof: warning: {line}", err=True)
     # The report is on disk: from here on, an interruption or a failure costs only the probe.
     try:
         if probe and maybe_probe(run_path, analysis, quiet):
@@ -124,6 +126,15 @@ def maybe_probe(run_path: Path, analysis: Analysis, quiet: bool) -> bool:
     if not quiet:
         click.echo(f"ioprof: {result}", err=True)
     return True
+
+
+def degraded_lines(analysis: Analysis) -> list[str]:
+    """What the user must hear even when the report is not read: input that could not be
+    used (a damaged capture) and a verdict withheld for lack of evidence."""
+    out = [w for w in analysis.warnings if w.startswith("capture skipped")]
+    if not analysis.assessment.verdict:
+        out.append("no verdict: " + "; ".join(analysis.assessment.reasons))
+    return out
 
 
 def _render(run_path: Path, analysis: Analysis) -> list[Path]:

@@ -248,3 +248,33 @@ def test_ioprof_markers_stop_where_the_jobs_own_begin(tmp_path_factory):
     step = [e for e in events if e.name == "step"]
     assert train and step, (len(train), len(step))
     assert not any(s.start_ps <= t.start_ps < s.end_ps for t in train for s in step)
+
+
+def _slow_start(tmp_path_factory, name: str, *args: str) -> list[dict]:
+    run = tmp_path_factory.mktemp(name) / "run"
+    proc = run_ioprof(["trace", "--capture-after-steps", "3", "--capture-after-seconds", "1",
+                       "--capture-seconds", "1.5", "--no-analyze", "-q", "-o", str(run), "--",
+                       sys.executable, str(JOBS / "slow_start_job.py"), *args])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return events(run)
+
+
+def test_no_window_before_a_fit_job_trains(tmp_path_factory):
+    """Seconds of TF work before `fit` (making data): the old clock fallback opened the window
+    1 s after TF's import, on no steps at all; the window must wait for the steps."""
+    tf_events = _slow_start(tmp_path_factory, "slow_fit", "fit", "3", "300")
+    starts = [e for e in tf_events if e["type"] == "capture_start"]
+    stops = [e for e in tf_events if e["type"] == "capture_stop"]
+    assert len(starts) == 1 and starts[0]["step"] >= 3, starts
+    assert stops[0]["steps"] > 0
+
+
+def test_a_window_that_saw_no_steps_is_taken_again_once_training_starts(tmp_path_factory):
+    """The job iterates its input (a preview) seconds before it trains: the first window opens
+    on that sign and sees no steps; a second one opens once the steps come."""
+    tf_events = _slow_start(tmp_path_factory, "slow_preview", "preview", "3", "300")
+    starts = [e for e in tf_events if e["type"] == "capture_start"]
+    stops = [e for e in tf_events if e["type"] == "capture_stop"]
+    assert len(starts) == 2, starts
+    assert stops[0]["steps"] == 0 and stops[1]["steps"] > 0
+    assert "saw no steps" in starts[1]["reason"] and starts[1]["step"] >= 3

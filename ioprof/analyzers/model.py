@@ -22,6 +22,14 @@ CulpritKind = Literal["tf.data", "tf.op", "python"]
 VerdictLevel = Literal["HIGHLY", "MODERATELY", "POTENTIALLY", "NOT"]
 StepSource = Literal["markers", "keras", "fallback", "none"]
 
+# A capture's median step over the run's other steps: inside these bounds its steps stand for
+# the run. TF's profiler slows short steps by tens of percent, so the upper bound leaves room
+# for that; a window *faster* than the rest (a buffer filled before it drained inside it) is
+# the suspicious case. The bootstrap decides retakes with the same bounds.
+REPRESENTATIVE_SLOWDOWN = (0.67, 2.0)
+# Above this slowdown the report says prominently that its shares are of slowed steps.
+NOTABLE_SLOWDOWN = 1.25
+
 # How far the five categories may miss the step time (rounding of ns sums only: the
 # attribution assigns every nanosecond, so anything above this is a bug).
 SUM_TOLERANCE_NS = 1_000
@@ -102,6 +110,9 @@ class StepStats:
     median_ns: float = 0.0
     p10_ns: float = 0.0
     p90_ns: float = 0.0
+    # Of the steps' time, the share a measurement looked at: 1.0 for steps in a TF capture;
+    # for steps without one, the share py-spy sampled on the training thread.
+    coverage: float | None = None
 
     @property
     def count(self) -> int:
@@ -120,6 +131,7 @@ class StepStats:
             "total_ms": _ms(self.total_ns),
             "source": self.source,
             "marker": self.marker,
+            "coverage": _r(self.coverage, 3),
             "per_step": [s.to_json() for s in self.per_step],
         }
 
@@ -468,6 +480,21 @@ class CaptureWindow:
     events: int = 0
     steps: int = 0
     reason: str | None = None  # from the bootstrap's capture_start record
+    # From the bootstrap's step clock (every step of the run, captured or not): the median
+    # step inside the window and outside it (the first steps, which trace the train function,
+    # left out); `slowdown` = inside / outside, None with fewer than 5 steps on either side.
+    inside_median_ns: float | None = None
+    outside_median_ns: float | None = None
+    slowdown: float | None = None
+    used: bool = True  # its steps count in the verdict (see sufficiency.py for when not)
+
+    @property
+    def representative(self) -> bool | None:
+        """Do the window's steps stand for the run's? None when the clock cannot tell."""
+        if self.slowdown is None:
+            return None
+        low, high = REPRESENTATIVE_SLOWDOWN
+        return low <= self.slowdown <= high
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -479,6 +506,12 @@ class CaptureWindow:
             "events": self.events,
             "steps": self.steps,
             "reason": self.reason,
+            "inside_median_ms": _ms(self.inside_median_ns) if self.inside_median_ns else None,
+            "outside_median_ms": (_ms(self.outside_median_ns) if self.outside_median_ns
+                                  else None),
+            "slowdown": _r(self.slowdown, 3),
+            "representative": self.representative,
+            "used": self.used,
         }
 
 
@@ -534,6 +567,30 @@ class PythonHotspot:
                 "share": _r(self.share), "during": self.during}
 
 
+Outcome = Literal["completed", "failed", "interrupted", "unknown"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Whether the evidence supports a verdict, and what the verdict covers.
+
+    Decided once, after all evidence is in (`analyzers/sufficiency.py`); every renderer reads
+    the headline's conditions from here, so no two sentences of a report can disagree on them.
+    """
+
+    verdict: bool = True  # a verdict is given (else the headline says what ioprof cannot tell)
+    outcome: Outcome = "unknown"  # how the job ended
+    reasons: tuple[str, ...] = ()  # why there is no verdict
+    needs: tuple[str, ...] = ()  # what would tell
+    caveats: tuple[str, ...] = ()  # what qualifies a verdict (said beside it)
+    covers: str = ""  # which steps the verdict rests on, in words
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "outcome": self.outcome,
+                "reasons": list(self.reasons), "needs": list(self.needs),
+                "caveats": list(self.caveats), "covers": self.covers}
+
+
 @dataclass(frozen=True)
 class Analysis:
     """Everything ioprof concludes about one run; `to_json()` is RUN/analysis.json."""
@@ -552,6 +609,7 @@ class Analysis:
     host: HostSummary = field(default_factory=HostSummary)
     captures: tuple[CaptureWindow, ...] = ()
     warnings: tuple[str, ...] = ()
+    assessment: Assessment = field(default_factory=Assessment)
     schema_version: int = SCHEMA_VERSION
 
     def iterator(self, iterator_id: int) -> TfDataIterator | None:
@@ -577,4 +635,5 @@ class Analysis:
             "host": self.host.to_json(),
             "captures": [c.to_json() for c in self.captures],
             "warnings": list(self.warnings),
+            "assessment": self.assessment.to_json(),
         }

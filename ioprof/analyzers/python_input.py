@@ -197,6 +197,28 @@ def steps_from_samples(spans: list[Span]) -> list[tuple[int, int]]:
     return [(ends[i - 1], ends[i]) for i in range(1, len(ends))]
 
 
+def sampled_share(threads: list[ThreadSamples], job_pid: int | None,
+                  windows: list[tuple[int, int]]) -> float:
+    """The share of the windows' time that py-spy sampled on the job's main thread: what
+    steps without a TF capture are known from. Without samples (py-spy could not attach, or
+    sampled another process) the steps' parts are not measured at all, only assumed."""
+    total = sum(b - a for a, b in windows)
+    if not total:
+        return 0.0
+    runs = sorted((r.start_ns, r.end_ns) for t in threads
+                  if (job_pid is None or t.pid == job_pid) and is_main_thread(t.runs, scan=300)
+                  for r in t.runs)
+    starts = [a for a, _ in runs]
+    longest = max((b - a for a, b in runs), default=0)
+    seen = 0
+    for a, b in windows:
+        i = bisect_left(starts, a - longest)
+        while i < len(runs) and runs[i][0] < b:
+            seen += max(0, min(b, runs[i][1]) - max(a, runs[i][0]))
+            i += 1
+    return min(1.0, seen / total)
+
+
 def step_times_from_events(events: list[dict]) -> list[int]:
     """The bootstrap's `step_times` records (tf/events.jsonl), one clock reading per step."""
     out: list[int] = []
@@ -454,7 +476,8 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
         stats = StepStats(per_step=tuple(steps), source="fallback",
                           marker="step_times" if len(step_times_ns or ()) > MIN_STEPS + 1
                           else "py-spy",
-                          median_ns=float(statistics.median(durs)), p10_ns=q[0], p90_ns=q[-1])
+                          median_ns=float(statistics.median(durs)), p10_ns=q[0], p90_ns=q[-1],
+                          coverage=sampled_share(threads, job_pid, windows))
     total = sum(s.dur_ns for s in steps) or 1
     cat_ns = {c: sum(s.category_ns(c) for s in steps) for c in CATEGORIES}
     breakdown = Breakdown(**{c: cat_ns[c] / total for c in CATEGORIES})
@@ -462,11 +485,13 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     category = bn.choose_category(breakdown)
     plain_loop = not analysis.pipeline and waits == 0
     warnings = list(analysis.warnings)
+    no_capture = ("The TF capture held no steps" if analysis.captures
+                  else "No TF profiler capture")
     if not captured and len(step_times_ns or ()) > MIN_STEPS + 1:
-        warnings.append("No TF profiler capture: steps are the bootstrap's step clock "
+        warnings.append(f"{no_capture}: steps are the bootstrap's step clock "
                         "(step_times); their parts come from py-spy's samples.")
     elif not captured:
-        warnings.append("No TF profiler capture: steps were taken from py-spy's samples of the "
+        warnings.append(f"{no_capture}: steps were taken from py-spy's samples of the "
                         "training thread (one step per sampled train_on_batch / tf.function "
                         "call; calls py-spy did not sample merge into their neighbours)"
                         + (", here one window: the calls ran back to back" if len(windows) == 1

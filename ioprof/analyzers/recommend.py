@@ -64,12 +64,21 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
             "distributed dataset) so the copy of batch n+1 runs during step n.", None,
             "prefetch_to_device"))
         return tuple(recs)
+    if cat == "other":
+        recs.append(Recommendation(
+            "Do less outside TF's ops between steps",
+            "Most step time is spent outside TF's ops: Python between steps, callbacks, "
+            "logging or a custom loop's own work. Log, evaluate and checkpoint less often, and "
+            "move per-step Python into the tf.function or into tf.data; the input pipeline is "
+            f"not the limit (input waits are {input_percent:.0f}% of step time).", None,
+            "overhead"))
+        return tuple(recs)
     if top is None:
         recs.append(Recommendation(
             "Move the input work into tf.data where it can run in parallel",
-            "Steps wait for input but no tf.data iterator did measurable work during the "
-            "waits: the input is produced outside tf.data (a Python generator, py_function or "
-            "a plain loop); see the Python lines below.", None, "outside_tfdata"))
+            f"Steps wait {input_percent:.0f}% of their time for input, but no tf.data iterator "
+            "did measurable work during the waits: the input is produced outside tf.data (a "
+            "Python generator, py_function or a plain loop).", None, "outside_tfdata"))
         return tuple(recs)
     ancestors = _ancestors(top, by_id)
     cpu_note = ""

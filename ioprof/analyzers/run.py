@@ -32,6 +32,7 @@ from ioprof.analyzers.python_input import attribute_python_input, step_times_fro
 from ioprof.analyzers.recommend import recommend
 from ioprof.analyzers.scan import scan_file
 from ioprof.analyzers.steps import find_steps
+from ioprof.analyzers.sufficiency import choose_captures, clock_medians, decide, outcome
 from ioprof.analyzers.tfdata import (
     NodeAcc,
     OpAcc,
@@ -108,6 +109,8 @@ def _analyze(path: Path) -> Analysis:
     has_tfdata = False
     busy_fracs: list[tuple[float, int]] = []
     starts = [e for e in loaded.events if e.get("type") == "capture_start"]
+    step_times = step_times_from_events(loaded.events)
+    step_capture: list[int] = []  # the capture index of each step (and of its parts)
     for xp in loaded.xplanes:
         try:
             scan = scan_file(xp)
@@ -131,6 +134,7 @@ def _analyze(path: Path) -> Analysis:
         _merge_ops(model_ops, pipeline.model_ops)
         base = scan.profile_start_ns or 0
         steps.extend(to_step(p, base, len(captures)) for p in parts)
+        step_capture.extend([len(captures)] * len(parts))
         all_parts.extend(parts)
         sources.append(found.source)
         if found.marker:
@@ -143,10 +147,19 @@ def _analyze(path: Path) -> Analysis:
         near = [r for r in starts if abs(int(r.get("t_ns", 0)) - base) < 2 * 10**9]
         reason = min(near, key=lambda r: abs(int(r.get("t_ns", 0)) - base)).get("reason") \
             if near else None
-        captures.append(CaptureWindow(index=len(captures), path=relative(path, xp),
-                                      start_ns=start_ns, end_ns=end_ns,
-                                      events=scan.event_count, steps=len(parts),
-                                      reason=reason))
+        inside, outside = clock_medians(step_times, start_ns, end_ns)
+        captures.append(CaptureWindow(
+            index=len(captures), path=relative(path, xp), start_ns=start_ns, end_ns=end_ns,
+            events=scan.event_count, steps=len(parts), reason=reason, inside_median_ns=inside,
+            outside_median_ns=outside,
+            slowdown=inside / outside if inside is not None and outside else None))
+    captures = choose_captures(captures)
+    windows_ns = [(c.start_ns, c.end_ns) for c in captures if c.used]
+    unused = {c.index for c in captures if not c.used}
+    if unused:
+        keep = [i for i, c in enumerate(step_capture) if c not in unused]
+        steps = [steps[i] for i in keep]
+        all_parts = [all_parts[i] for i in keep]
     if loaded.xplanes and not has_tfdata and steps:
         warnings.append("No tf.data iterator in the captures: the input comes from outside "
                         "tf.data (XProf says 'custom input pipeline' here); see the Python "
@@ -164,9 +177,9 @@ def _analyze(path: Path) -> Analysis:
     step_stats = StepStats(per_step=tuple(steps), source=source,  # type: ignore[arg-type]
                            marker=markers[0] if markers else None,
                            median_ns=float(statistics.median(durations)) if durations else 0.0,
-                           p10_ns=_percentile(durations, 10), p90_ns=_percentile(durations, 90))
+                           p10_ns=_percentile(durations, 10), p90_ns=_percentile(durations, 90),
+                           coverage=1.0 if steps else None)
 
-    step_times = step_times_from_events(loaded.events)
     if windows_ns or len(step_times) < 2:
         host, host_warnings = summarize_host(loaded.host_path, loaded.manifest.host, windows_ns,
                                              loaded.manifest.pid, loaded.probe)
@@ -212,7 +225,7 @@ def _analyze(path: Path) -> Analysis:
                 f"{input_pct:.1f}%: XProf's steps are the step markers' own spans, and the "
                 "batch fetch happens outside them (in the loop's `for` statement); ioprof's "
                 "steps run from one marker's end to the next, fetch included.")
-    return attribute_python_input(Analysis(
+    analysis = attribute_python_input(Analysis(
         run=_run_facts(loaded), steps=step_stats, breakdown=breakdown,
         input_bound_percent=input_pct, verdict=verdict, bottleneck=bottleneck,
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
@@ -220,6 +233,7 @@ def _analyze(path: Path) -> Analysis:
         captures=tuple(captures), warnings=tuple(warnings),
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
         datasets=loaded.datasets)
+    return decide(analysis, outcome(loaded.manifest.exit))
 
 
 def write_analysis(run_path: Path | str, analysis: Analysis) -> Path:

@@ -22,6 +22,7 @@ Failures go to `tf/bootstrap.log`; the job continues untouched.
 from __future__ import annotations
 
 import atexit
+import collections
 import dis
 import functools
 import importlib.abc
@@ -35,6 +36,9 @@ import time
 import traceback
 import typing
 
+# Beside this file on sys.path (sitecustomize's folder), like this module itself.
+from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
+
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
 ORIG_PYTHONPATH_ENV = "IOPROF_ORIG_PYTHONPATH"
 
@@ -44,6 +48,7 @@ _LIBRARY_PREFIXES = ("tensorflow", "keras", "tf_keras", "absl", "tensorboard", "
 
 _state = None  # the one _Bootstrap of this process, once activated
 _STEP_TIMES_CHUNK = 1000  # step timestamps are written in records of this many
+_RECENT_STEPS = 4096  # step timestamps kept in memory for the capture's representativeness check
 
 
 def activate(bootstrap_dir: str) -> None:
@@ -137,13 +142,17 @@ class _Bootstrap:
         self.step_source: str | None = None
         self.tf: typing.Any = None  # the tensorflow module, once the job imports it
         self.dataset_count = 0
-        self.capture = _CaptureScheduler(self, config.get("capture") or {})
+        self.capture = CaptureScheduler(self, config.get("capture") or {})
         self._own_trace = threading.local()
         self._job_steps_open = threading.local()  # .n: the job's step traces open here
         self._step_times: list = []
         # What the capture scheduler needs to know when the job shows no steps (yet).
         self.fit_called = False
         self.data_started = None  # monotonic time of the first iteration over a tf.data input
+        self.train_started = None  # monotonic time of the first gradient the job computed
+        # The latest steps' wall-clock times: the scheduler compares a window's steps with the
+        # steps after it (is the window representative of the run?).
+        self.recent_step_ns: collections.deque = collections.deque(maxlen=_RECENT_STEPS)
         self._patched: set[str] = set()
 
     @_guarded
@@ -177,6 +186,7 @@ class _Bootstrap:
         if self.config.get("record_datasets", True):
             _DatasetRecorder(self, tf).install()
         self._patch_profiler(tf)
+        self._watch_gradients(tf)
         # Registered after TF's own atexit handlers, so it runs before them (LIFO).
         atexit.register(self._at_exit)
         self.capture.begin()
@@ -205,7 +215,9 @@ class _Bootstrap:
         elif self.step_source != source:
             return  # count one source only; the first seen wins
         self.steps += 1
-        self._step_times.append(time.time_ns())
+        now = time.time_ns()
+        self._step_times.append(now)
+        self.recent_step_ns.append(now)
         if len(self._step_times) >= _STEP_TIMES_CHUNK:
             self.flush_step_times()
 
@@ -214,6 +226,28 @@ class _Bootstrap:
         if times:
             self.log.emit("step_times", source=self.step_source,
                           first_step=self.steps - len(times), times_ns=times)
+
+    @_guarded
+    def _watch_gradients(self, tf) -> None:
+        """Note the first gradient the job asks for: the surest sign that training began.
+
+        A training loop computes gradients (eagerly every step, or once while a `tf.function`
+        train step is traced); making data, checking files or `adapt()`ing a layer does not.
+        The capture scheduler waits for this (or steps, or tf.data iteration) before it opens
+        a window on a job that shows no step markers."""
+        tape_cls: typing.Any = getattr(tf, "GradientTape", None)
+        original = getattr(tape_cls, "gradient", None)
+        if tape_cls is None or original is None:
+            return
+        bootstrap = self
+
+        @functools.wraps(original)
+        def gradient(tape_self, *args, **kwargs):
+            if bootstrap.train_started is None:
+                bootstrap.train_started = time.monotonic()
+            return original(tape_self, *args, **kwargs)
+
+        tape_cls.gradient = gradient
 
     # -- profiler -----------------------------------------------------------------------------
 
@@ -610,166 +644,3 @@ def _function_site(fn) -> dict | None:
         return {"file": None, "line": None, "name": repr(fn)[:80]}
     return {"file": code.co_filename, "line": code.co_firstlineno,
             "name": getattr(fn, "__qualname__", code.co_name)}
-
-
-# -- the capture windows -----------------------------------------------------------------------
-
-
-class _CaptureScheduler:
-    """Decides when the TF profiler runs: after warm-up, for a window, one or more times.
-
-    A window opens after `after_steps` steps — or `after_s` seconds after TF was imported when
-    the job shows no steps — and closes after `steps` steps or `seconds` seconds, whichever
-    first. Runs on its own thread so that the job's threads only ever bump a counter.
-    """
-
-    def __init__(self, bootstrap: _Bootstrap, config: dict) -> None:
-        self.bootstrap = bootstrap
-        self.enabled = bool(config.get("enabled", True))
-        self.after_steps = int(config.get("after_steps", 5))
-        self.after_s = float(config.get("after_s", 5.0))
-        self.window_steps = int(config.get("steps", 200))
-        self.window_s = float(config.get("seconds", 10.0))
-        self.windows = int(config.get("windows", 1))
-        self.interval_s = float(config.get("interval_s", 30.0))
-        self.logdir = config.get("logdir")
-        self.host_tracer_level = int(config.get("host_tracer_level", 2))
-        self.python_tracer_level = int(config.get("python_tracer_level", 0))
-        # TF's own profiler start/stop (set once TF is imported): dynamic TF objects
-        self.original_start: typing.Any = None
-        self.original_stop: typing.Any = None
-        # Held for the whole of a profiler start or stop (which release the GIL for up to a
-        # second): the job's exit must wait for it, or the interpreter tears down a thread
-        # that is inside TF's C++ and the process aborts ("FATAL: exception not rethrown").
-        self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
-        self._active = False
-        self._done = 0
-        self._stepped_aside = False
-        self._window_start = 0.0
-        self._window_start_step = 0
-        self._stop_event = threading.Event()
-
-    def begin(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        boot = self.bootstrap
-        t0 = time.monotonic()
-        last_reported = -1
-        last_report_t = 0.0
-        next_window_t = None
-        while not self._stop_event.wait(0.05):
-            try:
-                now = time.monotonic()
-                if boot.steps != last_reported and now - last_report_t >= 1.0:
-                    boot.log.emit("steps", count=boot.steps, source=boot.step_source)
-                    last_reported, last_report_t = boot.steps, now
-                if not self.enabled or self._stepped_aside or self.original_start is None:
-                    continue
-                if self._active:
-                    by_steps = boot.steps - self._window_start_step >= self.window_steps
-                    by_time = now - self._window_start >= self.window_s
-                    if by_steps or by_time:
-                        started = self._window_start
-                        self._stop_window("steps" if by_steps else "seconds")
-                        next_window_t = started + self.interval_s  # start to start
-                    continue
-                if self._done >= self.windows:
-                    continue
-                if self._done == 0:
-                    ready, reason = self._first_window_due(now, t0)
-                else:
-                    ready = next_window_t is not None and now >= next_window_t
-                    reason = f"window {self._done + 1}"
-                if ready:
-                    self._start_window(reason)
-            except Exception:  # noqa: BLE001
-                boot.log.log_exception("capture scheduler")
-
-    def _first_window_due(self, now: float, tf_imported: float) -> tuple[bool, str]:
-        """After `after_steps` steps; for a job that shows no steps, `after_s` seconds after it
-        starts iterating over its tf.data input (or after TF's import when it builds none).
-        A Keras `fit` always shows steps, so it never falls back to the clock."""
-        boot = self.bootstrap
-        if boot.step_source:
-            return boot.steps >= self.after_steps, f"after {boot.steps} steps"
-        if boot.fit_called:
-            return False, ""
-        if boot.data_started is not None:
-            waited = now - boot.data_started
-            return waited >= self.after_s, f"{waited:.1f} s after the input started, no steps"
-        if boot.dataset_count == 0:
-            waited = now - tf_imported
-            return waited >= self.after_s, f"{waited:.1f} s after TF import, no tf.data, no steps"
-        return False, ""
-
-    def _start_window(self, reason: str) -> None:
-        tf = self.bootstrap.tf
-        with self._lock:
-            if self._active or self._stepped_aside or self._stop_event.is_set():
-                return
-            kwargs = {}
-            if (self.host_tracer_level, self.python_tracer_level) != (2, 0):
-                # TF's defaults are (2, 0); passing options makes it log warnings, so only
-                # pass them when they differ.
-                kwargs["options"] = tf.profiler.experimental.ProfilerOptions(
-                    host_tracer_level=self.host_tracer_level,
-                    python_tracer_level=self.python_tracer_level, device_tracer_level=1,
-                )
-            try:
-                self.original_start(self.logdir, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                already = "AlreadyExists" in type(exc).__name__ or "already" in str(exc).lower()
-                self._stepped_aside = True
-                if already:
-                    self.bootstrap.log.emit(
-                        "capture_skipped",
-                        reason="the job runs its own profiler session; ioprof stepped aside")
-                else:
-                    self.bootstrap.log.emit("capture_skipped",
-                                            reason=f"profiler start failed: {exc}")
-                return
-            self._active = True
-            self._window_start = time.monotonic()
-            self._window_start_step = self.bootstrap.steps
-            self.bootstrap.log.emit("capture_start", capture=self._done + 1, reason=reason,
-                                    step=self.bootstrap.steps)
-
-    def _stop_window(self, why: str, note: str | None = None) -> None:
-        with self._lock:
-            if not self._active:
-                return
-            self._active = False
-            self._done += 1
-            steps = self.bootstrap.steps - self._window_start_step
-            try:
-                self.original_stop()
-                ok, error = True, None
-            except Exception as exc:  # noqa: BLE001
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-            fields = {"capture": self._done, "steps": steps, "ok": ok, "ended_by": why}
-            if error:
-                fields["error"] = error
-            if note:
-                fields["note"] = note
-            self.bootstrap.log.emit("capture_stop", **fields)
-
-    def step_aside(self, reason: str) -> None:
-        """The job wants the profiler: save ours (if running) and never start again."""
-        if self._stepped_aside:
-            return
-        self._stepped_aside = True
-        if self._active:
-            self._stop_window("job", note=reason)
-        self.bootstrap.log.emit("capture_skipped", reason=f"{reason}; ioprof stepped aside")
-
-    def finish(self, note: str) -> None:
-        """At the job's exit: wait for any start/stop in flight, then save an open window."""
-        self._stop_event.set()
-        with self._lock:
-            if self._active:
-                self._stop_window("exit", note=note)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)

@@ -29,6 +29,10 @@ def report_command(run_dir: Path, fmt: str, output: Path | None, open_browser: b
         raise IoprofError(f"this ioprof install cannot analyze runs ({exc})") from None
     analysis = analyze_run(run_dir)
     write_analysis(run_dir, analysis)
+    from ioprof.pipeline import degraded_lines
+
+    for line in degraded_lines(analysis):
+        click.echo(f"ioprof: warning: {line}", err=True)
     path = render(run_dir, analysis, fmt=fmt, output=output, anonymize=anonymize)
     if path is not None:
         click.echo(f"ioprof: wrote {path}", err=True)

@@ -26,6 +26,8 @@ STORAGE_EVIDENCE = ("data_volume", "probe_share")
 def render_text(analysis: Analysis) -> str:
     """The verdict, the top three culprits with file:line, the breakdown and the report path."""
     lines = ["ioprof verdict:"] + _wrap(words.headline(analysis))
+    for caveat in words.caveats(analysis):
+        lines += _wrap(f"Caution: {caveat}")
     if analysis.verdict is not None:
         lines += _wrap(f"XProf terms: {analysis.verdict.xprof_sentence}")
         if analysis.verdict.diagnosis.startswith("ioprof's correction"):
@@ -46,6 +48,8 @@ def render_text(analysis: Analysis) -> str:
         lines.append(f"Breakdown over {steps.count} steps (median {words.ms(steps.median_ns)}, "
                      f"p90 {words.ms(steps.p90_ns)}):")
         lines += _wrap(words.breakdown_line(analysis))
+        if words.slowdown_note(analysis):
+            lines += _wrap(words.slowdown_note(analysis))
     if analysis.recommendations:
         rec = analysis.recommendations[0]
         where = (f" ({words.long_source(rec.source)})"

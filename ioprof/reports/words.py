@@ -120,6 +120,35 @@ def headline(analysis: Analysis) -> str:
     map at train.py:24" (shares re-based on the input wait: the op's share of its iterator's
     op time, times the iterator's share of the decode time, times decode's share of the wait).
     """
+    assessment = analysis.assessment
+    ended = _ending(analysis)
+    if not assessment.verdict:
+        return (ended + ("; " if ended else "") + "ioprof cannot tell what bounds this job: "
+                + "; ".join(assessment.reasons) + ". What would tell it: "
+                + "; ".join(assessment.needs) + ".")
+    text = _verdict_sentence(analysis)
+    return f"{ended}; over {assessment.covers} before that: {text}" if ended else text
+
+
+def _ending(analysis: Analysis) -> str:
+    """How the job ended, when that comes before anything else: a failed or interrupted job."""
+    ended = analysis.assessment.outcome
+    if ended not in ("failed", "interrupted"):
+        return ""
+    seen = analysis.run.steps_seen
+    after = f" after {seen} step{'s' if seen != 1 else ''}" if seen is not None else ""
+    code = analysis.run.exit_code
+    if ended == "failed":
+        return f"The job failed (exit code {code}){after}"
+    return f"The job was interrupted{after}"
+
+
+def caveats(analysis: Analysis) -> list[str]:
+    """What qualifies the verdict, shown right under the headline (not among the warnings)."""
+    return [c[:1].upper() + c[1:] + "." for c in analysis.assessment.caveats]
+
+
+def _verdict_sentence(analysis: Analysis) -> str:
     cat = category(analysis)
     if cat is None:
         return ("No training steps were observed, so ioprof cannot say where step time went "
@@ -174,6 +203,26 @@ def headline(analysis: Analysis) -> str:
         if py.source:
             text += f" at {short_source(py.source)}"
     return text
+
+
+def slowdown_note(analysis: Analysis) -> str:
+    """How much the capture slowed the steps it measured, next to the shares it qualifies."""
+    used = [c for c in analysis.captures if c.used]
+    known = [c for c in used if c.slowdown is not None]
+    if not used:
+        return ""
+    if not known:
+        return ("How much the capture slowed its steps is unknown: fewer than 5 steps ran "
+                "outside the window to compare with.")
+    parts = []
+    for c in known:
+        change = (c.slowdown or 1.0) - 1
+        how = (f"slowed the steps it measured by {100 * change:.0f}%" if change >= 0.005 else
+               f"ran {100 * -change:.0f}% faster than the rest" if change <= -0.005 else
+               "did not measurably slow the steps")
+        parts.append(f"capture #{c.index} {how} (median step {ms(c.inside_median_ns)} inside, "
+                     f"{ms(c.outside_median_ns)} outside)")
+    return ("The " + "; the ".join(parts) + ": the shares are of the captured steps.")
 
 
 def breakdown_line(analysis: Analysis) -> str:

@@ -70,6 +70,20 @@ SCENARIOS: dict[str, tuple[list[str], list[str], dict]] = {
 }
 
 
+# Runs that must not get a confident verdict, or whose verdict is qualified (sufficiency.py):
+# recorded under tests/data/degraded/<name>/ (outside SCENARIOS' folder scan), same layout.
+SLOW_START = str(HERE.parent / "jobs" / "slow_start_job.py")
+DEGRADED: dict[str, tuple[list[str], list[str], dict]] = {
+    "capture_before_steps": (  # the only window closed before the job's 3 steps
+        [SLOW_START, "preview", "3", "3"],
+        ["--capture-after-seconds", "0.5", "--capture-seconds", "1"],
+        {"verdict": False, "outcome": "completed", "reason": "saw no training steps"}),
+    "failed_after_steps": (  # a job that raises after its fit: exit code 1
+        [SLOW_START, "crash", "0", "300"], ["--capture-after-steps", "3"],
+        {"verdict": True, "outcome": "failed", "exit_code": 1}),
+}
+
+
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
 TRIM_BYTES = {"read_slow_storage": 700_000}
 
@@ -95,8 +109,9 @@ def trim(path: Path, max_bytes: int = 320_000) -> None:
 
 
 def make(name: str) -> None:
-    job_flags, trace_flags, expected = SCENARIOS[name]
-    out = HERE / name
+    degraded = name in DEGRADED
+    job_flags, trace_flags, expected = (DEGRADED if degraded else SCENARIOS)[name]
+    out = HERE / "degraded" / name if degraded else HERE / name
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "ioprof", "trace", "-q", "-o", str(out), "--no-analyze",
@@ -106,10 +121,14 @@ def make(name: str) -> None:
         cmd += job_flags
     else:
         cmd += [str(JOB), "--steps", "40", *job_flags]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=not degraded, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     for capture in out.glob("tf/logdir/plugins/profile/*/*.xplane.pb"):
         trim(capture, TRIM_BYTES.get(name, 320_000))
-    write_expected(name)
+    if degraded:
+        (out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    else:
+        write_expected(name)
     sizes = {str(p.relative_to(out)): p.stat().st_size for p in out.rglob("*") if p.is_file()}
     print(name, sum(sizes.values()) // 1024, "KB", max(sizes.items(), key=lambda kv: kv[1]))
 
@@ -123,5 +142,5 @@ if __name__ == "__main__":
         for scenario in SCENARIOS:
             write_expected(scenario)
         sys.exit(0)
-    for scenario in sys.argv[1:] or SCENARIOS:
+    for scenario in sys.argv[1:] or [*SCENARIOS, *DEGRADED]:
         make(scenario)

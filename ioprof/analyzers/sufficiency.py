@@ -1,0 +1,170 @@
+"""Is there enough evidence for a verdict? Decided once, after all evidence is gathered.
+
+A profiler that is confidently wrong once is not used twice. The analyzers before this one
+measure; this one decides whether the measurements can carry a verdict, what the verdict
+covers, and what qualifies it. The rules (docs/analysis-format.md, "assessment"):
+
+- **Steps.** At least `MIN_VERDICT_STEPS` steps with measured parts. Steps come from a TF
+  capture (measured by the trace) or, without one, from the step clock or py-spy's step calls,
+  whose parts py-spy's samples measure.
+- **Coverage.** Steps without a capture need py-spy samples over at least `MIN_COVERAGE` of
+  their time on the training thread; the rest of such a step is unmeasured, and calling it
+  "other" would turn an absence of evidence into an "Overhead-bound" verdict.
+- **Captures stand for the run.** A capture that saw no steps is never used. A capture whose
+  steps' median differs from the run's other steps' beyond `REPRESENTATIVE_SLOWDOWN` is not
+  used when another capture is representative, and qualifies the verdict when none is.
+- **The job's end.** A job that failed or was interrupted gets a verdict only on the steps
+  before its end, and the headline says so first.
+Below these, the verdict is withheld: the report says what ioprof cannot tell and what would
+tell it, and shows no breakdown, culprit or recommendation that it could not stand behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+from dataclasses import replace
+
+from ioprof.analyzers.model import (
+    NOTABLE_SLOWDOWN,
+    Analysis,
+    Assessment,
+    Breakdown,
+    CaptureWindow,
+    Outcome,
+    StepStats,
+)
+from ioprof.rundir import ExitStatus
+
+MIN_VERDICT_STEPS = 3
+MIN_COVERAGE = 0.5
+MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
+WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
+
+
+def clock_medians(step_times_ns: list[int], start_ns: int, end_ns: int
+                  ) -> tuple[float | None, float | None]:
+    """The median step inside [start_ns, end_ns) and outside it, from the bootstrap's step
+    clock (one time per step end over the whole run); None where fewer than
+    `MIN_CLOCK_STEPS` steps fall on that side."""
+    times = sorted(step_times_ns)
+    inside: list[int] = []
+    outside: list[int] = []
+    for i in range(WARMUP_STEPS, len(times)):
+        a, b = times[i - 1], times[i]
+        (inside if start_ns <= a and b <= end_ns else outside).append(b - a)
+    return (float(statistics.median(inside)) if len(inside) >= MIN_CLOCK_STEPS else None,
+            float(statistics.median(outside)) if len(outside) >= MIN_CLOCK_STEPS else None)
+
+
+def choose_captures(captures: list[CaptureWindow]) -> list[CaptureWindow]:
+    """Which captures' steps the verdict rests on: never one without steps, and not one that
+    does not stand for the run while another does."""
+    some_representative = any(c.steps and c.representative is not False for c in captures)
+    return [replace(c, used=bool(c.steps) and (c.representative is not False
+                                                or not some_representative))
+            for c in captures]
+
+
+def outcome(exit_status: ExitStatus | None) -> Outcome:
+    """How the job ended: Ctrl-C and termination signals are interruptions; any other
+    non-zero exit is a failure."""
+    if exit_status is None:
+        return "unknown"
+    stopped = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
+    if exit_status.signal in stopped or exit_status.code in {128 + s for s in stopped}:
+        return "interrupted"
+    return "completed" if exit_status.code == 0 else "failed"
+
+
+def decide(analysis: Analysis, ended: Outcome) -> Analysis:
+    """`analysis` with its `assessment`; without enough evidence, with the verdict and all
+    that follows from it (breakdown, culprits, recommendations) withheld."""
+    reasons, needs = _insufficient(analysis)
+    if reasons:
+        assessment = Assessment(verdict=False, outcome=ended, reasons=tuple(reasons),
+                                needs=tuple(needs))
+        return replace(analysis, assessment=assessment, steps=StepStats(),
+                       breakdown=Breakdown(), input_bound_percent=0.0, verdict=None,
+                       bottleneck=None, recommendations=())
+    assessment = Assessment(verdict=True, outcome=ended, caveats=tuple(_caveats(analysis)),
+                            covers=_covers(analysis))
+    return replace(analysis, assessment=assessment)
+
+
+def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
+    """Why the evidence cannot carry a verdict (empty when it can), and what would."""
+    steps = a.steps
+    if steps.count >= MIN_VERDICT_STEPS and a.bottleneck is not None:
+        if steps.source != "fallback" or (steps.coverage or 0.0) >= MIN_COVERAGE:
+            return [], []
+        return ([f"the {steps.count} steps have no TF capture, and py-spy sampled only "
+                 f"{100 * (steps.coverage or 0):.0f}% of their time on the training thread "
+                 "(their parts would be guessed, not measured)"],
+                ["py-spy samples of the job (see the warnings for why they are missing)",
+                 "or a TF capture: a job that trains longer than the capture's warm-up"])
+    reasons, needs = [], []
+    unread = [w for w in a.warnings if w.startswith("capture skipped")]
+    empty = [c for c in a.captures if not c.steps]
+    if unread:
+        reasons.append("the TF capture could not be read (" + "; ".join(
+            w.removeprefix("capture skipped: ") for w in unread) + ")")
+        needs.append("a rerun (the capture file is damaged or incomplete)")
+    if empty and len(empty) == len(a.captures):
+        opened = "; ".join(f"#{c.index} opened {c.reason}" if c.reason else f"#{c.index}"
+                           for c in empty)
+        reasons.append(f"the TF capture window saw no training steps ({opened})")
+        needs.append("a capture while the job trains: `--capture-after-steps N`, or "
+                     "`--capture-after-seconds S` for a job without step markers")
+    if not a.captures and not unread:
+        reasons.append("there is no TF capture" + (
+            " (TensorFlow's profiler did not run: see the warnings)"
+            if a.run.collectors.get("tf") not in (None, "ok") else
+            " (the job ended before the capture's warm-up was over)"))
+        needs.append("a job that trains past the capture's warm-up (5 steps) for a few "
+                     "seconds, or `--capture-after-steps 1`")
+    seen = a.run.steps_seen
+    if seen is not None and seen < MIN_VERDICT_STEPS:
+        reasons.append(f"the job ran {seen} training step{'s' if seen != 1 else ''}")
+        needs.append("a job that runs at least a few training steps")
+    elif not reasons:
+        reasons.append(f"only {a.steps.count} steps could be measured")
+        needs.append("a longer job, or a longer capture window (`--capture-seconds S`)")
+    return reasons, needs
+
+
+def _caveats(a: Analysis) -> list[str]:
+    """What qualifies a verdict: captures that do not stand for the run, or that slowed the
+    steps they measured, or that could not be read."""
+    out = []
+    used = [c for c in a.captures if c.used]
+    if used and all(c.representative is False for c in used):
+        c = used[0]
+        faster = (c.slowdown or 1.0) < 1
+        out.append(
+            f"the captured steps (median {_ms(c.inside_median_ns)}) ran "
+            f"{'faster' if faster else 'slower'} than the run's other steps (median "
+            f"{_ms(c.outside_median_ns)}): the verdict covers the captured steps, which may "
+            "not stand for the run; rerun with `--capture-after-steps N` later in training")
+    else:
+        slow = [c for c in used if c.slowdown is not None and c.slowdown >= NOTABLE_SLOWDOWN]
+        if slow:
+            worst = max(c.slowdown or 0 for c in slow)
+            out.append(f"the capture slowed the steps it measured by {100 * (worst - 1):.0f}%: "
+                       "shares are of the slowed steps")
+    unread = [w for w in a.warnings if w.startswith("capture skipped")]
+    if unread:
+        out.append(f"{len(unread)} capture(s) could not be read and are left out")
+    return out
+
+
+def _covers(a: Analysis) -> str:
+    used = [c for c in a.captures if c.used]
+    if a.steps.source == "fallback":
+        return (f"{a.steps.count} steps without a TF capture, measured by py-spy's samples "
+                f"({100 * (a.steps.coverage or 0):.0f}% of their time sampled)")
+    return f"{a.steps.count} steps in {len(used)} TF capture{'s' if len(used) != 1 else ''}"
+
+
+def _ms(ns: float | None) -> str:
+    return "?" if ns is None else f"{ns / 1e6:.1f} ms"

@@ -1,0 +1,268 @@
+"""When the TF profiler runs inside the traced job: the capture windows (stdlib only).
+
+Part of ioprof's bootstrap (`_ioprof_bootstrap`), split out because *when* to capture is its
+own question, and getting it wrong is the worst failure a profiler has: a window that opens
+before the job trains yields a confident verdict about start-up. So a window opens only on
+evidence that training runs:
+
+- after `after_steps` counted steps (Keras `fit`/`train_on_batch` markers, the job's own
+  `Trace(step_num=)`);
+- for a job that shows no step markers, `after_s` seconds after it first iterates over a
+  tf.data input or first computes a gradient; never merely some seconds after TF's import
+  (a job that makes its data, checks its files or `adapt()`s a layer first would be captured
+  doing that);
+- a window that saw no steps, in a job whose steps start later, is taken again (`_RETAKES`);
+- a window whose steps do not stand for the run (their median differs from the next steps'
+  beyond `REPRESENTATIVE`, e.g. a prefetch buffer filled during compilation drained inside the
+  window) is taken again once, and the check is written to the event log either way.
+
+It runs on its own thread, so the job's threads only ever bump a counter.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import typing
+
+# A window's median step time over the next steps' median: inside these bounds the window
+# stands for the run. The capture itself slows steps (tens of percent on short steps), so the
+# upper bound leaves room for that; a window *faster* than the run is the suspicious case.
+REPRESENTATIVE = (0.67, 2.0)
+_RETAKES = 2  # windows taken again because they saw no steps
+# A window's representativeness is judged on the steps after it: at least this many, over at
+# least this long (a few milliseconds of short steps say nothing), or this many in any case.
+_CHECK_MIN_STEPS = 5
+_CHECK_MIN_S = 2.0
+_CHECK_MAX_STEPS = 500
+
+
+class CaptureScheduler:
+    """Decides when the TF profiler runs: after warm-up, for a window, one or more times.
+
+    A window closes after `steps` steps or `seconds` seconds, whichever first."""
+
+    def __init__(self, bootstrap: typing.Any, config: dict) -> None:
+        self.bootstrap = bootstrap
+        self.enabled = bool(config.get("enabled", True))
+        self.after_steps = int(config.get("after_steps", 5))
+        self.after_s = float(config.get("after_s", 5.0))
+        self.window_steps = int(config.get("steps", 200))
+        self.window_s = float(config.get("seconds", 10.0))
+        self.windows = int(config.get("windows", 1))
+        self.interval_s = float(config.get("interval_s", 30.0))
+        self.logdir = config.get("logdir")
+        self.host_tracer_level = int(config.get("host_tracer_level", 2))
+        self.python_tracer_level = int(config.get("python_tracer_level", 0))
+        # TF's own profiler start/stop (set once TF is imported): dynamic TF objects
+        self.original_start: typing.Any = None
+        self.original_stop: typing.Any = None
+        # Held for the whole of a profiler start or stop (which release the GIL for up to a
+        # second): the job's exit must wait for it, or the interpreter tears down a thread
+        # that is inside TF's C++ and the process aborts ("FATAL: exception not rethrown").
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._active = False
+        self._done = 0
+        self._stepped_aside = False
+        self._window_start = 0.0
+        self._window_start_step = 0
+        self._stop_event = threading.Event()
+        self._retakes = 0  # windows taken again because they saw no steps
+        self._retake_reason: str | None = None  # why the next window is owed, if one is
+        # (capture, its last step, its median step ms, when it closed), until checked
+        self._pending_check: tuple[int, int, float, float] | None = None
+        self._rechecked = False  # a window was already taken again for representativeness
+        self._retake_from = 0  # the step count a retaken window counts its warm-up from
+
+    def begin(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        boot = self.bootstrap
+        last_reported = -1
+        last_report_t = 0.0
+        next_window_t: float | None = None
+        while not self._stop_event.wait(0.05):
+            try:
+                now = time.monotonic()
+                if boot.steps != last_reported and now - last_report_t >= 1.0:
+                    boot.log.emit("steps", count=boot.steps, source=boot.step_source)
+                    last_reported, last_report_t = boot.steps, now
+                if not self.enabled or self._stepped_aside or self.original_start is None:
+                    continue
+                if self._active:
+                    next_window_t = self._maybe_close(now) or next_window_t
+                    continue
+                self._check_representative()
+                ready, reason = self._window_due(now, next_window_t)
+                if ready:
+                    self._start_window(reason)
+            except Exception:  # noqa: BLE001
+                boot.log.log_exception("capture scheduler")
+
+    def _maybe_close(self, now: float) -> float | None:
+        """Close the open window when it has its steps or its seconds; returns when the next
+        scheduled window (if any) is due, start to start."""
+        by_steps = self.bootstrap.steps - self._window_start_step >= self.window_steps
+        by_time = now - self._window_start >= self.window_s
+        if not (by_steps or by_time):
+            return None
+        started = self._window_start
+        self._stop_window("steps" if by_steps else "seconds")
+        return started + self.interval_s
+
+    def _window_due(self, now: float, next_window_t: float | None) -> tuple[bool, str]:
+        if self._retake_reason is not None:
+            ready, why = self._first_window_due(now)
+            return ready, f"{why}; {self._retake_reason}"
+        if self._done >= self.windows:
+            return False, ""
+        if self._done == 0:
+            return self._first_window_due(now)
+        ready = next_window_t is not None and now >= next_window_t
+        return ready, f"window {self._done + 1}"
+
+    def _first_window_due(self, now: float) -> tuple[bool, str]:
+        """After `after_steps` steps; for a job that shows no steps, `after_s` seconds after
+        the first sign of training (its first tf.data iteration or first gradient). A Keras
+        `fit` always shows steps, so it never falls back to the clock; a job that shows none
+        of these signs is not captured at all (better no capture than one of its start-up)."""
+        boot = self.bootstrap
+        if boot.step_source:
+            start = self._retake_from if self._retake_reason else 0
+            counted = boot.steps - start
+            return counted >= self.after_steps, f"after {boot.steps} steps"
+        if boot.fit_called or self._retake_reason:
+            return False, ""
+        signs = [(t, what) for t, what in ((boot.data_started, "the input started"),
+                                           (boot.train_started, "the first gradient"))
+                 if t is not None]
+        if not signs:
+            return False, ""
+        first, what = min(signs)
+        waited = now - first
+        return waited >= self.after_s, f"{waited:.1f} s after {what}, no step markers"
+
+    def _check_representative(self) -> None:
+        """Once enough steps ran after a window, compare their median with the window's; a
+        window that does not stand for the run is taken again (once)."""
+        pending = self._pending_check
+        if pending is None:
+            return
+        capture, end_step, inside_ms, closed = pending
+        after = self.bootstrap.steps - end_step
+        if after < _CHECK_MIN_STEPS or (time.monotonic() - closed < _CHECK_MIN_S
+                                          and after < _CHECK_MAX_STEPS):
+            return
+        self._pending_check = None
+        outside_ms = _median_step_ms(self.bootstrap.recent_step_ns, after)
+        if outside_ms is None or outside_ms <= 0:
+            return
+        ratio = inside_ms / outside_ms
+        ok = REPRESENTATIVE[0] <= ratio <= REPRESENTATIVE[1]
+        self.bootstrap.log.emit("capture_check", capture=capture, inside_ms=round(inside_ms, 3),
+                                outside_ms=round(outside_ms, 3), ratio=round(ratio, 3),
+                                representative=ok)
+        if not ok and not self._rechecked:
+            self._rechecked = True
+            self._retake_from = self.bootstrap.steps
+            self._retake_reason = (f"window {capture}'s steps (median {inside_ms:.1f} ms) did "
+                                   f"not stand for the run's ({outside_ms:.1f} ms)")
+
+    def _start_window(self, reason: str) -> None:
+        tf = self.bootstrap.tf
+        with self._lock:
+            if self._active or self._stepped_aside or self._stop_event.is_set():
+                return
+            kwargs = {}
+            if (self.host_tracer_level, self.python_tracer_level) != (2, 0):
+                # TF's defaults are (2, 0); passing options makes it log warnings, so only
+                # pass them when they differ.
+                kwargs["options"] = tf.profiler.experimental.ProfilerOptions(
+                    host_tracer_level=self.host_tracer_level,
+                    python_tracer_level=self.python_tracer_level, device_tracer_level=1,
+                )
+            try:
+                self.original_start(self.logdir, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                already = "AlreadyExists" in type(exc).__name__ or "already" in str(exc).lower()
+                self._stepped_aside = True
+                if already:
+                    self.bootstrap.log.emit(
+                        "capture_skipped",
+                        reason="the job runs its own profiler session; ioprof stepped aside")
+                else:
+                    self.bootstrap.log.emit("capture_skipped",
+                                            reason=f"profiler start failed: {exc}")
+                return
+            self._active = True
+            self._retake_reason = None
+            self._window_start = time.monotonic()
+            self._window_start_step = self.bootstrap.steps
+            self.bootstrap.log.emit("capture_start", capture=self._done + 1, reason=reason,
+                                    step=self.bootstrap.steps)
+
+    def _stop_window(self, why: str, note: str | None = None) -> None:
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+            self._done += 1
+            boot = self.bootstrap
+            steps = boot.steps - self._window_start_step
+            try:
+                self.original_stop()
+                ok, error = True, None
+            except Exception as exc:  # noqa: BLE001
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            fields: dict[str, object] = {"capture": self._done, "steps": steps, "ok": ok,
+                                         "ended_by": why}
+            if error:
+                fields["error"] = error
+            if note:
+                fields["note"] = note
+            boot.log.emit("capture_stop", **fields)
+            self._after_window(steps)
+
+    def _after_window(self, steps: int) -> None:
+        """What the closed window owes: a retake when it saw no steps in a job that had not
+        shown any yet (its training may start later), a representativeness check when it saw
+        enough steps to have a median."""
+        boot = self.bootstrap
+        if steps == 0 and not boot.step_source and self._retakes < _RETAKES:
+            self._retakes += 1
+            self._retake_from = boot.steps
+            self._retake_reason = f"window {self._done} saw no steps"
+        elif steps >= 3 and not self._rechecked:
+            inside = _median_step_ms(boot.recent_step_ns, steps)
+            if inside is not None:
+                self._pending_check = (self._done, boot.steps, inside, time.monotonic())
+
+    def step_aside(self, reason: str) -> None:
+        """The job wants the profiler: save ours (if running) and never start again."""
+        if self._stepped_aside:
+            return
+        self._stepped_aside = True
+        if self._active:
+            self._stop_window("job", note=reason)
+        self.bootstrap.log.emit("capture_skipped", reason=f"{reason}; ioprof stepped aside")
+
+    def finish(self, note: str) -> None:
+        """At the job's exit: wait for any start/stop in flight, then save an open window."""
+        self._stop_event.set()
+        with self._lock:
+            if self._active:
+                self._stop_window("exit", note=note)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+
+
+def _median_step_ms(times_ns: typing.Any, last: int) -> float | None:
+    """The median duration of the last `last` steps, from the step clock's recent times."""
+    times = list(times_ns)[-(last + 1):]
+    if len(times) < 3:
+        return None
+    return statistics.median(b - a for a, b in zip(times, times[1:], strict=False)) / 1e6

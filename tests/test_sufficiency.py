@@ -1,0 +1,172 @@
+"""Never confidently wrong: a verdict only from sufficient evidence, one story per report.
+
+On recorded real runs (tests/data/, tests/data/degraded/, tests/fixtures/python_input/): the
+runs without enough evidence say what ioprof cannot tell, and every report (headline, XProf's
+terms, culprits, recommendations, run facts, warnings; HTML and terminal) agrees with itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from ioprof.analyzers import analyze_run
+from ioprof.analyzers.model import Analysis, CaptureWindow
+from ioprof.analyzers.sufficiency import choose_captures, clock_medians
+from ioprof.reports import words
+from ioprof.reports.html import render_html
+from ioprof.reports.text import render_text
+
+TESTS = Path(__file__).parent
+DATA = TESTS / "data"
+DEGRADED = DATA / "degraded"
+RUNS = sorted([p for p in DATA.iterdir() if (p / "manifest.json").is_file()]
+              + [p for p in DEGRADED.iterdir() if (p / "manifest.json").is_file()]
+              + [p for p in (TESTS / "fixtures" / "python_input").iterdir()
+                 if (p / "manifest.json").is_file()])
+INPUT_KINDS = {"parallelize_map", "cache", "prefetch", "interleave", "outside_tfdata",
+               "python_read_ahead", "python_read_parallel", "python_to_tf", "storage"}
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    out = tmp_path / run.name
+    shutil.copytree(run, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def analyses() -> dict[str, Analysis]:
+    return {run.name: analyze_run(run) for run in RUNS}
+
+
+def test_the_recorded_runs_include_the_degraded_ones():
+    names = {r.name for r in RUNS}
+    assert {"capture_before_steps", "failed_after_steps", "decode_fused_parallel",
+            "numpy_loop_read"} <= names
+
+
+def test_a_capture_that_saw_no_steps_gives_no_verdict(analyses):
+    a = analyses["capture_before_steps"]
+    assert a.assessment.verdict is False
+    assert a.captures and all(not c.used for c in a.captures)
+    assert any("saw no training steps" in r for r in a.assessment.reasons)
+    assert a.bottleneck is None and a.verdict is None and not a.recommendations
+    assert a.steps.count == 0 and a.breakdown.other == 0
+    head = words.headline(a)
+    assert head.startswith("ioprof cannot tell what bounds this job")
+    assert "--capture-after-steps" in head
+    text = render_text(a)
+    assert "bound:" not in text and "Change first" not in text
+    assert "Overhead-bound" not in render_html(a)
+
+
+def test_a_failed_job_says_so_first(analyses):
+    a = analyses["failed_after_steps"]
+    assert a.run.exit_code == 1 and a.assessment.outcome == "failed"
+    assert a.assessment.verdict
+    head = words.headline(a)
+    assert head.startswith("The job failed (exit code 1) after 300 steps; over ")
+    assert "before that: Compute-bound" in head
+
+
+def test_complete_runs_get_their_verdict(analyses):
+    for name in ("decode_fused_parallel", "read_slow_storage", "compute_bound",
+                 "numpy_loop_read", "py_function_read"):
+        a = analyses[name]
+        assert a.assessment.verdict, (name, a.assessment.reasons)
+        assert a.assessment.outcome == "completed"
+        assert a.bottleneck is not None
+
+
+def test_capture_medians_come_from_the_step_clock():
+    ms = 1_000_000
+    times = [i * 10 * ms for i in range(40)]  # 10 ms steps ...
+    times += [times[-1] + (i + 1) * 20 * ms for i in range(20)]  # ... then 20 ms in the window
+    inside, outside = clock_medians(times, times[39], times[-1])
+    assert inside == 20 * ms and outside == 10 * ms
+    assert clock_medians(times[:5], 0, 10**12) == (None, None)  # too few steps on each side
+
+
+def test_a_window_that_does_not_stand_for_the_run_is_left_out_when_another_does():
+    def window(i, steps, slowdown):
+        return CaptureWindow(index=i, path=f"c{i}", start_ns=0, end_ns=1, steps=steps,
+                             slowdown=slowdown)
+    chosen = choose_captures([window(0, 10, 0.3), window(1, 0, None), window(2, 10, 1.1)])
+    assert [c.used for c in chosen] == [False, False, True]
+    alone = choose_captures([window(0, 10, 0.3)])
+    assert alone[0].used  # the only capture with steps: used, and the verdict says why
+
+
+def test_a_damaged_capture_is_said_on_stderr_and_in_the_headline(tmp_path):
+    run = _copy(DATA / "decode_unfused_sequential", tmp_path)
+    capture = next(run.glob("tf/logdir/plugins/profile/*/*.xplane.pb"))
+    capture.write_bytes(capture.read_bytes()[:200])
+    done = subprocess.run([sys.executable, "-m", "ioprof", "report", str(run), "--format",
+                           "text", "-o", "-"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    warning = [ln for ln in done.stderr.splitlines() if ln.startswith("ioprof: warning:")]
+    assert any("capture skipped" in ln and capture.name in ln for ln in warning), done.stderr
+    a = json.loads((run / "analysis.json").read_text())
+    headline_area = done.stdout.split("XProf terms:")[0]
+    assert ("could not be read" in headline_area), done.stdout
+    assert a["assessment"]["caveats"] or not a["assessment"]["verdict"]
+
+
+# -- one story per report --------------------------------------------------------------------
+
+def _claims(text: str) -> list[int]:
+    """The input-wait percentages a sentence states ("steps wait 12%", "input waits 12%")."""
+    return [int(m) for m in re.findall(r"(?:input waits|[Ss]teps wait) (\d+)%", text)]
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_every_report_agrees_with_itself(run, analyses):
+    a = analyses[run.name]
+    head = words.headline(a)
+    text = render_text(a)
+    html = unescape(render_html(a))
+    sentences = [head, *(r.detail for r in a.recommendations), *(r.title for r in
+                                                                    a.recommendations)]
+    # every stated input-wait share is the analysis's own
+    for claim in (c for s in sentences for c in _claims(s)):
+        assert claim == round(a.input_bound_percent), (run.name, claim, sentences)
+    if not a.assessment.verdict:
+        assert a.bottleneck is None and not a.recommendations and a.verdict is None
+        assert "cannot tell" in head and "Change first" not in text
+        return
+    cat = a.bottleneck.category if a.bottleneck else None
+    assert cat is not None
+    bound = words.BOUND[cat]
+    assert bound in head or words.BOUND["other"] in head, (head, cat)
+    if cat == "compute":  # the pipeline keeps up: nothing input-related to change
+        assert not [r for r in a.recommendations if r.kind in INPUT_KINDS], a.recommendations
+    if cat == "other":
+        assert not [r for r in a.recommendations if r.kind == "outside_tfdata"]
+    # no pointer to an empty section
+    if "Python lines below" in html or "see the Python lines" in html:
+        assert a.python_hotspots
+    # "no capture" only where there is none; steps "in the capture" only where a capture
+    # holds them
+    if any(w.startswith("No TF profiler capture") for w in a.warnings):
+        assert not a.captures
+    used = [c for c in a.captures if c.used]
+    if a.steps.source in ("markers", "keras"):
+        assert sum(c.steps for c in used) == a.steps.count
+        assert f"{a.steps.count} steps in {len(used)} TF capture" in a.assessment.covers
+    # the run facts agree with the headline on how the job ended
+    if a.run.exit_code not in (0, None):
+        assert head.startswith(("The job failed", "The job was interrupted"))
+    else:
+        assert not head.startswith(("The job failed", "The job was interrupted"))
+    # a caveat shown under the headline is in both renderings
+    for caveat in words.caveats(a):
+        assert caveat in " ".join(text.split()) or caveat[:60] in text.replace("\n    ", " ")
+        assert caveat.split(":")[0] in html
