@@ -170,3 +170,19 @@ def test_every_report_agrees_with_itself(run, analyses):
     for caveat in words.caveats(a):
         assert caveat in " ".join(text.split()) or caveat[:60] in text.replace("\n    ", " ")
         assert caveat.split(":")[0] in html
+
+
+def test_recommendations_fit_the_op_they_name(analyses):
+    """from_generator takes no num_parallel_calls, and a job with no map has no map to run
+    Python through."""
+    a = analyses["generator_decode"]
+    gen = [r for r in a.recommendations if r.culprit and r.culprit.endswith("::Generator")]
+    assert gen and gen[0].kind == "parallelize_generator"
+    assert "interleave" in gen[0].detail and "pass num_parallel_calls" not in gen[0].detail
+    assert not any("The map runs Python" in r.detail for r in a.recommendations)
+
+
+def test_paths_are_shown_normalized():
+    from ioprof.analyzers.model import SourceRef
+
+    assert words.long_source(SourceRef("/a/b/../c/./train.py", 3)) == "/a/c/train.py:3"

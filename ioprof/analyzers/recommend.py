@@ -7,6 +7,7 @@ says why. A compute-bound job gets nothing input-related.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from ioprof.analyzers import catalog
@@ -21,7 +22,7 @@ from ioprof.analyzers.model import (
 
 
 def _loc(src: SourceRef | None) -> str:
-    return f"{src.file}:{src.line}" if src else "the pipeline"
+    return f"{os.path.normpath(src.file)}:{src.line}" if src else "the pipeline"
 
 
 def _sentence(text: str) -> str:
@@ -87,7 +88,19 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
     if cat == "decode":
         sequential = (top.parallelism in (None, 1) and not top.is_async
                       and catalog.has_function(top.kind))
-        if sequential:
+        if sequential and top.kind == "Generator":
+            # from_generator has no num_parallel_calls: its parallel form is an interleave
+            # over several generator instances.
+            recs.append(Recommendation(
+                f"Run several copies of the generator at {_loc(top.source)} in parallel",
+                "A from_generator source calls its Python generator one element at a time, "
+                "and it takes no num_parallel_calls; split the data into shards and use "
+                "tf.data.Dataset.range(N).interleave(lambda i: "
+                "tf.data.Dataset.from_generator(gen, args=(i,), output_signature=...), "
+                "num_parallel_calls=tf.data.AUTOTUNE), or move the work into TF ops in a "
+                "parallel .map. Python under the GIL gains little from threads." + cpu_note,
+                top.source, "parallelize_generator", top.long_name))
+        elif sequential:
             recs.append(Recommendation(
                 f"Parallelize the {top.kind.lower()} at {_loc(top.source)}",
                 f"This {top.kind} runs its function one element at a time and the steps wait "
@@ -129,8 +142,10 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
             where = py_line.source if py_line else (top.fn_source or top.source)
             recs.append(Recommendation(
                 f"Move the Python preprocessing at {_loc(where)} into TF ops",
-                "The map runs Python through tf.py_function: it holds the GIL, so parallel "
-                "calls barely help, and TF sees one opaque op"
+                ("The generator runs Python (tf.data calls it through a py_function)"
+                 if top.kind == "Generator" else "The map runs Python through tf.py_function")
+                + ": it holds the GIL, so parallel calls barely help, and TF sees one opaque "
+                "op"
                 + (f" ({py_line.source.function} is what py-spy saw running while the steps "
                    "waited)" if py_line and py_line.source else "")
                 + "; express it with tf.io / tf.image / tf.strings ops, vectorize it, or "

@@ -81,7 +81,7 @@ def long_source(source: SourceRef | None) -> str:
     """`/path/train.py:24 in parse`: the full location, as the job saw it."""
     if source is None:
         return ""
-    where = f"{source.file}:{source.line}"
+    where = f"{os.path.normpath(source.file)}:{source.line}"
     return f"{where} in {source.function}" if source.function else where
 
 
