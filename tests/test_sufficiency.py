@@ -186,3 +186,30 @@ def test_paths_are_shown_normalized():
     from ioprof.analyzers.model import SourceRef
 
     assert words.long_source(SourceRef("/a/b/../c/./train.py", 3)) == "/a/c/train.py:3"
+
+
+def test_ioprof_competing_on_saturated_cpus_is_said(analyses):
+    from dataclasses import replace
+
+    from ioprof.analyzers.sufficiency import decide
+
+    a = analyses["decode_unfused_sequential"]
+    busy = replace(a, host=replace(a.host, cpu_saturated=True, cpu_count=2, job_cpu_cores=1.7,
+                                   ioprof_cpu_cores=0.3))
+    caveats = decide(busy, "completed").assessment.caveats
+    assert any("ioprof's own processes" in c and "0.30 of the 2 cores" in c for c in caveats)
+    idle = replace(busy, host=replace(busy.host, cpu_saturated=False))
+    assert not any("ioprof's own" in c for c in decide(idle, "completed").assessment.caveats)
+
+
+def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):
+    """A real traced job: the sampler writes ioprof's own CPU seconds in every sample."""
+    from conftest import JOBS, run_ioprof
+
+    run = tmp_path / "run"
+    done = run_ioprof(["trace", "--no-tf", "--no-analyze", "-q", "-o", str(run), "--",
+                       sys.executable, str(JOBS / "plain_job.py")])
+    assert done.returncode == 0, done.stderr[-2000:]
+    samples = [json.loads(x) for x in (run / "host" / "samples.jsonl").read_text().splitlines()]
+    own = [s["ioprof"] for s in samples if s.get("type") == "sample"]
+    assert own and own == sorted(own) and own[-1] > 0

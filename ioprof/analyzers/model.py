@@ -441,6 +441,9 @@ class HostSummary:
     iowait_percent: float | None = None
     job_cpu_percent: float | None = None  # 100 = one core
     job_cpu_cores: float | None = None
+    # ioprof's own processes (its sampler, py-spy) over the same ticks, in cores: what the
+    # tracing itself took from a busy machine. None for runs recorded before it was sampled.
+    ioprof_cpu_cores: float | None = None
     system_cpu_percent: float | None = None
     cpu_saturated: bool | None = None  # the job or the host used (nearly) all cores
     series: HostSeries = field(default_factory=HostSeries)
@@ -461,6 +464,7 @@ class HostSummary:
             "iowait_percent": _r(self.iowait_percent, 2),
             "job_cpu_percent": _r(self.job_cpu_percent, 1),
             "job_cpu_cores": _r(self.job_cpu_cores, 2),
+            "ioprof_cpu_cores": _r(self.ioprof_cpu_cores, 3),
             "system_cpu_percent": _r(self.system_cpu_percent, 1),
             "cpu_saturated": self.cpu_saturated,
             "series": self.series.to_json(),

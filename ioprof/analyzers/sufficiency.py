@@ -39,6 +39,8 @@ from ioprof.rundir import ExitStatus
 MIN_VERDICT_STEPS = 3
 MIN_COVERAGE = 0.5
 MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
+# ioprof's own CPU, as a share of the machine's cores, that is worth saying on saturated CPUs.
+COMPETING_SHARE = 0.05
 WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
 
 
@@ -155,6 +157,13 @@ def _caveats(a: Analysis) -> list[str]:
     unread = [w for w in a.warnings if w.startswith("capture skipped")]
     if unread:
         out.append(f"{len(unread)} capture(s) could not be read and are left out")
+    host = a.host
+    own, job, cores = host.ioprof_cpu_cores, host.job_cpu_cores, host.cpu_count
+    if host.cpu_saturated and own is not None and cores and own >= COMPETING_SHARE * cores:
+        out.append(f"the CPUs were saturated, and ioprof's own processes (sampler, py-spy) "
+                   f"used {own:.2f} of the {cores} cores beside the job's {job or 0:.2f}: "
+                   "tracing competed with the job, so a stage that needs idle cores (a "
+                   "parallel map) may look less useful here than it is untraced")
     return out
 
 

@@ -49,6 +49,10 @@ class HostCollector:
         self._thread: threading.Thread | None = None
         self._procs: dict[int, psutil.Process] = {}
         self._root: psutil.Process | None = None
+        # ioprof's own processes (this one, py-spy): their CPU is sampled beside the job's, so
+        # the analysis can say by how much ioprof competes with the job on a busy machine.
+        self._me = psutil.Process()
+        self._own: dict[int, psutil.Process] = {self._me.pid: self._me}
         self._out: IO[str] | None = None
         self._samples = 0
         self._errors = 0
@@ -133,6 +137,13 @@ class HostCollector:
             if proc.pid not in self._procs:
                 self._procs[proc.pid] = proc
                 self._write_proc(proc)
+        try:
+            mine = self._me.children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in mine:
+            if proc.pid not in self._procs and proc.pid not in self._own:
+                self._own[proc.pid] = proc
 
     def _write_proc(self, proc: psutil.Process) -> None:
         try:
@@ -159,6 +170,7 @@ class HostCollector:
             read_bytes += int(row[4])
             read_chars += int(row[6])
         sample["procs"] = procs
+        sample["ioprof"] = round(sum(_cpu_seconds(p) for p in list(self._own.values())), 3)
         try:
             disks = psutil.disk_io_counters(perdisk=True, nowrap=True) or {}
             sample["disks"] = {
@@ -189,6 +201,16 @@ class HostCollector:
             return
         self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._out.flush()
+
+
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds so far; 0 once the process is gone (its CPU then stops
+    counting: the analysis clamps the drop)."""
+    try:
+        cpu = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return cpu.user + cpu.system
 
 
 def _proc_row(proc: psutil.Process) -> list[float] | None:
