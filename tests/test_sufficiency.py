@@ -212,4 +212,6 @@ def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     samples = [json.loads(x) for x in (run / "host" / "samples.jsonl").read_text().splitlines()]
     own = [s["ioprof"] for s in samples if s.get("type") == "sample"]
-    assert own and own == sorted(own) and own[-1] > 0
+    # cumulative CPU seconds of the processes alive at each sample (a child that exits drops
+    # out; the analysis clamps such drops)
+    assert own and min(own) >= 0 and max(own) > 0

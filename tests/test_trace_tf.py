@@ -272,7 +272,7 @@ def test_no_window_before_a_fit_job_trains(tmp_path_factory):
 def test_a_window_that_saw_no_steps_is_taken_again_once_training_starts(tmp_path_factory):
     """The job iterates its input (a preview) seconds before it trains: the first window opens
     on that sign and sees no steps; a second one opens once the steps come."""
-    tf_events = _slow_start(tmp_path_factory, "slow_preview", "preview", "3", "300")
+    tf_events = _slow_start(tmp_path_factory, "slow_preview", "preview", "6", "300")
     starts = [e for e in tf_events if e["type"] == "capture_start"]
     stops = [e for e in tf_events if e["type"] == "capture_stop"]
     assert len(starts) == 2, starts

@@ -11,8 +11,8 @@ covers, and what qualifies it. The rules (docs/analysis-format.md, "assessment")
   their time on the training thread; the rest of such a step is unmeasured, and calling it
   "other" would turn an absence of evidence into an "Overhead-bound" verdict.
 - **Captures stand for the run.** A capture that saw no steps is never used. A capture whose
-  steps' median differs from the run's other steps' beyond `REPRESENTATIVE_SLOWDOWN` is not
-  used when another capture is representative, and qualifies the verdict when none is.
+  steps ran faster than the run's other steps (`MIN_REPRESENTATIVE_SLOWDOWN`) is not used when
+  another capture is representative, and qualifies the verdict when none is.
 - **The job's end.** A job that failed or was interrupted gets a verdict only on the steps
   before its end, and the headline says so first.
 Below these, the verdict is withheld: the report says what ioprof cannot tell and what would
