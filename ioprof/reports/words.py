@@ -222,7 +222,8 @@ def slowdown_note(analysis: Analysis) -> str:
                "did not measurably slow the steps")
         parts.append(f"capture #{c.index} {how} (median step {ms(c.inside_median_ns)} inside, "
                      f"{ms(c.outside_median_ns)} outside)")
-    return ("The " + "; the ".join(parts) + ": the shares are of the captured steps.")
+    text = "; ".join(parts) + ": the shares are of the captured steps."
+    return text[:1].upper() + text[1:]
 
 
 def breakdown_line(analysis: Analysis) -> str:
