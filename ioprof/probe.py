@@ -262,7 +262,7 @@ def has_measurement(path: Path) -> bool:
     """Whether RUN/probe.json holds a measurement (a record of a probe that could not run may
     be replaced by `ioprof probe PATH --run RUN`, as its reason suggests)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return True  # unreadable: not ours to replace
+        data = rundir.load_json(path)
+    except IoprofError:
+        return True  # unreadable (or not a file at all): not ours to replace
     return not (isinstance(data, dict) and data.get("result") is None)

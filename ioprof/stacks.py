@@ -14,16 +14,17 @@ the same answer.
 
 from __future__ import annotations
 
-import json
 import linecache
 import re
 import shlex
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ioprof.errors import IoprofError
 from ioprof.redact import redact_argv
+from ioprof.rundir import describe, is_int, is_ns, load_json
 
 FORMAT = "ioprof-stack-samples"
 VERSION = 1
@@ -171,14 +172,83 @@ def read_job_sources(frames: list[list[Any]]) -> dict[str, dict[str, str]]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IoprofError(f"{path}: unreadable stack samples ({exc})") from None
+    """The samples file, parsed and checked (`check_stack_samples`)."""
+    data = load_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT \
             or data.get("version") != VERSION:
         raise IoprofError(f"{path}: not ioprof stack samples version {VERSION}")
+    problem = _problem(data)
+    if problem is not None:
+        raise IoprofError(f"{path}: malformed stack samples ({problem})")
     return data
+
+
+def check_stack_samples(path: Path) -> None:
+    """Raise IoprofError (one line, naming the file and what is wrong) unless the file is
+    stack samples of the documented shape: then every reader may index it without checks."""
+    _read(path)
+
+
+_MAX_US = 1 << 52  # us since the clock origin: origin + t * 1000 stays within int64
+
+
+def _ints_within(values: list[Any], lo: int, hi: int) -> bool:
+    """All plain ints (not bools) in [lo, hi): checked with C-level passes (a long run's
+    stacks hold millions of indices)."""
+    return not values or set(map(type, values)) == {int} and min(values) >= lo and \
+        max(values) < hi
+
+
+def _all_lists(values: Any, length: int | None = None) -> TypeGuard[list[Any]]:
+    if not isinstance(values, list) or not values:
+        return isinstance(values, list)
+    return set(map(type, values)) == {list} and (length is None or set(map(len, values)) == {
+        length})
+
+
+def _problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with parsed stack samples, or None."""
+    if not is_ns(data.get("clock_origin_ns")):
+        return f"clock_origin_ns is {describe(data.get('clock_origin_ns'))}"
+    frames, stack_list = data.get("frames"), data.get("stacks")
+    if not _all_lists(frames, 3) or not all(
+            isinstance(f, str) and isinstance(file, str) and is_int(line)
+            for f, file, line in frames):
+        return "frames is not a list of [function, file, line]"
+    if not _all_lists(stack_list) or not _ints_within(
+            list(chain.from_iterable(stack_list)), 0, len(frames)):
+        return "stacks is not a list of lists of frame indices"
+    threads = data.get("threads")
+    if not isinstance(threads, dict):
+        return f"threads is {describe(threads)}"
+    for key, runs in threads.items():
+        if not _thread_ok(key, runs, len(stack_list)):
+            return f"thread {describe(key)}: not [[start_us, end_us, stack index], ...]"
+    return _sources_problem(data.get("sources"))
+
+
+def _thread_ok(key: str, runs: Any, stack_count: int) -> bool:
+    pid, _, tid = key.partition(":")
+    if not (_is_decimal(pid) and _is_decimal(tid)) or not _all_lists(runs, 3):
+        return False
+    flat = list(chain.from_iterable(runs))
+    return _ints_within(flat[0::3] + flat[1::3], 0, _MAX_US) and _ints_within(
+        flat[2::3], 0, stack_count)
+
+
+def _is_decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
+def _sources_problem(sources: Any) -> str | None:
+    if sources is None:
+        return None
+    if not isinstance(sources, dict) or not all(
+            isinstance(lines, dict) and all(_is_decimal(k) and isinstance(v, str)
+                                            for k, v in lines.items())
+            for lines in sources.values()):
+        return "sources is not {file: {line: text}}"
+    return None
 
 
 def load_stack_sources(path: Path) -> dict[tuple[str, int], str] | None:
@@ -188,7 +258,7 @@ def load_stack_sources(path: Path) -> dict[tuple[str, int], str] | None:
     if not isinstance(sources, dict):
         return None
     return {(str(file), int(line)): str(text) for file, lines in sources.items()
-            if isinstance(lines, dict) for line, text in lines.items()}
+            for line, text in lines.items()}
 
 
 def load_stack_samples(path: Path) -> list[ThreadSamples]:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ioprof.analyzers.model import HostSeries, HostSummary, ProbeSummary
 from ioprof.analyzers.volumes import summarize_volumes
-from ioprof.rundir import read_jsonl
+from ioprof.rundir import HOST_SAMPLES, read_jsonl
 
 MB = 1e6
 MAX_POINTS = 300
@@ -36,6 +36,7 @@ class _Tick:
     sys_busy_s: float
     sys_total_s: float
     iowait_s: float
+    ioprof_cpu_s: float = 0.0  # ioprof's own processes (the sampler, py-spy)
 
 
 def _disk_names(manifest_host: dict[str, Any], sample: dict[str, Any]) -> list[str]:
@@ -76,7 +77,9 @@ def _ticks(records: list[dict[str, Any]], manifest_host: dict[str, Any]) -> list
             tot += sum(c)
             iow += c[cf["iowait"]] if "iowait" in cf else 0.0
             busy += sum(c) - c[cf["idle"]] - (c[cf["iowait"]] if "iowait" in cf else 0.0)
-        return (disk_read, net, rb, rc, cpu, busy, tot, iow)
+        own = s.get("ioprof")
+        own_cpu = float(own) if isinstance(own, (int, float)) and own >= 0 else 0.0
+        return (disk_read, net, rb, rc, cpu, busy, tot, iow, own_cpu)
 
     out: list[_Tick] = []
     prev = samples[0]
@@ -105,14 +108,16 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
     if path is None:
         return HostSummary(cpu_count=cpu_count, probe=probe), []
     try:
-        records, _bad = read_jsonl(path)
+        records, bad = read_jsonl(path)
     except OSError as exc:
         return HostSummary(cpu_count=cpu_count, probe=probe), [
             f"host samples unreadable ({exc.strerror})"]
+    # malformed records were left out by read_jsonl: the figures stand on the rest
+    warnings = [f"{HOST_SAMPLES}: {bad} unreadable or malformed line(s) skipped"] if bad else []
     ticks = _ticks(records, manifest_host)
     if not ticks:
-        return HostSummary(cpu_count=cpu_count, probe=probe), [
-            "host samples: fewer than two samples"]
+        return HostSummary(cpu_count=cpu_count, probe=probe), warnings + [
+            f"{HOST_SAMPLES}: fewer than two samples"]
 
     def overlaps(t_ns: int, dt_s: float) -> bool:
         # the tick covers (t_ns - dt, t_ns]; a capture may be shorter than one tick
@@ -137,6 +142,7 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
     rb = sum(t.job_read_bytes for t in chosen)
     sys_tot = sum(t.sys_total_s for t in chosen)
     job_cores = sum(t.job_cpu_s for t in chosen) / secs if secs else None
+    own_cores = sum(t.ioprof_cpu_s for t in chosen) / secs if secs else None
     ncpu = cpu_count or (len(records[-1].get("cpus") or []) or None)
     sys_pct = 100 * sum(t.sys_busy_s for t in chosen) / sys_tot if sys_tot else None
     iowait = 100 * sum(t.iowait_s for t in chosen) / sys_tot if sys_tot else None
@@ -154,13 +160,14 @@ def summarize_host(path: Path | None, manifest_host: dict[str, Any],
         iowait_percent=iowait,
         job_cpu_percent=100 * job_cores if job_cores is not None else None,
         job_cpu_cores=job_cores,
+        ioprof_cpu_cores=own_cores if any(t.ioprof_cpu_s for t in ticks) else None,
         system_cpu_percent=sys_pct,
         cpu_saturated=saturated,
         series=_series(ticks),
         volumes=volumes,
         probe=probe,
     )
-    return summary, []
+    return summary, warnings
 
 
 def _series(ticks: list[_Tick]) -> HostSeries:

@@ -2,19 +2,21 @@
 
 A collector that failed or left nothing is not an error: the analysis is partial and says so in
 its warnings. Only an unreadable manifest (or one of an unknown major version) is an error,
-raised by `RunDir.open` as a one-line `IoprofError`.
+raised by `RunDir.open` as a one-line `IoprofError`. A damaged collector file (a listed file
+missing, malformed records, a corrupt capture) is a warning naming it, and what is damaged is
+left out rather than guessed at.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ioprof import rundir
+from ioprof import rundir, stacks
 from ioprof.analyzers.model import ProbeSummary, SourceRef
 from ioprof.analyzers.volumes import probe_from_json
+from ioprof.errors import IoprofError
 from ioprof.rundir import Manifest, RunDir
 
 
@@ -63,6 +65,19 @@ def _collector_files(run: RunDir, manifest: Manifest, name: str) -> list[Path]:
     return [run.file(f) for f in record.files if run.file(f).is_file()]
 
 
+def _listed_file_warnings(run: RunDir, manifest: Manifest) -> list[str]:
+    """A file a collector listed is there (docs/run-format.md): say which ones are not."""
+    out = []
+    for record in manifest.collectors.values():
+        for rel in record.files:
+            path = run.file(rel)
+            if not path.exists():
+                out.append(f"{rel} is listed in the manifest but missing")
+            elif not path.is_file():
+                out.append(f"{rel} is listed in the manifest but is not a file")
+    return out
+
+
 def load_run(path: Path) -> LoadedRun:
     """Open the run directory and collect the paths and records the analyzers read."""
     run, manifest = RunDir.open(Path(path))
@@ -74,31 +89,9 @@ def load_run(path: Path) -> LoadedRun:
                 + "; the analysis lacks what it would have given.")
         elif rec.status == "degraded":
             loaded.warnings.append(f"collector '{name}' degraded: {rec.reason}")
+    loaded.warnings.extend(_listed_file_warnings(run, manifest))
     tf_files = _collector_files(run, manifest, "tf")
-    events_path = run.file(rundir.TF_EVENTS)
-    if events_path in tf_files or events_path.is_file():
-        try:
-            records, bad = rundir.read_jsonl(events_path)
-        except OSError as exc:
-            records, bad = [], 0
-            loaded.warnings.append(f"{rundir.TF_EVENTS}: unreadable ({exc.strerror})")
-        if bad:
-            loaded.warnings.append(f"{rundir.TF_EVENTS}: {bad} unreadable line(s) skipped")
-        loaded.events = records
-        for event in records:
-            if event.get("type") != "dataset":
-                continue
-            try:
-                loaded.datasets.append(DatasetRecord(
-                    id=int(event.get("id", 0)), op=str(event.get("op", "")),
-                    name=event.get("name"), site=_source(event.get("site")),
-                    fn=_source(event.get("fn"), "name"),
-                    args=dict(event.get("args") or {})))
-            except (TypeError, ValueError):
-                continue
-    else:
-        loaded.warnings.append("no tf/events.jsonl: no tf.data records, so no source lines for "
-                               "pipeline ops.")
+    _load_events(run, tf_files, loaded)
     # Captures: the manifest's files first; the logdir layout is a TensorBoard convention.
     xplanes = [p for p in tf_files if p.name.endswith(".xplane.pb")]
     if not xplanes:
@@ -114,20 +107,72 @@ def load_run(path: Path) -> LoadedRun:
     loaded.host_path = host if host.is_file() else None
     if loaded.host_path is None:
         loaded.warnings.append("no host samples: no disk, page-cache or CPU evidence.")
-    pyspy = run.file(rundir.PYSPY_SAMPLES)
-    loaded.pyspy_path = pyspy if pyspy.is_file() else None
-    probe = run.file(rundir.PROBE)
-    if probe.is_file():
-        try:
-            data = json.loads(probe.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            data = None
-        loaded.probe = probe_from_json(data)
-        if loaded.probe is None:
-            reason = data.get("reason") if isinstance(data, dict) else None
-            loaded.warnings.append(f"no probe of the data volume: {reason}" if reason
-                                   else f"{rundir.PROBE} unreadable: no probe figure.")
+    loaded.pyspy_path = _pyspy_samples(run, loaded.warnings)
+    _load_probe(run, loaded)
     return loaded
+
+
+def _load_events(run: RunDir, tf_files: list[Path], loaded: LoadedRun) -> None:
+    """The bootstrap's records (tf/events.jsonl) and the tf.data ops among them."""
+    events_path = run.file(rundir.TF_EVENTS)
+    if events_path not in tf_files and not events_path.is_file():
+        loaded.warnings.append("no tf/events.jsonl: no tf.data records, so no source lines "
+                               "for pipeline ops.")
+        return
+    try:
+        records, bad = rundir.read_jsonl(events_path)
+    except OSError as exc:
+        records, bad = [], 0
+        loaded.warnings.append(f"{rundir.TF_EVENTS}: unreadable ({exc.strerror})")
+    if bad:
+        loaded.warnings.append(f"{rundir.TF_EVENTS}: {bad} unreadable or malformed line(s) "
+                               "skipped")
+    loaded.events = records
+    for event in records:
+        if event.get("type") != "dataset":
+            continue
+        try:
+            loaded.datasets.append(DatasetRecord(
+                id=int(event.get("id", 0)), op=str(event.get("op", "")),
+                name=event.get("name"), site=_source(event.get("site")),
+                fn=_source(event.get("fn"), "name"),
+                args=dict(event.get("args") or {})))
+        except (TypeError, ValueError):
+            continue
+
+
+def _pyspy_samples(run: RunDir, warnings: list[str]) -> Path | None:
+    """py-spy's samples if they are there and well-formed (else a warning, and None: the
+    Python analyses then go without them rather than read a damaged file)."""
+    path = run.file(rundir.PYSPY_SAMPLES)
+    if not path.is_file():
+        return None
+    try:
+        stacks.check_stack_samples(path)
+    except IoprofError as exc:
+        reason = exc.message.removeprefix(f"{path}: ")
+        warnings.append(f"{rundir.PYSPY_SAMPLES} left out ({reason}): no Python hotspots.")
+        return None
+    return path
+
+
+def _load_probe(run: RunDir, loaded: LoadedRun) -> None:
+    """RUN/probe.json, when there: its measurement, or a warning saying why there is none."""
+    probe = run.file(rundir.PROBE)
+    if not probe.exists():
+        return
+    try:
+        data = rundir.load_json(probe)
+    except IoprofError:
+        data = None
+    loaded.probe = probe_from_json(data)
+    if loaded.probe is not None:
+        return
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if isinstance(reason, str) and reason.strip() and data.get("result") is None:
+        loaded.warnings.append(f"no probe of the data volume: {' '.join(reason.split())}")
+    else:
+        loaded.warnings.append(f"{rundir.PROBE} unreadable: no probe figure.")
 
 
 def relative(run: Path, path: Path) -> str:

@@ -38,7 +38,9 @@ _OTHER, _ITER, _LAUNCH, _PROC, _WAIT, _KERNEL, _TRANSFER, _COMPUTE, _READ, _KERA
     range(11))
 _UNNAMED = 11  # a metadata id the plane does not declare (a damaged capture): skipped
 STAT_SAMPLE = 64  # iterator events per node whose stats are read (they repeat per call)
-_MAX_PS = 2**62  # times in ps, kept in int64 with room to add a duration
+# Times in ps (13 days) kept in int64: a line's time plus an offset plus a duration stays
+# below 2**63 (a damaged capture's 2**62 + 2**62 wrapped around to a negative time).
+_MAX_PS = 2**60
 _MAX_BASE_NS = _MAX_PS // 1000
 
 
@@ -371,8 +373,9 @@ def read_line(cap: wire.CaptureBuffer, start: int, end: int, origin_ns: int | No
     n = len(positions)
     for lo in range(0, n, wire.CHUNK):
         cols = wire.decode_events(cap.array, positions[lo:lo + wire.CHUNK], end, event_class)
-        if (np.abs(cols.offset_ps) > _MAX_PS).any() or (cols.duration_ps < 0).any() or (
-                cols.duration_ps > _MAX_PS).any():
+        # not np.abs: the absolute value of int64's minimum is itself, negative
+        if (cols.offset_ps > _MAX_PS).any() or (cols.offset_ps < -_MAX_PS).any() or (
+                cols.duration_ps < 0).any() or (cols.duration_ps > _MAX_PS).any():
             raise wire.CorruptCapture("event time out of range")
         if lo == 0:
             first = int(cols.offset_ps[0])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ioprof.analyzers.model import ProbeSummary, VolumeKind, VolumeRead
+from ioprof.rundir import is_count, is_number, is_str
 
 MB = 1e6
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "9p",
@@ -172,17 +173,25 @@ def _disk_rates(records: list[dict[str, Any]], in_windows: Callable[[int, float]
 
 
 def probe_from_json(data: Any) -> ProbeSummary | None:
-    """RUN/probe.json (`ioprof trace` after a read-bound job, or `ioprof probe PATH --run RUN`)."""
+    """RUN/probe.json (`ioprof trace` after a read-bound job, or `ioprof probe PATH --run RUN`);
+    None unless it holds a measurement of the documented shape."""
     if not isinstance(data, dict) or data.get("format") != "ioprof-probe":
         return None
     result = data.get("result")
     if not isinstance(result, dict):
         return None
-    try:
-        return ProbeSummary(
-            path=str(result["path"]), dev=data.get("dev") if isinstance(data.get("dev"), str)
-            else None, mb_per_s=float(result["mb_per_s"]), method=str(result["method"]),
-            files_read=int(result["files_read"]), bytes_read=int(result["bytes_read"]),
-            first_byte_ms_median=float(result["first_byte_ms_median"]))
-    except (KeyError, TypeError, ValueError):
+    wanted = (("path", is_str), ("method", is_str), ("mb_per_s", _is_rate),
+              ("first_byte_ms_median", _is_rate), ("files_read", is_count),
+              ("bytes_read", is_count))
+    if not all(check(result.get(key)) for key, check in wanted):
         return None
+    dev = data.get("dev")
+    return ProbeSummary(
+        path=result["path"], dev=dev if isinstance(dev, str) else None,
+        mb_per_s=float(result["mb_per_s"]), method=result["method"],
+        files_read=result["files_read"], bytes_read=result["bytes_read"],
+        first_byte_ms_median=float(result["first_byte_ms_median"]))
+
+
+def _is_rate(value: Any) -> bool:
+    return is_number(value) and value >= 0

@@ -20,10 +20,13 @@ laid out otherwise is decoded by protobuf instead (`irregular`), so the columns 
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
+import os
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -51,6 +54,8 @@ class CaptureBuffer:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
+            if not S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open
+                raise OSError(errno.EINVAL, "not a regular file")
             with open(path, "rb") as f:
                 size = f.seek(0, 2)
                 if size == 0:

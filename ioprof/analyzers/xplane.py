@@ -246,15 +246,22 @@ def read_raw_planes(data: bytes | memoryview, where: str = "xplane"
     return planes, list(space.errors)
 
 
+_MAX_EPOCH_NS = 2**62  # year 2116: room in int64 to add the events' relative times
+
+
 def profile_times(planes: list[RawPlane]) -> tuple[int | None, int | None]:
-    """(profile_start_time, profile_stop_time) in epoch ns, from the Task Environment plane."""
+    """(profile_start_time, profile_stop_time) in epoch ns, from the Task Environment plane;
+    None where it is absent or out of range (a damaged uint64 reads as 2**64 - 1)."""
     for plane in planes:
         if plane.name == "Task Environment":
-            start = plane.stats.get("profile_start_time")
-            stop = plane.stats.get("profile_stop_time")
-            return (start if isinstance(start, int) and start > 0 else None,
-                    stop if isinstance(stop, int) and stop > 0 else None)
+            return (_epoch_ns(plane.stats.get("profile_start_time")),
+                    _epoch_ns(plane.stats.get("profile_stop_time")))
     return None, None
+
+
+def _epoch_ns(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < _MAX_EPOCH_NS
+    return value if ok else None
 
 
 # --- resolved view ---------------------------------------------------------------------------
@@ -408,9 +415,7 @@ def build_trace(space: Any, path: str = "") -> Trace:
                       stat_names=stat_names, stats=_plane_stats(plane_pb, stat_names),
                       _pb=plane_pb)
         if plane.name == "Task Environment":
-            start = plane.stats.get("profile_start_time")
-            if isinstance(start, int) and start > 0:
-                profile_start_ns = start
+            profile_start_ns = _epoch_ns(plane.stats.get("profile_start_time"))
         for line_pb in plane_pb.lines:
             line = Line(id=line_pb.id, name=line_pb.name, display_name=line_pb.display_name,
                         timestamp_ns=line_pb.timestamp_ns, plane=plane)
