@@ -15,6 +15,7 @@ the same answer.
 from __future__ import annotations
 
 import linecache
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -156,11 +157,12 @@ def _redact_frame_name(name: str) -> str:
 
 def read_job_sources(frames: list[list[Any]]) -> dict[str, dict[str, str]]:
     """`{file: {line: text}}` for the sampled lines of the job's own files, as they are on disk
-    now (files that cannot be read, or garbage names from a torn sample, are left out)."""
+    now (files that cannot be read, or garbage names from a torn sample, are left out; so is
+    anything but a regular file: a torn name like /dev/zero would be read without end)."""
     out: dict[str, dict[str, str]] = {}
     for _function, file, line in frames:
         file = str(file)
-        if not is_job_file(file) or "\0" in file or int(line) <= 0:
+        if not is_job_file(file) or "\0" in file or int(line) <= 0 or not os.path.isfile(file):
             continue
         try:
             text = linecache.getline(file, int(line))
