@@ -1,6 +1,6 @@
 """Never confidently wrong: a verdict only from sufficient evidence, one story per report.
 
-On recorded real runs (tests/data/, tests/data/degraded/, tests/fixtures/python_input/): the
+On recorded real runs (tests/data/, tests/data/verdicts/, tests/fixtures/python_input/): the
 runs without enough evidence say what ioprof cannot tell, and every report (headline, XProf's
 terms, culprits, recommendations, run facts, warnings; HTML and terminal) agrees with itself.
 """
@@ -26,9 +26,9 @@ from ioprof.reports.text import render_text
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
-DEGRADED = DATA / "degraded"
+VERDICTS = DATA / "verdicts"
 RUNS = sorted([p for p in DATA.iterdir() if (p / "manifest.json").is_file()]
-              + [p for p in DEGRADED.iterdir() if (p / "manifest.json").is_file()]
+              + [p for p in VERDICTS.iterdir() if (p / "manifest.json").is_file()]
               + [p for p in (TESTS / "fixtures" / "python_input").iterdir()
                  if (p / "manifest.json").is_file()])
 INPUT_KINDS = {"parallelize_map", "cache", "prefetch", "interleave", "outside_tfdata",
@@ -215,3 +215,50 @@ def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):
     # cumulative CPU seconds of the processes alive at each sample (a child that exits drops
     # out; the analysis clamps such drops)
     assert own and min(own) >= 0 and max(own) > 0
+
+
+def test_preprocessing_on_the_models_cores_is_named_though_steps_do_not_wait(analyses):
+    """The keras-io shaped job (validation set: --cache gives 1.70x): Keras' parallel decode
+    map keeps the steps fed but takes the model's cores. Not "compute-bound": decode by
+    contention, at the job's `image_dataset_from_directory(` line."""
+    a = analyses["contention_keras_io"]
+    assert a.bottleneck is not None and a.bottleneck.category == "decode"
+    assert a.breakdown.compute > 0.5  # the waits alone would have said compute
+    ev = next(e for e in a.bottleneck.evidence if e.name == "input_cpu_share")
+    assert 0.25 <= (ev.value or 0) < 1 and "(a bound)" in ev.text
+    head = words.headline(a)
+    assert head.startswith("Decode-bound by CPU contention")
+    assert "keras_io_from_scratch.py:77" in head
+    assert a.recommendations and a.recommendations[0].source is not None
+    assert a.recommendations[0].source.line == 77
+
+
+def test_ops_built_inside_keras_utilities_are_recorded_at_the_jobs_call():
+    run = VERDICTS / "contention_keras_io"
+    records = [json.loads(x) for x in (run / "tf" / "events.jsonl").read_text().splitlines()]
+    built = [r for r in records if r.get("type") == "dataset" and r.get("via")]
+    assert built and all(r["site"]["line"] == 77 for r in built)
+    assert all(r["via"].endswith("image_dataset_from_directory") for r in built)
+    assert any(r["op"] == "map" for r in built)
+
+
+def test_no_contention_call_without_comparable_model_op_time():
+    """An XLA-compiled step shows no model ops in the trace: nothing to compare with."""
+    from ioprof.analyzers.contention import find_contention
+    from ioprof.analyzers.model import HostSummary
+
+    busy = HostSummary(available=True, cpu_saturated=True, job_cpu_cores=1.9, cpu_count=2)
+    assert find_contention(10**9, 0, 1.5, busy) is None
+    assert find_contention(10**9, 10**9, 1.5, busy) is not None
+    idle = HostSummary(available=True, cpu_saturated=False, job_cpu_cores=1.0, cpu_count=2)
+    assert find_contention(10**9, 10**9, 0.9, idle) is None
+    assert find_contention(10**8, 10**9, 1.5, busy) is None  # 9% of the op time: not named
+
+
+def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
+    from ioprof.analyzers.bottleneck import choose_category
+    from ioprof.analyzers.model import Breakdown
+
+    assert choose_category(Breakdown(compute=0.47, other=0.52, decode=0.01)) == "other"
+    assert choose_category(Breakdown(compute=0.6, other=0.4)) == "compute"
+    assert choose_category(Breakdown(decode=0.45, other=0.45, compute=0.1)) == "decode"

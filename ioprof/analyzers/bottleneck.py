@@ -166,8 +166,18 @@ def culprits_for(category: Category, nodes: tuple[TfDataIterator, ...],
     return tuple(out)
 
 
+# Time outside TF's ops leads the verdict when it is at least this share of step time and
+# more than any TF category: then the job's own Python between steps is what to change.
+MIN_OTHER_SHARE = 0.5
+
+
 def choose_category(b: Breakdown) -> Category:
-    return max(("read", "decode", "transfer", "compute"), key=b.get)
+    """The largest TF category, unless time outside TF's ops dominates (the headline, the
+    bottleneck and the recommendations then all say overhead: one story)."""
+    tf_category = max(("read", "decode", "transfer", "compute"), key=b.get)
+    if b.other >= MIN_OTHER_SHARE and b.other > b.get(tf_category):
+        return "other"
+    return tf_category
 
 
 def host_evidence(category: Category, host: HostSummary) -> tuple[Evidence, ...]:
@@ -330,6 +340,10 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
         return text + "."
     if category == "transfer":
         return f"Moving batches to the device takes {pct:.0f}% of step time."
+    if category == "other":
+        return (f"{pct:.0f}% of step time is spent outside TF's ops (Python between steps, "
+                f"callbacks, logging, checkpoints); the model's ops take "
+                f"{100 * b.compute:.0f}% and input waits {input_percent:.0f}%.")
     text = (f"The model's own work takes {pct:.0f}% of step time; input waits are only "
             f"{input_percent:.0f}%")
     if culprits:

@@ -15,6 +15,7 @@ from ioprof import rundir
 from ioprof.analyzers import bottleneck as bn
 from ioprof.analyzers import catalog
 from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
+from ioprof.analyzers.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.host import summarize_host
 from ioprof.analyzers.load import LoadedRun, load_run, relative
 from ioprof.analyzers.model import (
@@ -214,6 +215,14 @@ def _analyze(path: Path) -> Analysis:
                 max(t for _, t in busy_fracs)) if busy_fracs else None
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,
                                         cpu_only, busy)
+        contended = find_contention(
+            sum(o.self_ps for n in nodes.values() for o in n.ops.values()) // 1000,
+            sum(o.self_ps for o in model_ops.values()) // 1000,
+            sum(f * t for f, t in busy_fracs) / len(busy_fracs) if busy_fracs else None, host
+        ) if category == "compute" else None
+        if contended is not None:  # preprocessing on the model's cores: slow steps, no waits
+            bottleneck = contention_bottleneck(contended, pipeline_nodes, bottleneck, input_pct,
+                                               breakdown.compute)
         verdict = bn.verdict(input_pct, 100 * breakdown.other, bottleneck.summary, xprof_pct)
         recs = recommend(bottleneck, pipeline_nodes, host, loaded.datasets, input_pct)
         if cpu_only:

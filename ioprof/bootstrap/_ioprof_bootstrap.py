@@ -527,10 +527,15 @@ class _DatasetRecorder:
         def wrapper(*args, **kwargs):
             record = None
             caller = sys._getframe(1)
-            if _is_job_frame(caller):
+            site, spelled, via = caller, attribute, None
+            if not _is_job_frame(caller):
+                site, spelled, via = _library_call(caller)
+            if site is not None:
                 try:
-                    record, kwargs = recorder._describe(op_name, attribute, signature, fn_arg,
-                                                        takes_name, caller, args, kwargs)
+                    record, kwargs = recorder._describe(op_name, spelled, signature, fn_arg,
+                                                        takes_name, site, args, kwargs)
+                    if via is not None:
+                        record["via"] = via
                 except Exception:  # noqa: BLE001
                     recorder.bootstrap.log.log_exception(f"record tf.data {op_name}")
                     record = None
@@ -580,6 +585,30 @@ class _DatasetRecorder:
         except (TypeError, ValueError):
             text = repr(value)
             return text if len(text) <= 80 else text[:77] + "..."
+
+
+# Libraries that build tf.data pipelines for the job (`keras.utils.image_dataset_from_directory`,
+# Keras' data adapters in `fit`): an op they build is the job's call of them. TF's own internals
+# (a reader's file list, a strategy's rebatching) are not recorded.
+_BUILDERS = ("keras", "tf_keras")
+_MAX_DEPTH = 40
+
+
+def _library_call(caller):
+    """(the job's frame, the name it called, "module.function" of that library function) for
+    an op built inside a library the job called; (None, None, None) otherwise."""
+    module = caller.f_globals.get("__name__", "") or ""
+    if not module.startswith(_BUILDERS):
+        return None, None, None
+    inner, frame = caller, caller.f_back
+    for _ in range(_MAX_DEPTH):
+        if frame is None:
+            break
+        if _is_job_frame(frame):
+            name = inner.f_code.co_name
+            return frame, name, f"{inner.f_globals.get('__name__', '?')}.{name}"
+        inner, frame = frame, frame.f_back
+    return None, None, None
 
 
 def _is_job_frame(frame) -> bool:

@@ -154,6 +154,9 @@ def _verdict_sentence(analysis: Analysis) -> str:
         return ("No training steps were observed, so ioprof cannot say where step time went "
                 "(see the warnings below).")
     share = analysis.breakdown.get(cat)
+    contention = _contention(analysis)
+    if contention is not None:
+        return contention
     if cat in ("read", "decode"):
         text = (f"{BOUND[cat]}: {analysis.input_bound_percent:.0f}% of step time waits for "
                 f"input")
@@ -224,6 +227,28 @@ def slowdown_note(analysis: Analysis) -> str:
                      f"{ms(c.outside_median_ns)} outside)")
     text = "; ".join(parts) + ": the shares are of the captured steps."
     return text[:1].upper() + text[1:]
+
+
+def _contention(analysis: Analysis) -> str | None:
+    """The headline of a decode verdict by CPU contention (contention.py): the steps do not
+    wait, so "X% of step time waits for input" would contradict the verdict."""
+    b = analysis.bottleneck
+    ev = next((e for e in b.evidence if e.name == "input_cpu_share"), None) if b else None
+    if b is None or ev is None or ev.value is None:
+        return None
+    text = (f"Decode-bound by CPU contention: steps wait only "
+            f"{analysis.input_bound_percent:.0f}% for input, but on saturated CPUs the input "
+            f"pipeline's ops take {pct(ev.value)} of the op time, on the cores the model needs")
+    node = _first(b.culprits, "tf.data")
+    op = _first(b.culprits, "tf.op")
+    if node is not None:
+        it = analysis.iterator(node.iterator_id) if node.iterator_id is not None else None
+        source = culprit_source(analysis, node)
+        text += f"; mostly the {kind_word(it.kind) if it else node.name}"
+        text += f" at {short_source(source)}" if source else " (built outside the job's code)"
+        if op is not None and op.iterator_id == node.iterator_id:
+            text += f", running {op.name}"
+    return text
 
 
 def breakdown_line(analysis: Analysis) -> str:

@@ -70,10 +70,11 @@ SCENARIOS: dict[str, tuple[list[str], list[str], dict]] = {
 }
 
 
-# Runs that must not get a confident verdict, or whose verdict is qualified (sufficiency.py):
-# recorded under tests/data/degraded/<name>/ (outside SCENARIOS' folder scan), same layout.
+# Runs whose verdict is withheld, qualified (sufficiency.py) or found beyond the waits
+# (contention.py): recorded under tests/data/verdicts/<name>/ (outside SCENARIOS' folder scan),
+# same layout.
 SLOW_START = str(HERE.parent / "jobs" / "slow_start_job.py")
-DEGRADED: dict[str, tuple[list[str], list[str], dict]] = {
+VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
     "capture_before_steps": (  # the only window closed before the job's 3 steps
         [SLOW_START, "preview", "3", "3"],
         ["--capture-after-seconds", "0.5", "--capture-seconds", "1"],
@@ -81,11 +82,16 @@ DEGRADED: dict[str, tuple[list[str], list[str], dict]] = {
     "failed_after_steps": (  # a job that raises after its fit: exit code 1
         [SLOW_START, "crash", "0", "300"], ["--capture-after-steps", "3"],
         {"verdict": True, "outcome": "failed", "exit_code": 1}),
+    "contention_keras_io": (  # decode in Keras' parallel map on the model's cores (1.70x
+        # from --cache, examples/README.md): few waits, the pipeline takes the CPU
+        [str(EXAMPLES / "validation" / "keras_io_from_scratch.py"), "--steps", "80"], [],
+        {"verdict": True, "category": "decode", "contention": True,
+         "line": "keras_io_from_scratch.py:77"}),
 }
 
 
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
-TRIM_BYTES = {"read_slow_storage": 700_000}
+TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000}
 
 
 def trim(path: Path, max_bytes: int = 320_000) -> None:
@@ -109,9 +115,9 @@ def trim(path: Path, max_bytes: int = 320_000) -> None:
 
 
 def make(name: str) -> None:
-    degraded = name in DEGRADED
-    job_flags, trace_flags, expected = (DEGRADED if degraded else SCENARIOS)[name]
-    out = HERE / "degraded" / name if degraded else HERE / name
+    case = name in VERDICT_CASES
+    job_flags, trace_flags, expected = (VERDICT_CASES if case else SCENARIOS)[name]
+    out = HERE / "verdicts" / name if case else HERE / name
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "ioprof", "trace", "-q", "-o", str(out), "--no-analyze",
@@ -121,11 +127,11 @@ def make(name: str) -> None:
         cmd += job_flags
     else:
         cmd += [str(JOB), "--steps", "40", *job_flags]
-    subprocess.run(cmd, check=not degraded, stdout=subprocess.DEVNULL,
+    subprocess.run(cmd, check=not case, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     for capture in out.glob("tf/logdir/plugins/profile/*/*.xplane.pb"):
         trim(capture, TRIM_BYTES.get(name, 320_000))
-    if degraded:
+    if case:
         (out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     else:
         write_expected(name)
@@ -142,5 +148,5 @@ if __name__ == "__main__":
         for scenario in SCENARIOS:
             write_expected(scenario)
         sys.exit(0)
-    for scenario in sys.argv[1:] or [*SCENARIOS, *DEGRADED]:
+    for scenario in sys.argv[1:] or [*SCENARIOS, *VERDICT_CASES]:
         make(scenario)
