@@ -262,3 +262,23 @@ def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
     assert choose_category(Breakdown(compute=0.47, other=0.52, decode=0.01)) == "other"
     assert choose_category(Breakdown(compute=0.6, other=0.4)) == "compute"
     assert choose_category(Breakdown(decode=0.45, other=0.45, compute=0.1)) == "decode"
+
+
+def test_datasets_built_inside_an_interleave_function_take_the_interleave_line():
+    """`files.interleave(tf.data.TFRecordDataset, ...)`: the readers are built by TF inside the
+    function, so the line to change is the interleave's (validation set: tfdata_interleave)."""
+    from ioprof.analyzers.bottleneck import inherit_sources
+    from ioprof.analyzers.model import SourceRef, TfDataIterator
+
+    def node(i, parent, kind, source=None):
+        return TfDataIterator(id=i, parent_id=parent, long_name=kind, kind=kind,
+                              category="read", is_async=False, source=source)
+    at70 = SourceRef("/j/train.py", 70)
+    nodes = (node(1, None, "Root"), node(2, 1, "Map", SourceRef("/j/train.py", 72)),
+             node(3, 2, "ParallelInterleaveV4", at70), node(4, 3, "FlatMap"),
+             node(5, 4, "TFRecord"), node(6, 2, "Prefetch"))
+    out = {n.id: n for n in inherit_sources(nodes)}
+    assert out[5].source == at70 and "interleave" in (out[5].source_via or "").lower()
+    assert out[4].source == at70
+    assert out[6].source is None  # under a map, not built by a dataset-making function
+    assert out[2].source_via is None

@@ -11,6 +11,8 @@ XProf see familiar words, then gives ioprof's own diagnosis.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ioprof.analyzers import catalog
 from ioprof.analyzers.load import DatasetRecord
 from ioprof.analyzers.model import (
@@ -102,6 +104,30 @@ def build_nodes(nodes: dict[str, NodeAcc], by_name: dict[str, DatasetRecord]
             source=site_rec.site if site_rec else None,
             fn_source=fn_rec.fn if fn_rec else None,
         ))
+    return inherit_sources(tuple(out))
+
+
+# Iterators whose function builds datasets: what is built there is the job's call of them.
+_DATASET_BUILDERS = ("Interleave", "FlatMap")
+
+
+def inherit_sources(nodes: tuple[TfDataIterator, ...]) -> tuple[TfDataIterator, ...]:
+    """Iterators the job did not build itself (a `TFRecordDataset` made inside the function
+    given to `interleave`/`flat_map`, TF's own file-list flat map) take the line of the
+    nearest enclosing interleave/flat_map the job built: that call is the line to change."""
+    by_id = {n.id: n for n in nodes}
+    out = []
+    for n in nodes:
+        parent = by_id.get(n.parent_id) if n.parent_id is not None else None
+        while n.source is None and parent is not None:
+            if parent.source is not None:
+                if any(k in parent.kind for k in _DATASET_BUILDERS):
+                    n = replace(n, source=parent.source, source_via=(
+                        f"built inside the function given to the {parent.kind} at "
+                        f"{_loc(parent.source)}"))
+                break
+            parent = by_id.get(parent.parent_id) if parent.parent_id is not None else None
+        out.append(n)
     return tuple(out)
 
 

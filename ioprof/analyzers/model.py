@@ -216,6 +216,9 @@ class TfDataIterator:
     ops: tuple[OpStat, ...] = ()  # TF ops its map function ran, by self time
     source: SourceRef | None = None  # the line that built it (.map, .interleave, ...)
     fn_source: SourceRef | None = None  # where its function is defined
+    # How `source` was found when the job's code did not build this iterator itself, e.g.
+    # "built inside the function given to the interleave at train.py:70"; None when it did.
+    source_via: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -241,6 +244,7 @@ class TfDataIterator:
             "ops": [o.to_json() for o in self.ops],
             "source": self.source.to_json() if self.source else None,
             "fn_source": self.fn_source.to_json() if self.fn_source else None,
+            "source_via": self.source_via,
         }
 
 

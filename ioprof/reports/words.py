@@ -264,4 +264,7 @@ def culprit_line(analysis: Analysis, culprit: Culprit, full_path: bool = True) -
         text += f" at {long_source(source) if full_path else short_source(source)}"
     if culprit.fn_source is not None and culprit.fn_source != source:
         text += f" (function defined at {short_source(culprit.fn_source)})"
+    node = analysis.iterator(culprit.iterator_id) if culprit.iterator_id is not None else None
+    if node is not None and node.source_via and culprit.kind == "tf.data":
+        text += f" ({node.source_via})"
     return text
