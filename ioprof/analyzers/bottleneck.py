@@ -200,7 +200,8 @@ MIN_OTHER_SHARE = 0.5
 def choose_category(b: Breakdown) -> Category:
     """The largest TF category, unless time outside TF's ops dominates (the headline, the
     bottleneck and the recommendations then all say overhead: one story)."""
-    tf_category = max(("read", "decode", "transfer", "compute"), key=b.get)
+    tf_categories: tuple[Category, ...] = ("read", "decode", "transfer", "compute")
+    tf_category = max(tf_categories, key=b.get)
     if b.other >= MIN_OTHER_SHARE and b.other > b.get(tf_category):
         return "other"
     return tf_category
