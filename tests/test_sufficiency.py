@@ -282,3 +282,18 @@ def test_datasets_built_inside_an_interleave_function_take_the_interleave_line()
     assert out[4].source == at70
     assert out[6].source is None  # under a map, not built by a dataset-making function
     assert out[2].source_via is None
+
+
+def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
+    """checkpoint_often (validation set: --save-freq epoch gives 2.01x): the time outside TF's
+    ops is a ModelCheckpoint saving every few batches; the line is its constructor call."""
+    a = analyses["overhead_checkpoint"]
+    assert a.bottleneck is not None and a.bottleneck.category == "other"
+    top = a.bottleneck.culprits[0]
+    assert top.kind == "python" and top.name.startswith("ModelCheckpoint")
+    assert top.source is not None and top.source.line == 83
+    assert top.source.file.endswith("checkpoint_often.py")
+    assert a.recommendations[0].kind == "callback" and a.recommendations[0].source == top.source
+    assert "checkpoint_often.py:83" in words.headline(a)
+    # the job's own callback class (StepClock) did almost nothing: not named
+    assert not any(c.name.startswith("StepClock") for c in a.bottleneck.culprits)

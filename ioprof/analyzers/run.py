@@ -15,6 +15,7 @@ from ioprof import rundir
 from ioprof.analyzers import bottleneck as bn
 from ioprof.analyzers import catalog
 from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
+from ioprof.analyzers.callbacks import name_callbacks
 from ioprof.analyzers.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.host import summarize_host
 from ioprof.analyzers.load import LoadedRun, load_run, relative
@@ -242,6 +243,7 @@ def _analyze(path: Path) -> Analysis:
         captures=tuple(captures), warnings=tuple(warnings),
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
         datasets=loaded.datasets)
+    analysis = name_callbacks(analysis, loaded.pyspy_path, loaded.manifest.pid, loaded.events)
     return decide(analysis, outcome(loaded.manifest.exit))
 
 

@@ -204,6 +204,7 @@ class _Bootstrap:
         self._patched.add("keras")
         self.log.emit("keras_imported", keras_version=version)
         _patch_keras_fit(self, model_cls, callback_base)
+        _record_callbacks(self, callback_base)
 
     def count_step(self, source: str, step_num=None) -> None:
         """Called on the job's thread once per step: a counter and a timestamp, nothing more.
@@ -424,6 +425,32 @@ def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
 
     model_cls.train_on_batch = train_on_batch
     bootstrap.log.log("keras Model.train_on_batch: step markers enabled")
+
+
+def _record_callbacks(bootstrap: _Bootstrap, callback_base) -> None:
+    """Record where the job constructs each Keras callback (`ModelCheckpoint(...)` at
+    train.py:83): py-spy sees a callback's work inside `fit`, under the job's `fit(` line; this
+    record takes it back to the line that made the callback, which is the one to change."""
+    original = callback_base.__init__
+
+    @functools.wraps(original)
+    def init(callback_self, *args, **kwargs):
+        original(callback_self, *args, **kwargs)
+        try:
+            frame = sys._getframe(1)
+            for _ in range(_MAX_DEPTH):  # past the subclasses' own __init__ chain
+                if frame is None or not (frame.f_code.co_name == "__init__"
+                                         and frame.f_locals.get("self") is callback_self):
+                    break
+                frame = frame.f_back
+            if frame is not None and _is_job_frame(frame):
+                cls = type(callback_self)
+                bootstrap.log.emit("callback", cls=cls.__qualname__, module=cls.__module__,
+                                   site=_call_site(frame, cls.__name__))
+        except Exception:  # noqa: BLE001
+            bootstrap.log.log_exception("record keras callback")
+
+    callback_base.__init__ = init
 
 
 def _open_step_marker(bootstrap: _Bootstrap):

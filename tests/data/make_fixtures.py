@@ -87,6 +87,10 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
         [str(EXAMPLES / "validation" / "keras_io_from_scratch.py"), "--steps", "80"], [],
         {"verdict": True, "category": "decode", "contention": True,
          "line": "keras_io_from_scratch.py:77"}),
+    "overhead_checkpoint": (  # a ModelCheckpoint saving every few batches (2.01x from
+        # --save-freq epoch, examples/README.md)
+        [str(EXAMPLES / "validation" / "checkpoint_often.py"), "--steps", "200"], [],
+        {"verdict": True, "category": "other", "line": "checkpoint_often.py:83"}),
 }
 
 

@@ -1,0 +1,87 @@
+"""Which of the job's Keras callbacks the time outside TF's ops went to, and their lines.
+
+An "Overhead-bound" verdict (most step time outside TF's ops) is only useful with the line to
+change. Inside `fit`, py-spy's stacks of the training thread pass through the job's `fit(`
+line and then Keras; a callback's work shows as frames of its class's methods
+(`ModelCheckpoint._save_model`). The bootstrap records where the job constructed each callback
+(`callback` records in tf/events.jsonl), so the sampled time of a callback's methods during the
+steps goes back to the line that made it: `keras.callbacks.ModelCheckpoint(` at train.py:83.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ioprof.analyzers.model import Analysis, Culprit, Recommendation, SourceRef
+from ioprof.errors import IoprofError
+from ioprof.stacks import is_main_thread, load_stack_samples
+
+MIN_SHARE = 0.05  # of the steps' time outside TF ops, for a callback to be named
+
+
+def callback_sites(events: list[dict[str, Any]]) -> dict[str, SourceRef]:
+    """Class name -> the line that constructed it (the first, if several)."""
+    out: dict[str, SourceRef] = {}
+    for e in events:
+        site = e.get("site")
+        if e.get("type") != "callback" or not isinstance(site, dict):
+            continue
+        file, line = site.get("file"), site.get("line")
+        if isinstance(file, str) and isinstance(line, int) and str(e.get("cls")) not in out:
+            out[str(e["cls"])] = SourceRef(file, line, site.get("function")
+                                           if isinstance(site.get("function"), str) else None)
+    return out
+
+
+def name_callbacks(analysis: Analysis, pyspy_path: Path | None, job_pid: int | None,
+                   events: list[dict[str, Any]]) -> Analysis:
+    """An overhead verdict with the job's callbacks that py-spy saw working during the steps
+    as its culprits (by sampled time); unchanged for other verdicts or without samples."""
+    b = analysis.bottleneck
+    sites = callback_sites(events)
+    if b is None or b.category != "other" or not sites or pyspy_path is None:
+        return analysis
+    try:
+        threads = load_stack_samples(pyspy_path)
+    except IoprofError:
+        return analysis
+    windows = sorted((s.start_ns, s.end_ns) for s in analysis.steps.per_step)
+    if not windows:
+        return analysis
+    lo, hi = windows[0][0], windows[-1][1]
+    seen: Counter[str] = Counter()
+    for th in threads:
+        if (job_pid is not None and th.pid != job_pid) or not is_main_thread(th.runs, 300):
+            continue
+        for run in th.runs:
+            got = min(hi, run.end_ns) - max(lo, run.start_ns)
+            cls = next((f.function.split(".", 1)[0] for f in run.stack
+                        if f.function.split(".", 1)[0] in sites), None)
+            if got > 0 and cls is not None:
+                seen[cls] += got
+    other_ns = sum(s.other_ns for s in analysis.steps.per_step) or 1
+    culprits = tuple(
+        Culprit(kind="python", name=f"{cls} (Keras callback)", share=min(1.0, ns / other_ns),
+                source=sites[cls],
+                detail=f"py-spy saw its methods on the training thread for {ns / 1e6:.0f} ms "
+                       "of the steps (time outside TF's ops)")
+        for cls, ns in seen.most_common(3) if ns / other_ns >= MIN_SHARE)
+    if not culprits:
+        return analysis
+    top = culprits[0]
+    summary = (b.summary + f" The {top.name} made at "
+               f"{Path(top.source.file).name if top.source else '?'}:"
+               f"{top.source.line if top.source else '?'} ran for {top.share:.0%} of it.")
+    where = f"{top.source.file}:{top.source.line}" if top.source else "?"
+    fix = Recommendation(
+        f"Make the {top.name.split(' ')[0]} made at {where} do less per step",
+        f"It ran for {top.share:.0%} of the steps' time outside TF's ops: let it work less "
+        "often (a checkpoint or log every epoch or every N steps: save_freq='epoch' or an "
+        "integer, a larger update interval), or do its work in a background thread.",
+        top.source, "callback", top.name)
+    recs = (fix,) + tuple(r for r in analysis.recommendations if r.kind != "overhead")
+    return replace(analysis, bottleneck=replace(b, culprits=culprits + b.culprits,
+                                                summary=summary), recommendations=recs)
