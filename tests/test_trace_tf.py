@@ -198,9 +198,15 @@ def test_several_capture_windows(tmp_path):
                        "-o", str(run), "--", sys.executable, str(JOBS / "loop_job.py"), "6000"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     windows = manifest(run)["collectors"]["tf"]["details"]["windows"]
-    assert [w["capture"] for w in windows] == [1, 2]
+    captures = [w["capture"] for w in windows]
+    assert captures[:2] == [1, 2]
     assert windows[1]["start_ns"] - windows[0]["start_ns"] >= 1.4e9
-    assert len(xplanes(run)) == 2
+    if len(captures) > 2:
+        # on a busy machine a window can run faster than the steps after it: it is taken
+        # again, once, and the check that decided so is in the event log
+        checks = [e for e in events(run) if e["type"] == "capture_check"]
+        assert captures == [1, 2, 3] and any(not c["representative"] for c in checks)
+    assert len(xplanes(run)) == len(captures)
 
 
 def test_train_on_batch_loop_gets_markers_and_a_step_clock(tmp_path_factory):
