@@ -448,6 +448,7 @@ _SHAPES: dict[str, tuple[tuple[str, bool, Check], ...]] = {
                      ("ok", False, _is_bool), ("error", False, is_str)),
     "capture_skipped": (("reason", False, is_str),),
     "callback": (("cls", True, is_str), ("module", False, is_str), ("site", True, _SOURCE)),
+    "layer": (("cls", True, is_str), ("layer", True, is_str), ("site", True, _SOURCE)),
     "warning": (("message", False, is_str),),
     "exit": (("steps", False, is_count),),
 }

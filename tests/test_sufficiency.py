@@ -297,3 +297,33 @@ def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
     assert "checkpoint_often.py:83" in words.headline(a)
     # the job's own callback class (StepClock) did almost nothing: not named
     assert not any(c.name.startswith("StepClock") for c in a.bottleneck.culprits)
+
+
+def test_model_ops_map_to_the_keras_layer_that_made_them():
+    from ioprof.analyzers.layers import layer_of
+    from ioprof.analyzers.model import SourceRef
+
+    sites = {"conv2d_1": ("Conv2D", SourceRef("/j/train.py", 46)),
+             "conv2d_1_2": ("Conv2D", SourceRef("/j/train.py", 50)),
+             "dense": ("Dense", SourceRef("/j/train.py", 52))}
+    grad = "gradient_tape/sequential_1/conv2d_1/convolution/Conv2DBackpropFilter (_Mkl)"
+    assert layer_of(grad, sites)[2].line == 46  # type: ignore[index]
+    # a recorded name is taken exactly before a TF-added suffix is stripped
+    assert layer_of("StatefulPartitionedCall/sequential_1/conv2d_1_2/BiasAdd",
+                    sites)[2].line == 50  # type: ignore[index]
+    assert layer_of("StatefulPartitionedCall/sequential_1/dense_3/MatMul",
+                    sites)[0] == "dense"  # type: ignore[index]
+    assert layer_of("optional (OptionalFromValue)", sites) is None  # XLA: nothing to match
+
+
+def test_a_compute_verdict_ends_at_the_line_that_made_the_layer(analyses):
+    """examples/compute_bound.py (--smaller-model: 9.2x): the top ops are convolutions, and each
+    goes back to the `keras.layers.Conv2D(` line that made its layer (lines 36-45)."""
+    a = analyses["compute_layers"]
+    assert a.bottleneck is not None and a.bottleneck.category == "compute"
+    ops = [c for c in a.bottleneck.culprits if c.kind == "tf.op"]
+    assert ops and all(c.source is not None for c in ops)
+    for c in ops:
+        assert c.source.file.endswith("compute_bound.py") and 36 <= c.source.line <= 45
+        assert "layer conv2d" in c.detail
+    assert f"compute_bound.py:{ops[0].source.line}" in words.headline(a)

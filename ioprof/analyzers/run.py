@@ -18,6 +18,7 @@ from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.callbacks import name_callbacks
 from ioprof.analyzers.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.host import summarize_host
+from ioprof.analyzers.layers import name_layers
 from ioprof.analyzers.load import LoadedRun, load_run, relative
 from ioprof.analyzers.model import (
     CATEGORIES,
@@ -244,6 +245,7 @@ def _analyze(path: Path) -> Analysis:
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
         datasets=loaded.datasets)
     analysis = name_callbacks(analysis, loaded.pyspy_path, loaded.manifest.pid, loaded.events)
+    analysis = name_layers(analysis, loaded.events)
     return decide(analysis, outcome(loaded.manifest.exit))
 
 

@@ -130,7 +130,8 @@ def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
         reasons.append(f"the job ran {seen} training step{'s' if seen != 1 else ''}")
         needs.append("a job that runs at least a few training steps")
     elif not reasons:
-        reasons.append(f"only {a.steps.count} steps could be measured")
+        count = a.steps.count
+        reasons.append(f"only {count} step{'s' if count != 1 else ''} could be measured")
         needs.append("a longer job, or a longer capture window (`--capture-seconds S`)")
     return reasons, needs
 

@@ -35,6 +35,7 @@ import threading
 import time
 import traceback
 import typing
+import weakref
 
 # Beside this file on sys.path (sitecustomize's folder), like this module itself.
 from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
@@ -154,6 +155,7 @@ class _Bootstrap:
         # steps after it (is the window representative of the run?).
         self.recent_step_ns: collections.deque = collections.deque(maxlen=_RECENT_STEPS)
         self._patched: set[str] = set()
+        self.pending_layers: list = []  # (weakref to a Keras layer, class, construction site)
 
     @_guarded
     def start(self) -> None:
@@ -205,6 +207,9 @@ class _Bootstrap:
         self.log.emit("keras_imported", keras_version=version)
         _patch_keras_fit(self, model_cls, callback_base)
         _record_callbacks(self, callback_base)
+        layer_base = getattr(getattr(keras, "layers", None), "Layer", None)
+        if layer_base is not None:
+            _record_layers(self, layer_base)
 
     def count_step(self, source: str, step_num=None) -> None:
         """Called on the job's thread once per step: a counter and a timestamp, nothing more.
@@ -309,6 +314,7 @@ class _Bootstrap:
             return
         self._exited = True
         self.capture.finish("the job exited during the capture")
+        flush_layers(self)
         self.flush_step_times()
         self.log.emit("steps", count=self.steps, source=self.step_source)
         self.log.emit("exit", steps=self.steps)
@@ -384,6 +390,7 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
     @functools.wraps(original_fit)
     def fit(self, *args, **kwargs):
         bootstrap.fit_called = True  # steps will come: never fall back to the clock
+        flush_layers(bootstrap)
         try:
             bound = signature.bind(self, *args, **kwargs) if signature else None
             if bound is not None:
@@ -437,13 +444,8 @@ def _record_callbacks(bootstrap: _Bootstrap, callback_base) -> None:
     def init(callback_self, *args, **kwargs):
         original(callback_self, *args, **kwargs)
         try:
-            frame = sys._getframe(1)
-            for _ in range(_MAX_DEPTH):  # past the subclasses' own __init__ chain
-                if frame is None or not (frame.f_code.co_name == "__init__"
-                                         and frame.f_locals.get("self") is callback_self):
-                    break
-                frame = frame.f_back
-            if frame is not None and _is_job_frame(frame):
+            frame = _constructor_site(callback_self)
+            if frame is not None:
                 cls = type(callback_self)
                 bootstrap.log.emit("callback", cls=cls.__qualname__, module=cls.__module__,
                                    site=_call_site(frame, cls.__name__))
@@ -451,6 +453,56 @@ def _record_callbacks(bootstrap: _Bootstrap, callback_base) -> None:
             bootstrap.log.log_exception("record keras callback")
 
     callback_base.__init__ = init
+
+
+def _constructor_site(instance):
+    """The job's frame that constructed `instance` (past the classes' own `__init__` chain),
+    or None when a library made it."""
+    frame = sys._getframe(2)
+    for _ in range(_MAX_DEPTH):
+        if frame is None or not (frame.f_code.co_name == "__init__"
+                                 and frame.f_locals.get("self") is instance):
+            break
+        frame = frame.f_back
+    return frame if frame is not None and _is_job_frame(frame) else None
+
+
+def _record_layers(bootstrap: _Bootstrap, layer_base) -> None:
+    """Record where the job constructs each Keras layer and the name it gets (`conv2d_1`): the
+    model's TF ops carry that name in their scope, so a compute verdict can end at the line
+    that made the layer.
+
+    The hook is on `Layer.__new__`, never `__init__`: Keras reads `cls.__init__`'s argument
+    spec to build layer configs, and a wrapper there breaks layers that inherit it. A layer's
+    name is set by its `__init__`, after `__new__`: the sites are kept (weakly) and written
+    with their names when `fit` starts and at exit (`flush_layers`)."""
+    original = layer_base.__dict__.get("__new__")
+    if original is None:
+        return
+    original_new = original.__func__ if isinstance(original, staticmethod) else original
+
+    def new(cls, *args, **kwargs):
+        instance = original_new(cls, *args, **kwargs)
+        try:
+            frame = sys._getframe(1)
+            if _is_job_frame(frame) and len(bootstrap.pending_layers) < _MAX_LAYERS:
+                bootstrap.pending_layers.append(
+                    (weakref.ref(instance), cls.__qualname__, _call_site(frame, cls.__name__)))
+        except Exception:  # noqa: BLE001
+            bootstrap.log.log_exception("record keras layer")
+        return instance
+
+    layer_base.__new__ = staticmethod(new)
+
+
+def flush_layers(bootstrap: _Bootstrap) -> None:
+    """Write the layers constructed so far with the names they got."""
+    pending, bootstrap.pending_layers = bootstrap.pending_layers, []
+    for ref, cls, site in pending:
+        layer = ref()
+        name = getattr(layer, "name", None) if layer is not None else None
+        if isinstance(name, str):
+            bootstrap.log.emit("layer", cls=cls, layer=name, site=site)
 
 
 def _open_step_marker(bootstrap: _Bootstrap):
@@ -619,6 +671,7 @@ class _DatasetRecorder:
 # (a reader's file list, a strategy's rebatching) are not recorded.
 _BUILDERS = ("keras", "tf_keras")
 _MAX_DEPTH = 40
+_MAX_LAYERS = 10_000  # layer sites kept for naming (a model builder in a loop stops here)
 
 
 def _library_call(caller):

@@ -87,6 +87,9 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
         [str(EXAMPLES / "validation" / "keras_io_from_scratch.py"), "--steps", "80"], [],
         {"verdict": True, "category": "decode", "contention": True,
          "line": "keras_io_from_scratch.py:77"}),
+    "compute_layers": (  # the model's convolutions (examples/README.md: --smaller-model 9.2x)
+        [str(EXAMPLES / "compute_bound.py"), "--steps", "60"], [],
+        {"verdict": True, "category": "compute", "lines": "compute_bound.py:36-45"}),
     "overhead_checkpoint": (  # a ModelCheckpoint saving every few batches (2.01x from
         # --save-freq epoch, examples/README.md)
         [str(EXAMPLES / "validation" / "checkpoint_often.py"), "--steps", "200"], [],
@@ -95,7 +98,8 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
 
 
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
-TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000}
+TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000,
+              "compute_layers": 900_000}
 
 
 def trim(path: Path, max_bytes: int = 320_000) -> None:
