@@ -284,3 +284,19 @@ def test_a_window_that_saw_no_steps_is_taken_again_once_training_starts(tmp_path
     assert len(starts) == 2, starts
     assert stops[0]["steps"] == 0 and stops[1]["steps"] > 0
     assert "saw no steps" in starts[1]["reason"] and starts[1]["step"] >= 3
+
+
+def test_keras_layers_and_callbacks_are_unchanged_by_the_hooks(tmp_path):
+    """ioprof records where layers and callbacks are made; the job's objects stay the same."""
+    job = [sys.executable, str(JOBS / "keras_config_job.py")]
+    import subprocess
+
+    plain = subprocess.run(job, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    run = tmp_path / "run"
+    traced = run_ioprof(["trace", "--no-analyze", "-q", "-o", str(run), "--", *job])
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    assert traced.stdout.strip().splitlines()[-1] == plain.stdout.strip().splitlines()[-1]
+    layers = {e["layer"]: e for e in events(run) if e["type"] == "layer"}
+    assert {"d", "p", "s"} <= set(layers)
+    assert layers["s"]["site"]["file"] == str(JOBS / "keras_config_job.py")
