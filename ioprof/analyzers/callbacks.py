@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ioprof.analyzers.load import source_ref
 from ioprof.analyzers.model import Analysis, Culprit, Recommendation, SourceRef
 from ioprof.errors import IoprofError
 from ioprof.stacks import is_main_thread, load_stack_samples
@@ -26,13 +27,9 @@ def callback_sites(events: list[dict[str, Any]]) -> dict[str, SourceRef]:
     """Class name -> the line that constructed it (the first, if several)."""
     out: dict[str, SourceRef] = {}
     for e in events:
-        site = e.get("site")
-        if e.get("type") != "callback" or not isinstance(site, dict):
-            continue
-        file, line = site.get("file"), site.get("line")
-        if isinstance(file, str) and isinstance(line, int) and str(e.get("cls")) not in out:
-            out[str(e["cls"])] = SourceRef(file, line, site.get("function")
-                                           if isinstance(site.get("function"), str) else None)
+        site = source_ref(e.get("site"))
+        if e.get("type") == "callback" and site is not None:
+            out.setdefault(str(e.get("cls")), site)
     return out
 
 

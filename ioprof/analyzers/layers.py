@@ -18,6 +18,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from ioprof.analyzers.load import source_ref
 from ioprof.analyzers.model import Analysis, Culprit, SourceRef
 
 _SUFFIX = re.compile(r"_\d+$")
@@ -27,14 +28,9 @@ def layer_sites(events: list[dict[str, Any]]) -> dict[str, tuple[str, SourceRef]
     """Layer name -> (its class, the line that constructed it)."""
     out: dict[str, tuple[str, SourceRef]] = {}
     for e in events:
-        site = e.get("site")
-        if e.get("type") != "layer" or not isinstance(site, dict):
-            continue
-        file, line, name = site.get("file"), site.get("line"), e.get("layer")
-        if isinstance(file, str) and isinstance(line, int) and isinstance(name, str):
-            function = site.get("function")
-            out.setdefault(name, (str(e.get("cls")), SourceRef(
-                file, line, function if isinstance(function, str) else None)))
+        site, name = source_ref(e.get("site")), e.get("layer")
+        if e.get("type") == "layer" and site is not None and isinstance(name, str):
+            out.setdefault(name, (str(e.get("cls")), site))
     return out
 
 

@@ -48,7 +48,8 @@ class LoadedRun:
         return {d.name: d for d in self.datasets if d.name}
 
 
-def _source(data: Any, name_key: str = "function") -> SourceRef | None:
+def source_ref(data: Any, name_key: str = "function") -> SourceRef | None:
+    """A `site`/`fn` record of the bootstrap as a SourceRef; None when it has no file."""
     if not isinstance(data, dict) or not data.get("file"):
         return None
     try:
@@ -134,8 +135,8 @@ def _load_events(run: RunDir, tf_files: list[Path], loaded: LoadedRun) -> None:
         try:
             loaded.datasets.append(DatasetRecord(
                 id=int(event.get("id", 0)), op=str(event.get("op", "")),
-                name=event.get("name"), site=_source(event.get("site")),
-                fn=_source(event.get("fn"), "name"),
+                name=event.get("name"), site=source_ref(event.get("site")),
+                fn=source_ref(event.get("fn"), "name"),
                 args=dict(event.get("args") or {})))
         except (TypeError, ValueError):
             continue
