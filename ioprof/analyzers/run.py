@@ -107,7 +107,6 @@ def _analyze(path: Path) -> Analysis:
     sources: list[str] = []
     markers: list[str] = []
     cpu_only = True
-    windows_ns: list[tuple[int, int]] = []
     wait_windows_ns: list[tuple[int, int]] = []
     has_tfdata = False
     busy_fracs: list[tuple[float, int]] = []
@@ -145,7 +144,6 @@ def _analyze(path: Path) -> Analysis:
         start_ns = base
         stop_ns = scan.profile_stop_ns
         end_ns = stop_ns if stop_ns and stop_ns > base else base + scan.span_ps[1] // 1000
-        windows_ns.append((start_ns, end_ns))
         wait_windows_ns.extend((base + a // 1000, base + b // 1000) for a, b in waits.tolist())
         near = [r for r in starts if abs(int(r.get("t_ns", 0)) - base) < 2 * 10**9]
         reason = min(near, key=lambda r: abs(int(r.get("t_ns", 0)) - base)).get("reason") \
