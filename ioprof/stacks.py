@@ -174,7 +174,9 @@ def read_job_sources(frames: list[list[Any]]) -> dict[str, dict[str, str]]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    """The samples file, parsed and checked (`check_stack_samples`)."""
+    """The samples file, parsed and checked: IoprofError (one line, naming the file and what
+    is wrong) unless it is stack samples of the documented shape, so that every reader may
+    index it without checks."""
     data = load_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT \
             or data.get("version") != VERSION:
@@ -183,12 +185,6 @@ def _read(path: Path) -> dict[str, Any]:
     if problem is not None:
         raise IoprofError(f"{path}: malformed stack samples ({problem})")
     return data
-
-
-def check_stack_samples(path: Path) -> None:
-    """Raise IoprofError (one line, naming the file and what is wrong) unless the file is
-    stack samples of the documented shape: then every reader may index it without checks."""
-    _read(path)
 
 
 _MAX_US = 1 << 52  # us since the clock origin: origin + t * 1000 stays within int64

@@ -17,8 +17,7 @@ from typing import Any
 
 from ioprof.analyzers.load import source_ref
 from ioprof.analyzers.model import Analysis, Culprit, Recommendation, SourceRef
-from ioprof.errors import IoprofError
-from ioprof.stacks import is_main_thread, load_stack_samples
+from ioprof.stacks import ThreadSamples, is_main_thread
 
 MIN_SHARE = 0.05  # of the steps' time outside TF ops, for a callback to be named
 
@@ -33,17 +32,13 @@ def callback_sites(events: list[dict[str, Any]]) -> dict[str, SourceRef]:
     return out
 
 
-def name_callbacks(analysis: Analysis, pyspy_path: Path | None, job_pid: int | None,
-                   events: list[dict[str, Any]]) -> Analysis:
+def name_callbacks(analysis: Analysis, threads: list[ThreadSamples] | None,
+                   job_pid: int | None, events: list[dict[str, Any]]) -> Analysis:
     """An overhead verdict with the job's callbacks that py-spy saw working during the steps
     as its culprits (by sampled time); unchanged for other verdicts or without samples."""
     b = analysis.bottleneck
     sites = callback_sites(events)
-    if b is None or b.category != "other" or not sites or pyspy_path is None:
-        return analysis
-    try:
-        threads = load_stack_samples(pyspy_path)
-    except IoprofError:
+    if b is None or b.category != "other" or not sites or not threads:
         return analysis
     windows = sorted((s.start_ns, s.end_ns) for s in analysis.steps.per_step)
     if not windows:

@@ -41,6 +41,8 @@ class LoadedRun:
     xplanes: list[Path] = field(default_factory=list)
     host_path: Path | None = None
     pyspy_path: Path | None = None
+    # py-spy's samples, read and checked once here for every analysis that uses them
+    stack_samples: list[stacks.ThreadSamples] | None = None
     probe: ProbeSummary | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -108,7 +110,7 @@ def load_run(path: Path) -> LoadedRun:
     loaded.host_path = host if host.is_file() else None
     if loaded.host_path is None:
         loaded.warnings.append("no host samples: no disk, page-cache or CPU evidence.")
-    loaded.pyspy_path = _pyspy_samples(run, loaded.warnings)
+    loaded.pyspy_path, loaded.stack_samples = _pyspy_samples(run, loaded.warnings)
     _load_probe(run, loaded)
     return loaded
 
@@ -142,19 +144,20 @@ def _load_events(run: RunDir, tf_files: list[Path], loaded: LoadedRun) -> None:
             continue
 
 
-def _pyspy_samples(run: RunDir, warnings: list[str]) -> Path | None:
-    """py-spy's samples if they are there and well-formed (else a warning, and None: the
-    Python analyses then go without them rather than read a damaged file)."""
+def _pyspy_samples(run: RunDir, warnings: list[str]
+                   ) -> tuple[Path | None, list[stacks.ThreadSamples] | None]:
+    """py-spy's samples (path and threads) if they are there and well-formed (else a warning,
+    and None: the Python analyses then go without them rather than read a damaged file)."""
     path = run.file(rundir.PYSPY_SAMPLES)
     if not path.is_file():
-        return None
+        return None, None
     try:
-        stacks.check_stack_samples(path)
+        threads = stacks.load_stack_samples(path)
     except IoprofError as exc:
         reason = exc.message.removeprefix(f"{path}: ")
         warnings.append(f"{rundir.PYSPY_SAMPLES} left out ({reason}): no Python hotspots.")
-        return None
-    return path
+        return None, None
+    return path, threads
 
 
 def _load_probe(run: RunDir, loaded: LoadedRun) -> None:

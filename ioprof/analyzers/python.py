@@ -13,11 +13,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from ioprof.analyzers.model import Culprit, PythonHotspot, SourceRef
-from ioprof.errors import IoprofError
-from ioprof.stacks import StackRun, is_main_thread, job_frame, load_stack_samples
+from ioprof.stacks import StackRun, ThreadSamples, is_main_thread, job_frame
 
 LineKey = tuple[str, int, str]  # (file, line, function) of the job's own code
 
@@ -58,13 +56,9 @@ def as_culprit(hotspot: PythonHotspot) -> Culprit:
                    detail=f"{hotspot.samples} py-spy runs overlapping input waits")
 
 
-def python_hotspots(path: Path | None, waits_ns: list[tuple[int, int]],
+def python_hotspots(threads: list[ThreadSamples] | None, waits_ns: list[tuple[int, int]],
                     limit: int = 5) -> tuple[PythonHotspot, ...]:
-    if path is None or not waits_ns:
-        return ()
-    try:
-        threads = load_stack_samples(path)
-    except (IoprofError, KeyError, TypeError, ValueError):
+    if not threads or not waits_ns:
         return ()
     windows = sorted(waits_ns)
     starts = [w[0] for w in windows]

@@ -421,16 +421,18 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            job_pid: int | None = None,
                            read_line: LineReader | None = None,
                            step_times_ns: list[int] | None = None,
-                           datasets: list[DatasetRecord] | None = None) -> Analysis:
+                           datasets: list[DatasetRecord] | None = None,
+                           threads: list[ThreadSamples] | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
     none (no samples, or too little Python input time to matter).
     `step_times_ns`: the bootstrap's step clock (`step_times_from_events`); without a capture
     it gives exact step boundaries, else py-spy's sampled step calls do. `datasets`: the
-    bootstrap's tf.data records, so that TF-side recommendations can name their lines."""
+    bootstrap's tf.data records, so that TF-side recommendations can name their lines.
+    `threads`: the samples as `load_run` read them (else read from `pyspy_path`)."""
     if pyspy_path is None:
         return analysis
     try:
-        threads = load_stack_samples(pyspy_path)
+        threads = threads if threads is not None else load_stack_samples(pyspy_path)
         recorded = load_stack_sources(pyspy_path)
     except (IoprofError, KeyError, TypeError, ValueError):
         return analysis

@@ -201,7 +201,7 @@ def _analyze(path: Path) -> Analysis:
         xprof_pct = 100 * sum(p.marker_wait for p in all_parts) / marker_total
     bottleneck = verdict = None
     recs: tuple = ()
-    hotspots = python_hotspots(loaded.pyspy_path, wait_windows_ns) if steps else ()
+    hotspots = python_hotspots(loaded.stack_samples, wait_windows_ns) if steps else ()
     if steps:
         category = bn.choose_category(breakdown)
         culprits = bn.culprits_for(category, pipeline_nodes, nodes, model_op_stats)
@@ -241,8 +241,9 @@ def _analyze(path: Path) -> Analysis:
         model_ops=model_op_stats, python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
-        datasets=loaded.datasets)
-    analysis = name_callbacks(analysis, loaded.pyspy_path, loaded.manifest.pid, loaded.events)
+        datasets=loaded.datasets, threads=loaded.stack_samples)
+    analysis = name_callbacks(analysis, loaded.stack_samples, loaded.manifest.pid,
+                              loaded.events)
     analysis = name_layers(analysis, loaded.events)
     return decide(analysis, outcome(loaded.manifest.exit))
 
