@@ -161,6 +161,7 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
             "stop_ns": stop.get("t_ns") if stop else None,
             "steps": stop.get("steps") if stop else None,
             "ended_by": stop.get("ended_by") if stop else "lost",
+            "reason": start.get("reason"),
         })
         if stop is None:
             record.degrade(f"capture {start.get('capture')} was lost: the job ended "
