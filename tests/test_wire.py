@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ioprof.analyzers import scan, wire, xplane
-from ioprof.analyzers.scan import _Nesting
+from ioprof.analyzers.nesting import Nesting as _Nesting
 from ioprof.errors import IoprofError
 
 ROOT = Path(__file__).parent
