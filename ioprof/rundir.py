@@ -35,6 +35,7 @@ PYSPY_LOG = "pyspy/pyspy.log"
 TF_EVENTS = "tf/events.jsonl"
 TF_LOG = "tf/bootstrap.log"
 TF_LOGDIR = "tf/logdir"
+TF_XLA = "tf/xla"  # the optimized HLO text of each module XLA compiled
 ANALYSIS = "analysis.json"
 PROBE = "probe.json"  # `ioprof probe` of the job's data volume (read-bound trace, probe --run)
 REPORT_HTML = "report.html"

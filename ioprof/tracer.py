@@ -26,6 +26,7 @@ from typing import IO
 from ioprof.collectors.host import HostCollector
 from ioprof.collectors.pyspy import PySpyCollector
 from ioprof.collectors.tfprofile import TfProfileCollector
+from ioprof.collectors.xla import XlaMetadataCollector
 from ioprof.errors import IoprofError
 from ioprof.hostfacts import host_facts
 from ioprof.redact import redact_argv
@@ -63,6 +64,7 @@ class TraceOptions:
     capture_s: float = 10.0
     capture_windows: int = 1
     capture_interval_s: float = 30.0
+    xla_metadata: bool = True
     quiet: bool = False
     analyze: bool = True
     # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
@@ -140,6 +142,8 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             window_s=options.capture_s, windows=options.capture_windows,
             interval_s=options.capture_interval_s,
         ))
+        if options.tf_profile and options.xla_metadata:
+            collectors.append(XlaMetadataCollector(run.path))
     env = dict(os.environ)
     for collector in collectors:
         collector.prepare(env)

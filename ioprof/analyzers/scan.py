@@ -28,8 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from ioprof.analyzers import catalog, wire
+from ioprof.analyzers import catalog, wire, xla_thunks
 from ioprof.analyzers.intervals import EMPTY, concat
+from ioprof.analyzers.nesting import Nesting as _Nesting
+from ioprof.analyzers.nesting import group_sum as _group_sum
+from ioprof.analyzers.nesting import self_gaps as _self_gaps
 from ioprof.analyzers.xplane import RawPlane, message_class, profile_times, read_raw_planes
 from ioprof.errors import IoprofError
 
@@ -160,6 +163,7 @@ class Scan:
     profile_stop_ns: int | None = None
     span_ps: tuple[int, int] = (0, 0)
     errors: list[str] = field(default_factory=list)
+    xla: xla_thunks.XlaOps = field(default_factory=xla_thunks.XlaOps)
 
     @property
     def has_tfdata(self) -> bool:
@@ -286,6 +290,7 @@ class _PlaneContext:
     payload: dict[int, Any]
     sid: dict[str, int]
     marker_names: dict[int, bool] = field(default_factory=dict)
+    xla_names: dict[int, bool] = field(default_factory=dict)  # carries `program_id`
     node_of: dict[int, NodeScan] = field(default_factory=dict)
     op_of: dict[int, int] = field(default_factory=dict)
 
@@ -409,77 +414,6 @@ def _scan_device_plane(cap: wire.CaptureBuffer, plane: RawPlane, b: _Builder) ->
         cap.release(start, end)
 
 
-class _Nesting:
-    """Events of one kind (iterators, executor runs ...) on one thread, and for any event
-    the innermost of them enclosing its start: the latest-started one still open then.
-
-    Events on a thread nest, so the ones open at time t form a chain; its length is the number
-    started before t minus the number ended by t, and the innermost link is the latest event
-    before t at depth length-1 (a later one at that depth would be nested in it). Everything is
-    positions in the line's (start, longer first) order; zero-length events enclose nothing.
-    A thread whose events do not nest (one outlives its parent) is answered by a stack
-    instead, in Python: correct for any layout, slower, and not seen in TF's captures.
-    """
-
-    def __init__(self, order_pos: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
-        keep = ends > starts
-        self.pos = order_pos[keep]
-        self.starts, self.ends = starts[keep], ends[keep]
-        n = len(self.pos)
-        self.sorted_ends = np.sort(self.ends)
-        rank = np.arange(n)
-        depth = rank - np.searchsorted(self.sorted_ends, self.starts, side="right")
-        self.width = n + 1
-        self.keys = np.sort(depth * self.width + rank)
-        parent = self._by_depth(self.pos, self.starts)
-        p = np.maximum(parent, 0)
-        self.nested = bool(((parent < 0) | ((self.ends[p] > self.starts)
-                                             & (self.ends[p] >= self.ends))).all())
-        # each member's innermost enclosing member (its rank), -1 for the outermost
-        self.parent = parent if self.nested else self._by_stack(self.pos, self.starts)
-
-    def __len__(self) -> int:
-        return len(self.pos)
-
-    def innermost(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """For each query event: the rank (into this set) of the innermost enclosing one, -1
-        when none. A member of the set gets its parent."""
-        if self.nested:
-            return self._by_depth(order_pos, starts)
-        return self._by_stack(order_pos, starts)
-
-    def _by_depth(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        if not len(self.pos) or not len(order_pos):
-            return np.full(len(order_pos), -1, np.int64)
-        before = np.searchsorted(self.pos, order_pos, side="left")
-        depth = before - np.searchsorted(self.sorted_ends, starts, side="right")
-        target = (depth - 1) * self.width + (before - 1)
-        j = np.searchsorted(self.keys, target, side="right") - 1
-        found = self.keys[np.maximum(j, 0)]
-        ok = (depth > 0) & (j >= 0) & (found // self.width == depth - 1)
-        return np.where(ok, found % self.width, -1)
-
-    def _by_stack(self, order_pos: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """A stack of members, ended ones popped from the top: the top is then the latest-
-        started member still open (any later-started one above it has ended)."""
-        member_pos, member_start = self.pos.tolist(), self.starts.tolist()
-        member_end = self.ends.tolist()
-        out = np.full(len(order_pos), -1, np.int64)
-        stack: list[int] = []
-        m = 0
-        for k in np.argsort(order_pos, kind="stable").tolist():
-            q, t = int(order_pos[k]), int(starts[k])
-            while m < len(member_pos) and member_pos[m] < q:
-                while stack and member_end[stack[-1]] <= member_start[m]:
-                    stack.pop()
-                stack.append(m)
-                m += 1
-            while stack and member_end[stack[-1]] <= t:
-                stack.pop()
-            out[k] = stack[-1] if stack else -1
-        return out
-
-
 def _sorted_order(starts: np.ndarray, durs: np.ndarray) -> np.ndarray | None:
     """Indices in (start, longer first) order, or None when already so (the usual case)."""
     if len(starts) < 2:
@@ -494,15 +428,21 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
                b: _Builder) -> str | None:
     """Scan one thread line; returns its name (None when it has no events)."""
     step_sid = ctx.sid.get(catalog.STEP_MARKER_STAT)
-    ruled_out = [m for m, is_marker in ctx.marker_names.items() if not is_marker]
+    program_sid = ctx.sid.get(xla_thunks.PROGRAM_ID_STAT)
+    # Other events matter only as step markers or XLA instructions: a name seen to be neither
+    # (on its first line) is dropped from then on.
+    ruled_out = [m for m, is_xla in ctx.xla_names.items()
+                 if not is_xla and not ctx.marker_names.get(m, False)
+                 and (step_sid is None or m in ctx.marker_names)]
 
     def keep_for(name: str) -> Callable[[wire.EventColumns], np.ndarray]:
-        markers_here = step_sid is not None and not name.startswith("tf_data")
+        others_here = (step_sid is not None or program_sid is not None) \
+            and not name.startswith("tf_data")
 
         def wanted(chunk: wire.EventColumns) -> np.ndarray:
             chunk_tags = ctx.tag(chunk.metadata_id)
             keep = (chunk_tags != _OTHER) & (chunk_tags != _UNNAMED)
-            if markers_here:  # other events matter only as step markers (names not ruled out)
+            if others_here:
                 keep |= (chunk_tags == _OTHER) & ~np.isin(chunk.metadata_id, ruled_out)
             return keep
         return wanted
@@ -631,8 +571,15 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         b.add("read_keys", enclosing_iterator(reads).astype(np.int32))
     out.keras_steps.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]), lname)
                            for i in where(_KERAS))
+    others = where(_OTHER) if not tfdata_line else np.zeros(0, np.int64)
+    is_xla = xla_thunks.collect(b.out.xla, program_sid, ctx.payload, cols, rows, others, s, e,
+                                mid, buf, event_class, ctx.sid.get(xla_thunks.MODULE_STAT),
+                                ctx.plane.stat_names)
+    for m in np.unique(mid[others]).tolist():
+        ctx.xla_names.setdefault(int(m), bool(is_xla[mid[others] == m].any()))
+    others = others[~is_xla]
     if markers_here and step_sid is not None:
-        _step_markers(ctx, cols, rows, where(_OTHER), s, e, mid, step_sid, buf, event_class,
+        _step_markers(ctx, cols, rows, others, s, e, mid, step_sid, buf, event_class,
                       lname, out)
     return lname
 
@@ -732,72 +679,6 @@ def _iterators(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,
             node.sampled += 1
             _sample_node(node, _stat_dict(ev.stats, ctx.plane, _NODE_STATS))
     return key_of_node[member_node]
-
-
-def _self_gaps(nest: _Nesting, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each nest member's [start, end) minus its direct children: (member rank per gap, gaps).
-
-    Children of one parent follow each other in time (they nest), so each gap runs from the
-    previous child's end (or the parent's start) to the next child's start (or the parent's
-    end). Where events do not nest, children may overlap or outlive the parent: each parent's
-    gaps are then computed one by one."""
-    if not nest.nested:
-        return _self_gaps_one_by_one(nest, parent)
-    n = len(nest)
-    children = np.flatnonzero(parent >= 0)
-    by_parent = children[np.argsort(parent[children], kind="stable")]
-    par = parent[by_parent]
-    c_start = np.maximum(nest.starts[by_parent], nest.starts[par])
-    c_end = np.minimum(nest.ends[by_parent], nest.ends[par])
-    first = np.ones(len(by_parent), bool)
-    first[1:] = par[1:] != par[:-1]
-    prev_end = np.empty(len(by_parent), np.int64)
-    prev_end[first] = nest.starts[par[first]]
-    prev_end[~first] = np.maximum(c_end[:-1][~first[1:]], nest.starts[par[~first]])
-    # gaps before each child, then after the last child (or the whole event: no children)
-    last_end = np.array(nest.starts, copy=True)
-    last_child = np.ones(len(by_parent), bool)
-    last_child[:-1] = par[:-1] != par[1:]
-    last_end[par[last_child]] = np.maximum(c_end[last_child], nest.starts[par[last_child]])
-    owners = np.concatenate((par, np.arange(n)))
-    gap_s = np.concatenate((prev_end, last_end))
-    gap_e = np.concatenate((c_start, nest.ends))
-    keep = gap_e > gap_s
-    owners, gap_s, gap_e = owners[keep], gap_s[keep], gap_e[keep]
-    order = np.lexsort((gap_s, owners))
-    return owners[order], np.column_stack((gap_s[order], gap_e[order]))
-
-
-def _self_gaps_one_by_one(nest: _Nesting, parent: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    children: dict[int, list[tuple[int, int]]] = {}
-    for child in np.flatnonzero(parent >= 0).tolist():
-        children.setdefault(int(parent[child]), []).append(
-            (int(nest.starts[child]), int(nest.ends[child])))
-    owners: list[int] = []
-    gaps: list[tuple[int, int]] = []
-    for r in range(len(nest)):
-        start, end = int(nest.starts[r]), int(nest.ends[r])
-        cur = start
-        for s, e in children.get(r, []):
-            if s > cur:
-                owners.append(r)
-                gaps.append((cur, min(s, end)))
-            cur = max(cur, e)
-            if cur >= end:
-                break
-        if cur < end:
-            owners.append(r)
-            gaps.append((cur, end))
-    return (np.array(owners, np.int64),
-            np.array(gaps, np.int64).reshape(-1, 2))
-
-
-def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Exact int64 sums of `values` per group (bincount's float weights would round)."""
-    out = np.zeros(n, np.int64)
-    np.add.at(out, groups, values)
-    return out
 
 
 def _step_markers(ctx: _PlaneContext, cols: wire.EventColumns, rows: np.ndarray,

@@ -36,6 +36,7 @@ class OpAcc:
     count: int = 0
     total_ps: int = 0
     self_ps: int = 0
+    via: str = ""  # how an XLA instruction was named by this TF op (xla_hlo.HOW_*)
 
 
 @dataclass

@@ -46,6 +46,9 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
               help="How many capture windows.")
 @click.option("--capture-interval", type=click.FloatRange(min=0), default=30.0,
               show_default=True, help="Seconds between the starts of capture windows.")
+@click.option("--no-xla-metadata", is_flag=True,
+              help="Do not ask XLA to dump its compiled modules (then XLA-compiled time "
+                   "cannot be named by TF op or layer).")
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
 @click.option("--no-probe", is_flag=True,
               help="On a read-bound verdict, do not probe the data volume after the job.")
@@ -55,7 +58,7 @@ def trace_command(
     pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
     no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
-    no_analyze: bool, no_probe: bool, command: tuple[str, ...],
+    no_xla_metadata: bool, no_analyze: bool, no_probe: bool, command: tuple[str, ...],
 ) -> int:
     """Run CMD with ioprof's collectors and write a run directory.
 
@@ -74,7 +77,8 @@ def trace_command(
         tf=not no_tf, tf_profile=not no_tf_profile, capture_after_steps=capture_after_steps,
         capture_after_s=capture_after_seconds, capture_steps=capture_steps,
         capture_s=capture_seconds, capture_windows=captures,
-        capture_interval_s=capture_interval, quiet=quiet, analyze=not no_analyze,
+        capture_interval_s=capture_interval, xla_metadata=not no_xla_metadata, quiet=quiet,
+        analyze=not no_analyze,
     )
     from ioprof.tracer import resolve_command
 
