@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import dis
 import functools
 import importlib.abc
 import importlib.util
@@ -35,17 +34,25 @@ import threading
 import time
 import traceback
 import typing
-import weakref
 
 # Beside this file on sys.path (sitecustomize's folder), like this module itself.
 from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
+from _ioprof_bootstrap_keras import (  # type: ignore[import-not-found]
+    _record_callbacks,
+    _record_layer_scopes,
+    _record_layers,
+    flush_layers,
+)
+from _ioprof_bootstrap_sites import (  # type: ignore[import-not-found]
+    _call_site,
+    _function_site,
+    _is_job_frame,
+    _library_call,
+    record_autograph,
+)
 
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
 ORIG_PYTHONPATH_ENV = "IOPROF_ORIG_PYTHONPATH"
-
-# Modules whose frames are "not the job's code" when looking for the call site.
-_LIBRARY_PREFIXES = ("tensorflow", "keras", "tf_keras", "absl", "tensorboard", "_ioprof",
-                     "sitecustomize", "functools", "contextlib", "importlib")
 
 _state = None  # the one _Bootstrap of this process, once activated
 _STEP_TIMES_CHUNK = 1000  # step timestamps are written in records of this many
@@ -189,6 +196,7 @@ class _Bootstrap:
             _DatasetRecorder(self, tf).install()
         self._patch_profiler(tf)
         self._watch_gradients(tf)
+        record_autograph(self)
         # Registered after TF's own atexit handlers, so it runs before them (LIFO).
         atexit.register(self._at_exit)
         self.capture.begin()
@@ -210,6 +218,7 @@ class _Bootstrap:
         layer_base = getattr(getattr(keras, "layers", None), "Layer", None)
         if layer_base is not None:
             _record_layers(self, layer_base)
+            _record_layer_scopes(self, layer_base, model_cls)
 
     def count_step(self, source: str, step_num=None) -> None:
         """Called on the job's thread once per step: a counter and a timestamp, nothing more.
@@ -434,77 +443,6 @@ def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
     bootstrap.log.log("keras Model.train_on_batch: step markers enabled")
 
 
-def _record_callbacks(bootstrap: _Bootstrap, callback_base) -> None:
-    """Record where the job constructs each Keras callback (`ModelCheckpoint(...)` at
-    train.py:83): py-spy sees a callback's work inside `fit`, under the job's `fit(` line; this
-    record takes it back to the line that made the callback, which is the one to change."""
-    original = callback_base.__init__
-
-    @functools.wraps(original)
-    def init(callback_self, *args, **kwargs):
-        original(callback_self, *args, **kwargs)
-        try:
-            frame = _constructor_site(callback_self)
-            if frame is not None:
-                cls = type(callback_self)
-                bootstrap.log.emit("callback", cls=cls.__qualname__, module=cls.__module__,
-                                   site=_call_site(frame, cls.__name__))
-        except Exception:  # noqa: BLE001
-            bootstrap.log.log_exception("record keras callback")
-
-    callback_base.__init__ = init
-
-
-def _constructor_site(instance):
-    """The job's frame that constructed `instance` (past the classes' own `__init__` chain),
-    or None when a library made it."""
-    frame = sys._getframe(2)
-    for _ in range(_MAX_DEPTH):
-        if frame is None or not (frame.f_code.co_name == "__init__"
-                                 and frame.f_locals.get("self") is instance):
-            break
-        frame = frame.f_back
-    return frame if frame is not None and _is_job_frame(frame) else None
-
-
-def _record_layers(bootstrap: _Bootstrap, layer_base) -> None:
-    """Record where the job constructs each Keras layer and the name it gets (`conv2d_1`): the
-    model's TF ops carry that name in their scope, so a compute verdict can end at the line
-    that made the layer.
-
-    The hook is on `Layer.__new__`, never `__init__`: Keras reads `cls.__init__`'s argument
-    spec to build layer configs, and a wrapper there breaks layers that inherit it. A layer's
-    name is set by its `__init__`, after `__new__`: the sites are kept (weakly) and written
-    with their names when `fit` starts and at exit (`flush_layers`)."""
-    original = layer_base.__dict__.get("__new__")
-    if original is None:
-        return
-    original_new = original.__func__ if isinstance(original, staticmethod) else original
-
-    def new(cls, *args, **kwargs):
-        instance = original_new(cls, *args, **kwargs)
-        try:
-            frame = sys._getframe(1)
-            if _is_job_frame(frame) and len(bootstrap.pending_layers) < _MAX_LAYERS:
-                bootstrap.pending_layers.append(
-                    (weakref.ref(instance), cls.__qualname__, _call_site(frame, cls.__name__)))
-        except Exception:  # noqa: BLE001
-            bootstrap.log.log_exception("record keras layer")
-        return instance
-
-    layer_base.__new__ = staticmethod(new)
-
-
-def flush_layers(bootstrap: _Bootstrap) -> None:
-    """Write the layers constructed so far with the names they got."""
-    pending, bootstrap.pending_layers = bootstrap.pending_layers, []
-    for ref, cls, site in pending:
-        layer = ref()
-        name = getattr(layer, "name", None) if layer is not None else None
-        if isinstance(name, str):
-            bootstrap.log.emit("layer", cls=cls, layer=name, site=site)
-
-
 def _open_step_marker(bootstrap: _Bootstrap):
     """Enter a `Trace("train", step_num=n)` for the step about to run (what XProf and ioprof
     find steps by); None when TF is not there or the marker fails (logged, never raised), and
@@ -666,90 +604,3 @@ class _DatasetRecorder:
             return text if len(text) <= 80 else text[:77] + "..."
 
 
-# Libraries that build tf.data pipelines for the job (`keras.utils.image_dataset_from_directory`,
-# Keras' data adapters in `fit`): an op they build is the job's call of them. TF's own internals
-# (a reader's file list, a strategy's rebatching) are not recorded.
-_BUILDERS = ("keras", "tf_keras")
-_MAX_DEPTH = 40
-_MAX_LAYERS = 10_000  # layer sites kept for naming (a model builder in a loop stops here)
-
-
-def _library_call(caller):
-    """(the job's frame, the name it called, "module.function" of that library function) for
-    an op built inside a library the job called; (None, None, None) otherwise."""
-    module = caller.f_globals.get("__name__", "") or ""
-    if not module.startswith(_BUILDERS):
-        return None, None, None
-    inner, frame = caller, caller.f_back
-    for _ in range(_MAX_DEPTH):
-        if frame is None:
-            break
-        if _is_job_frame(frame):
-            name = inner.f_code.co_name
-            return frame, name, f"{inner.f_globals.get('__name__', '?')}.{name}"
-        inner, frame = frame, frame.f_back
-    return None, None, None
-
-
-def _is_job_frame(frame) -> bool:
-    module = frame.f_globals.get("__name__", "") or ""
-    return not module.startswith(_LIBRARY_PREFIXES)
-
-
-def _call_site(frame, attribute: str) -> dict:
-    code = frame.f_code
-    return {"file": code.co_filename, "line": _call_line(frame, attribute),
-            "function": getattr(code, "co_qualname", code.co_name)}
-
-
-def _call_line(frame, attribute: str) -> int:
-    """The line of the method name being called, not the start of a multi-line chain.
-
-    `f_lineno` of a chained expression (`ds = (ds\n .map(f)\n .batch(8))`) can point at the
-    chain's first line; on 3.11+ the instruction positions say where the attribute is.
-    """
-    lineno = frame.f_lineno
-    code = frame.f_code
-    if sys.version_info < (3, 11):
-        return lineno
-    try:
-        instructions = _instructions(code)
-    except Exception:  # noqa: BLE001
-        return lineno
-    offset = frame.f_lasti
-    best = None
-    for instr in instructions:
-        if instr.offset > offset:
-            break
-        if instr.argval == attribute and instr.opname in (
-            "LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_FAST", "LOAD_DEREF"
-        ):
-            best = instr
-    if best is not None and best.positions is not None and best.positions.end_lineno:
-        return best.positions.end_lineno
-    return lineno
-
-
-@functools.lru_cache(maxsize=256)
-def _instructions(code):
-    return list(dis.get_instructions(code))
-
-
-def _function_site(fn) -> dict | None:
-    for _ in range(5):  # unwrap partials, tf.function and decorated wrappers
-        if isinstance(fn, functools.partial):
-            fn = fn.func
-        elif hasattr(fn, "python_function"):
-            fn = fn.python_function
-        elif hasattr(fn, "__wrapped__"):
-            fn = fn.__wrapped__
-        else:
-            break
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        call = type(fn).__dict__.get("__call__")  # a callable object's method
-        code = getattr(call, "__code__", None)
-    if code is None:
-        return {"file": None, "line": None, "name": repr(fn)[:80]}
-    return {"file": code.co_filename, "line": code.co_firstlineno,
-            "name": getattr(fn, "__qualname__", code.co_name)}
