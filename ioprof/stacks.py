@@ -249,21 +249,73 @@ def _sources_problem(sources: Any) -> str | None:
     return None
 
 
-def load_stack_sources(path: Path) -> dict[tuple[str, int], str] | None:
+# Autograph's generated files: generated file -> {generated line: (file, line, function,
+# text)}, from the bootstrap's `autograph` records (TF's own source map of each conversion).
+AutographMap = dict[str, dict[int, tuple[str, int, str, str | None]]]
+
+
+def autograph_map(records: list[dict[str, Any]]) -> AutographMap:
+    """The bootstrap's `autograph` records as a map (malformed entries are skipped)."""
+    out: AutographMap = {}
+    for r in records:
+        lines = r.get("lines")
+        if r.get("type") != "autograph" or not isinstance(r.get("file"), str) \
+                or not isinstance(lines, dict):
+            continue
+        table = out.setdefault(r["file"], {})
+        for key, value in lines.items():
+            if _is_decimal(key) and isinstance(value, list) and len(value) == 4 \
+                    and isinstance(value[0], str) and is_int(value[1]):
+                table[int(key)] = (value[0], int(value[1]), str(value[2]),
+                                   value[3] if isinstance(value[3], str) else None)
+    return out
+
+
+def original_line(autograph: AutographMap | None, file: str, line: int
+                  ) -> tuple[str, int, str, str | None] | None:
+    """Where a line of autograph-generated code came from; a line autograph added (not in
+    TF's map) takes the nearest mapped line above it."""
+    table = autograph.get(file) if autograph else None
+    if not table:
+        return None
+    if line in table:
+        return table[line]
+    above = [n for n in table if n <= line]
+    return table[max(above)] if above else None
+
+
+def load_stack_sources(path: Path, autograph: AutographMap | None = None
+                       ) -> dict[tuple[str, int], str] | None:
     """The job's source lines recorded with the samples, or None for a run recorded before
-    they were kept (then the caller may read the files as they are now)."""
+    they were kept (then the caller may read the files as they are now). Lines of converted
+    code come from the autograph records (the generated file is gone by then)."""
     sources = _read(path).get("sources")
     if not isinstance(sources, dict):
         return None
-    return {(str(file), int(line)): str(text) for file, lines in sources.items()
-            for line, text in lines.items()}
+    out = {(str(file), int(line)): str(text) for file, lines in sources.items()
+           for line, text in lines.items()}
+    for table in (autograph or {}).values():
+        for file, line, _function, text in table.values():
+            if text is not None:
+                out.setdefault((file, line), text)
+    return out
 
 
-def load_stack_samples(path: Path) -> list[ThreadSamples]:
-    """Read the compact form back into wall-clock runs per thread."""
+def _frame(raw: list[Any], autograph: AutographMap | None) -> Frame:
+    function, file, line = str(raw[0]), str(raw[1]), int(raw[2])
+    origin = original_line(autograph, file, line)
+    if origin is not None:  # converted code: the line the job wrote
+        return Frame(origin[2], origin[0], origin[1])
+    return Frame(function, file, line)
+
+
+def load_stack_samples(path: Path, autograph: AutographMap | None = None
+                       ) -> list[ThreadSamples]:
+    """Read the compact form back into wall-clock runs per thread; frames of code autograph
+    generated are mapped to the lines they were converted from."""
     data = _read(path)
     origin = int(data["clock_origin_ns"])
-    frames = [Frame(str(f[0]), str(f[1]), int(f[2])) for f in data["frames"]]
+    frames = [_frame(f, autograph) for f in data["frames"]]
     stacks = [tuple(frames[i] for i in s) for s in data["stacks"]]
     result = []
     for key, runs in data["threads"].items():

@@ -300,20 +300,39 @@ def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
 
 
 def test_model_ops_map_to_the_keras_layer_that_made_them():
-    from ioprof.analyzers.layers import layer_of
-    from ioprof.analyzers.model import SourceRef
+    from ioprof.analyzers.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
 
-    sites = {"conv2d_1": ("Conv2D", SourceRef("/j/train.py", 46)),
-             "conv2d_1_2": ("Conv2D", SourceRef("/j/train.py", 50)),
-             "dense": ("Dense", SourceRef("/j/train.py", 52))}
+    def layer(name, line):
+        return {"type": "layer", "cls": "Conv2D", "layer": name,
+                "site": {"file": "/j/train.py", "line": line}}
+
+    events = [layer("conv2d", 45), layer("conv2d_1", 46), layer("conv2d_1_2", 50),
+              {"type": "layer", "cls": "Dense", "layer": "dense",
+               "site": {"file": "/j/train.py", "line": 52}}]
+    by_name = LayerIndex.from_events(events)
     grad = "gradient_tape/sequential_1/conv2d_1/convolution/Conv2DBackpropFilter (_Mkl)"
-    assert layer_of(grad, sites)[2].line == 46  # type: ignore[index]
-    # a recorded name is taken exactly before a TF-added suffix is stripped
+    found = layer_of(grad, by_name)
+    # without scope records: the name, exact before a TF-added suffix is stripped ("likely")
+    assert found is not None and found.source.line == 46 and found.how == HOW_NAME
+    assert found.certainty == "likely"
     assert layer_of("StatefulPartitionedCall/sequential_1/conv2d_1_2/BiasAdd",
-                    sites)[2].line == 50  # type: ignore[index]
+                    by_name).source.line == 50  # type: ignore[union-attr]
     assert layer_of("StatefulPartitionedCall/sequential_1/dense_3/MatMul",
-                    sites)[0] == "dense"  # type: ignore[index]
-    assert layer_of("optional (OptionalFromValue)", sites) is None  # XLA: nothing to match
+                    by_name).layer == "dense"  # type: ignore[union-attr]
+    assert layer_of("optional (OptionalFromValue)", by_name) is None
+    # with the scopes TF gave each layer (Keras opens a layer's scope twice per call, so
+    # layer conv2d runs in conv2d_1, layer conv2d_1 in conv2d_1_2): exact, and not the name
+    scopes = events + [{"type": "layer_scope", "scope": f"sequential_1/{scope}", "layer": name,
+                        "cls": "Conv2D"}
+                       for scope, name in (("conv2d", "conv2d"), ("conv2d_1", "conv2d"),
+                                           ("conv2d_1_1", "conv2d_1"),
+                                           ("conv2d_1_2", "conv2d_1"))]
+    scoped = LayerIndex.from_events(scopes)
+    found = layer_of(grad, scoped)
+    assert found is not None and found.layer == "conv2d" and found.source.line == 45
+    assert found.how == HOW_SCOPE and found.certainty == "exact"
+    assert layer_of("_send_sequential_1/conv2d_1_2/Reshape/shape_0",
+                    scoped).layer == "conv2d_1"  # type: ignore[union-attr]
 
 
 def test_a_compute_verdict_ends_at_the_line_that_made_the_layer(analyses):
@@ -326,4 +345,20 @@ def test_a_compute_verdict_ends_at_the_line_that_made_the_layer(analyses):
     for c in ops:
         assert c.source.file.endswith("compute_bound.py") and 36 <= c.source.line <= 45
         assert "layer conv2d" in c.detail
-    assert f"compute_bound.py:{ops[0].source.line}" in words.headline(a)
+    # the layers first, by the op time of all their ops, each at its construction line
+    layers = [c for c in a.bottleneck.culprits if c.kind == "layer"]
+    assert layers and a.bottleneck.culprits[0] is layers[0]
+    assert [c.share for c in layers] == sorted((c.share for c in layers), reverse=True)
+    assert layers[0].name.startswith("conv2d") and 36 <= layers[0].source.line <= 45
+    assert f"compute_bound.py:{layers[0].source.line}" in words.headline(a)
+    assert a.model_layers and a.model_layers[0].share == layers[0].share
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_every_culprit_says_how_its_line_was_found_or_why_there_is_none(run, analyses):
+    b = analyses[run.name].bottleneck
+    for c in b.culprits if b else ():
+        if c.source is None:
+            assert c.missing and not c.how, (run.name, c)
+        else:
+            assert c.how and c.certainty in ("exact", "likely") and not c.missing, (run.name, c)

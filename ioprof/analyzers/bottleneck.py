@@ -65,7 +65,7 @@ def _op_stats(ops: dict[tuple[str, str], OpAcc], where: str, iterator_id: int | 
         out.append(OpStat(name=o.name, op_type=o.op_type, where=where,  # type: ignore[arg-type]
                           category=cat, count=o.count, total_ns=o.total_ps // 1000,
                           self_ns=o.self_ps // 1000, share=o.self_ps / total_self,
-                          iterator_id=iterator_id))
+                          iterator_id=iterator_id, via=o.via))
     return tuple(out)
 
 
@@ -373,7 +373,12 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
                 f"{100 * b.compute:.0f}% and input waits {input_percent:.0f}%.")
     text = (f"The model's own work takes {pct:.0f}% of step time; input waits are only "
             f"{input_percent:.0f}%")
-    if culprits:
+    layer = next((c for c in culprits if c.kind == "layer"), None)
+    if layer is not None:
+        text += (f"; the layer with the most op time is {layer.name}"
+                 + (f" built at {_loc(layer.source)}" if layer.source else "")
+                 + f" ({layer.share:.0%} of op time)")
+    elif culprits:
         text += f"; the top op is {culprits[0].name} ({culprits[0].share:.0%} of op time)"
     if cpu_only:
         text += " (CPU-only: no host-to-device transfer to count)"

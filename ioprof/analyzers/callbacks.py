@@ -57,7 +57,9 @@ def name_callbacks(analysis: Analysis, threads: list[ThreadSamples] | None,
     other_ns = sum(s.other_ns for s in analysis.steps.per_step) or 1
     culprits = tuple(
         Culprit(kind="python", name=f"{cls} (Keras callback)", share=min(1.0, ns / other_ns),
-                source=sites[cls],
+                source=sites[cls], certainty="exact",
+                how="the line that constructed the callback (the bootstrap's record of its "
+                    "construction); py-spy saw its methods run",
                 detail=f"py-spy saw its methods on the training thread for {ns / 1e6:.0f} ms "
                        "of the steps (time outside TF's ops)")
         for cls, ns in seen.most_common(3) if ns / other_ns >= MIN_SHARE)

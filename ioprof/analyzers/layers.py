@@ -1,65 +1,193 @@
-"""From a model's TF op to the Keras layer that made it and the job's line that made the layer.
+"""From a model's TF op to the Keras layer that made it, the line that made the layer, and the
+line that calls the model.
 
-A compute verdict names ops like `StatefulPartitionedCall/sequential_1/conv2d_1_2/convolution`
-(or `gradient_tape/sequential_1/conv2d_1_2/.../Conv2DBackpropFilter`): the scope components
-are Keras layer names, made unique with `_N` suffixes. The bootstrap records each layer the job
-constructs, its name and the line (`layer` records in tf/events.jsonl); the op's innermost scope
-component that is a recorded layer's name, exactly or with one `_N` suffix TF added, gives the
-line. How sure: a scope component that is both a recorded name and another name plus a suffix
-(`conv2d_1`: layer `conv2d_1`, or layer `conv2d` made unique) is taken as the exact name; with
-Keras' automatic names (`conv2d`, `conv2d_1`, ...) that can be off by one layer of the same kind,
-so the culprit's detail names the layer it was matched to. An XLA-compiled step
-(`jit_compile=True`) has no per-layer ops to match: its culprit keeps no line.
+A model's ops are named by scopes, `StatefulPartitionedCall/sequential_1/conv2d_1_2/Relu`
+(or `gradient_tape/sequential_1/conv2d_1_2/.../Conv2DBackpropFilter`; an XLA instruction
+takes its TF op's name from the HLO metadata, xla_hlo.py). The scopes are Keras layers, made
+unique by TF: Keras opens a layer's scope twice per call (to build it, then to call it), so
+layer `conv2d` runs in scope `conv2d_1` and layer `conv2d_1` in `conv2d_1_2` (checked on
+Keras 3.15). Two ways to find the layer, the surer first:
+- the bootstrap's `layer_scope` records: the exact scope TF gave each layer while a
+  `tf.function` traced it (`how` = HOW_SCOPE, certainty "exact");
+- without them (an older run, a model never traced): the innermost scope component that is a
+  recorded layer's name, exactly or with one `_N` suffix dropped. With Keras' automatic names
+  that can be off by one layer of the same kind (HOW_NAME, certainty "likely").
+The layer's line is its construction (`layer` records); the model's call line comes from the
+`model_call` records: the job's `model(x, training=True)` in a train step, or its `fit(`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ioprof.analyzers.bottleneck import summary
 from ioprof.analyzers.load import source_ref
-from ioprof.analyzers.model import Analysis, Culprit, SourceRef
+from ioprof.analyzers.model import Analysis, Certainty, Culprit, LayerStat, SourceRef
+from ioprof.analyzers.tfdata import OpAcc
+from ioprof.analyzers.xla_hlo import HOW_METADATA
 
 _SUFFIX = re.compile(r"_\d+$")
+HOW_SCOPE = "the op's name scope is the one TF gave this layer when it traced it"
+HOW_NAME = ("the op's name scope matched to a layer by its name (no scope was recorded; "
+            "Keras' automatic names can be off by one layer of the same kind)")
+MIN_LAYER_SHARE = 0.05
+MAX_LAYER_CULPRITS = 3
 
 
-def layer_sites(events: list[dict[str, Any]]) -> dict[str, tuple[str, SourceRef]]:
-    """Layer name -> (its class, the line that constructed it)."""
-    out: dict[str, tuple[str, SourceRef]] = {}
-    for e in events:
-        site, name = source_ref(e.get("site")), e.get("layer")
-        if e.get("type") == "layer" and site is not None and isinstance(name, str):
-            out.setdefault(name, (str(e.get("cls")), site))
-    return out
+@dataclass(frozen=True)
+class LayerMatch:
+    layer: str
+    cls: str
+    source: SourceRef | None
+    how: str
+    certainty: Certainty
+    model_scope: str | None  # the scope path of the enclosing model, when known
 
 
-def layer_of(op_name: str, sites: dict[str, tuple[str, SourceRef]]
-             ) -> tuple[str, str, SourceRef] | None:
-    """(layer name, class, line) of the innermost scope component of `op_name` that names a
-    recorded layer."""
-    scope = op_name.split(" (", 1)[0].split("/")
-    for part in reversed(scope[:-1]):
+@dataclass
+class LayerIndex:
+    """What the bootstrap recorded of the job's layers and models."""
+
+    sites: dict[str, tuple[str, SourceRef]]  # layer name -> (class, construction line)
+    scopes: dict[str, tuple[str, str]]  # traced scope path -> (layer name, class)
+    calls: dict[str, list[SourceRef]]  # model name -> the job's lines that call it
+
+    @classmethod
+    def from_events(cls, events: Iterable[dict[str, Any]]) -> LayerIndex:
+        sites: dict[str, tuple[str, SourceRef]] = {}
+        scopes: dict[str, tuple[str, str]] = {}
+        clashes: set[str] = set()
+        calls: dict[str, list[SourceRef]] = {}
+        for e in events:
+            kind, name = e.get("type"), e.get("layer")
+            if kind == "layer" and isinstance(name, str):
+                site = source_ref(e.get("site"))
+                if site is not None:
+                    sites.setdefault(name, (str(e.get("cls")), site))
+            elif kind == "layer_scope" and isinstance(name, str) \
+                    and isinstance(e.get("scope"), str):
+                path = e["scope"]
+                if path in scopes and scopes[path][0] != name:
+                    clashes.add(path)  # two layers in one scope path (two graphs): not sure
+                scopes.setdefault(path, (name, str(e.get("cls"))))
+            elif kind == "model_call" and isinstance(e.get("model"), str):
+                site = source_ref(e.get("site"))
+                if site is not None:
+                    calls.setdefault(e["model"], []).append(site)
+        for path in clashes:
+            del scopes[path]
+        return cls(sites, scopes, calls)
+
+    def call_of(self, model_scope: str | None) -> SourceRef | None:
+        """The line that calls the model owning that scope; with one model called, its line."""
+        if model_scope is not None:
+            owner = self.scopes.get(model_scope)
+            if owner is not None and owner[0] in self.calls:
+                return self.calls[owner[0]][0]
+        if len(self.calls) == 1:
+            return next(iter(self.calls.values()))[0]
+        return None
+
+
+_TRANSFER_PREFIX = re.compile(r"^_(send|recv)_")  # TF's sends/receives around a function
+
+
+def _components(op_name: str) -> list[str]:
+    return _TRANSFER_PREFIX.sub("", op_name.split(" (", 1)[0]).split("/")
+
+
+def layer_of(op_name: str, index: LayerIndex) -> LayerMatch | None:
+    """The layer whose scope holds `op_name` (innermost), with how it was matched."""
+    parts = _components(op_name)
+    if index.scopes:
+        for end in range(len(parts) - 1, 0, -1):
+            for start in range(end):
+                found = index.scopes.get("/".join(parts[start:end]))
+                if found is None or found[0] not in index.sites:
+                    continue
+                name, cls = found
+                model = _model_scope(parts, start, end, index)
+                return LayerMatch(name, cls, index.sites[name][1], HOW_SCOPE, "exact", model)
+    for part in reversed(parts[:-1]):
         for candidate in (part, _SUFFIX.sub("", part)):
-            if candidate in sites:
-                cls, source = sites[candidate]
-                return candidate, cls, source
+            if candidate in index.sites:
+                cls, source = index.sites[candidate]
+                return LayerMatch(candidate, cls, source, HOW_NAME, "likely", None)
     return None
 
 
+def _model_scope(parts: list[str], start: int, end: int, index: LayerIndex) -> str | None:
+    for outer in range(start, end):
+        path = "/".join(parts[start:outer + 1])
+        owner = index.scopes.get(path)
+        if owner is not None and owner[0] in index.calls:
+            return path
+    return None
+
+
+def layer_stats(model_ops: dict[tuple[str, str], OpAcc], events: Iterable[dict[str, Any]]
+                ) -> tuple[tuple[LayerStat, ...], tuple[SourceRef, ...]]:
+    """The model's op time per Keras layer (all ops, XLA instructions included), largest
+    first; and the job's lines that call its models."""
+    index = LayerIndex.from_events(events)
+    calls = tuple(dict.fromkeys(s for sites in index.calls.values() for s in sites))
+    total = sum(o.self_ps for o in model_ops.values())
+    if not index.sites or not total:
+        return (), calls
+    acc: dict[str, list[Any]] = {}  # layer -> [match, self_ps, ops, inferred_ps, by_name_ps]
+    for op in model_ops.values():
+        match = layer_of(op.name, index)
+        if match is None:
+            continue
+        row = acc.setdefault(match.layer, [match, 0, 0, 0, 0])
+        if row[0].certainty != "exact" and match.certainty == "exact":
+            row[0] = match
+        row[1] += op.self_ps
+        row[2] += 1
+        if op.via and op.via != HOW_METADATA:
+            row[3] += op.self_ps
+        if match.how == HOW_NAME:
+            row[4] += op.self_ps
+    out = []
+    for match, self_ps, ops, inferred, by_name in acc.values():
+        how = match.how if by_name * 2 <= self_ps else HOW_NAME
+        certainty: Certainty = "exact" if by_name * 2 <= self_ps else "likely"
+        if inferred * 2 > self_ps:
+            how += "; most of its XLA time is from instructions whose TF op was inferred"
+            certainty = "likely"
+        out.append(LayerStat(name=match.layer, cls=match.cls, share=self_ps / total,
+                             self_ns=self_ps // 1000, ops=ops, source=match.source, how=how,
+                             certainty=certainty))
+    return tuple(sorted(out, key=lambda s: -s.self_ns)), calls
+
+
 def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
-    """A compute verdict's op culprits with the line that built their layer."""
+    """A compute verdict ends at a line: the layers that took the model's op time (each at the
+    line that constructed it, with the line that calls the model), then the top ops, each with
+    its layer's line."""
     b = analysis.bottleneck
     if b is None or b.category != "compute":
         return analysis
-    sites = layer_sites(events)
-    if not sites:
-        return analysis
+    index = LayerIndex.from_events(events)
     culprits: list[Culprit] = []
+    for stat in analysis.model_layers[:MAX_LAYER_CULPRITS]:
+        if culprits and stat.share < MIN_LAYER_SHARE:
+            break
+        culprits.append(Culprit(
+            kind="layer", name=f"{stat.name} ({stat.cls})", share=stat.share,
+            source=stat.source, how=f"layer construction line; {stat.how}",
+            certainty=stat.certainty, call_source=index.call_of(None),
+            detail=f"{stat.share:.0%} of the model's op time, in {stat.ops} ops"))
     for c in b.culprits:
-        found = layer_of(c.name, sites) if c.kind == "tf.op" and c.source is None else None
+        found = layer_of(c.name, index) if c.kind == "tf.op" and c.source is None else None
         if found is not None:
-            layer, cls, source = found
-            c = replace(c, source=source, detail=f"{c.detail}; layer {layer} ({cls})")
+            c = replace(c, source=found.source, how=f"its layer's construction line; {found.how}",
+                        certainty=found.certainty, call_source=index.call_of(found.model_scope),
+                        detail=f"{c.detail}; layer {found.layer} ({found.cls})")
         culprits.append(c)
-    return replace(analysis, bottleneck=replace(b, culprits=tuple(culprits)))
+    text = summary("compute", analysis.breakdown, tuple(culprits),
+                   analysis.input_bound_percent, "CPU-only" in b.summary)
+    return replace(analysis, bottleneck=replace(b, culprits=tuple(culprits), summary=text))

@@ -30,6 +30,7 @@ class DatasetRecord:
     site: SourceRef | None
     fn: SourceRef | None
     args: dict[str, Any]
+    via: str | None = None  # the library function the job called, which built this op
 
 
 @dataclass
@@ -43,6 +44,7 @@ class LoadedRun:
     pyspy_path: Path | None = None
     # py-spy's samples, read and checked once here for every analysis that uses them
     stack_samples: list[stacks.ThreadSamples] | None = None
+    autograph: stacks.AutographMap = field(default_factory=dict)
     probe: ProbeSummary | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -110,7 +112,9 @@ def load_run(path: Path) -> LoadedRun:
     loaded.host_path = host if host.is_file() else None
     if loaded.host_path is None:
         loaded.warnings.append("no host samples: no disk, page-cache or CPU evidence.")
-    loaded.pyspy_path, loaded.stack_samples = _pyspy_samples(run, loaded.warnings)
+    loaded.autograph = stacks.autograph_map(loaded.events)
+    loaded.pyspy_path, loaded.stack_samples = _pyspy_samples(run, loaded.warnings,
+                                                             loaded.autograph)
     _load_probe(run, loaded)
     return loaded
 
@@ -139,12 +143,13 @@ def _load_events(run: RunDir, tf_files: list[Path], loaded: LoadedRun) -> None:
                 id=int(event.get("id", 0)), op=str(event.get("op", "")),
                 name=event.get("name"), site=source_ref(event.get("site")),
                 fn=source_ref(event.get("fn"), "name"),
-                args=dict(event.get("args") or {})))
+                args=dict(event.get("args") or {}),
+                via=event.get("via") if isinstance(event.get("via"), str) else None))
         except (TypeError, ValueError):
             continue
 
 
-def _pyspy_samples(run: RunDir, warnings: list[str]
+def _pyspy_samples(run: RunDir, warnings: list[str], autograph: stacks.AutographMap
                    ) -> tuple[Path | None, list[stacks.ThreadSamples] | None]:
     """py-spy's samples (path and threads) if they are there and well-formed (else a warning,
     and None: the Python analyses then go without them rather than read a damaged file)."""
@@ -152,7 +157,7 @@ def _pyspy_samples(run: RunDir, warnings: list[str]
     if not path.is_file():
         return None, None
     try:
-        threads = stacks.load_stack_samples(path)
+        threads = stacks.load_stack_samples(path, autograph)
     except IoprofError as exc:
         reason = exc.message.removeprefix(f"{path}: ")
         warnings.append(f"{rundir.PYSPY_SAMPLES} left out ({reason}): no Python hotspots.")

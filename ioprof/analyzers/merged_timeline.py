@@ -33,7 +33,7 @@ from ioprof.rundir import (
     RunDir,
     read_jsonl,
 )
-from ioprof.stacks import ThreadSamples, load_stack_samples
+from ioprof.stacks import AutographMap, ThreadSamples, autograph_map, load_stack_samples
 
 # TF's thread-pool bookkeeping events: a third of a capture's events and nothing a reader of a
 # timeline looks at (checked on TF 2.21 captures).
@@ -119,7 +119,7 @@ def load_merged_timeline(path: Path, max_tf_events: int = MAX_TF_EVENTS,
         sources.append("tf")
     if PYSPY_SAMPLES in files.get("pyspy", []):
         try:
-            threads = load_stack_samples(run.file(PYSPY_SAMPLES))
+            threads = load_stack_samples(run.file(PYSPY_SAMPLES), _autograph(run))
         except IoprofError as exc:
             notes.append(f"py-spy samples left out: {exc.message}")
         else:
@@ -341,6 +341,15 @@ def _bucket_means(values: list[float], step: int) -> list[float]:
 # --- the bootstrap's records ---------------------------------------------------------------
 
 
+def _autograph(run: RunDir) -> AutographMap:
+    """Converted code's map to the job's lines, from the bootstrap's records (none: empty)."""
+    try:
+        records, _ = read_jsonl(run.file(TF_EVENTS))
+    except OSError:
+        return {}
+    return autograph_map(records)
+
+
 def _bootstrap_instants(path: Path, notes: list[str]) -> list[Instant]:
     try:
         records, _ = read_jsonl(path)
@@ -405,7 +414,7 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     if record is None or PYSPY_SAMPLES not in record.files:
         return ()
     try:
-        threads = load_stack_samples(run.file(PYSPY_SAMPLES))
+        threads = load_stack_samples(run.file(PYSPY_SAMPLES), _autograph(run))
     except IoprofError:
         return ()
     steps = [i.t_ns for i in _bootstrap_instants(run.file(TF_EVENTS), [])

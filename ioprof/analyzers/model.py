@@ -18,7 +18,8 @@ SCHEMA_VERSION = 1
 
 Category = Literal["read", "decode", "transfer", "compute", "other"]
 CATEGORIES: tuple[Category, ...] = ("read", "decode", "transfer", "compute", "other")
-CulpritKind = Literal["tf.data", "tf.op", "python"]
+CulpritKind = Literal["tf.data", "tf.op", "layer", "python"]
+Certainty = Literal["exact", "likely"]
 VerdictLevel = Literal["HIGHLY", "MODERATELY", "POTENTIALLY", "NOT"]
 StepSource = Literal["markers", "keras", "fallback", "none"]
 
@@ -170,11 +171,13 @@ class OpStat:
     self_ns: int = 0
     share: float = 0.0  # of its group's self time (the iterator's, or all model ops')
     iterator_id: int | None = None  # the tf.data iterator whose map function ran it
+    via: str = ""  # an XLA instruction: how its TF op was found (xla_hlo.HOW_*)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "op_type": self.op_type,
+            "via": self.via or None,
             "where": self.where,
             "category": self.category,
             "count": self.count,
@@ -259,6 +262,10 @@ class Culprit:
     detail: str = ""  # one line: kind, parallelism, buffer, self time ...
     iterator_id: int | None = None
     fn_source: SourceRef | None = None
+    how: str = ""  # how `source` was found (provenance.py): no line is given without it
+    certainty: Certainty | None = None  # how sure that is
+    missing: str = ""  # no `source`: which line would be needed, and why it is unknown
+    call_source: SourceRef | None = None  # a model's layer or op: the job's line calling it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -269,7 +276,31 @@ class Culprit:
             "detail": self.detail,
             "iterator_id": self.iterator_id,
             "fn_source": self.fn_source.to_json() if self.fn_source else None,
+            "how": self.how or None,
+            "certainty": self.certainty,
+            "missing": self.missing or None,
+            "call_source": self.call_source.to_json() if self.call_source else None,
         }
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """A Keras layer of the model and the op time of the ops in its name scope."""
+
+    name: str  # the layer's name, e.g. "conv2d_1"
+    cls: str  # its class, e.g. "Conv2D"
+    share: float  # of all the model's op time (XLA instructions included)
+    self_ns: int
+    ops: int  # distinct ops (or XLA instructions) counted
+    source: SourceRef | None = None  # the job's line that constructed it
+    how: str = ""  # how its ops were matched to it (layers.py)
+    certainty: Certainty | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "cls": self.cls, "share": _r(self.share),
+                "self_ms": _ms(self.self_ns), "ops": self.ops,
+                "source": self.source.to_json() if self.source else None,
+                "how": self.how or None, "certainty": self.certainty}
 
 
 @dataclass(frozen=True)
@@ -613,6 +644,8 @@ class Analysis:
     pipeline: tuple[TfDataIterator, ...] = ()  # the iterator tree, parents before children
     input_ops: tuple[OpStat, ...] = ()  # top TF ops in map functions, by self time
     model_ops: tuple[OpStat, ...] = ()  # top TF ops of the model, by self time
+    model_layers: tuple[LayerStat, ...] = ()  # the model's Keras layers, by op time
+    model_calls: tuple[SourceRef, ...] = ()  # the job's lines that call its models
     python_hotspots: tuple[PythonHotspot, ...] = ()
     host: HostSummary = field(default_factory=HostSummary)
     captures: tuple[CaptureWindow, ...] = ()
@@ -639,6 +672,8 @@ class Analysis:
             "pipeline": [n.to_json() for n in self.pipeline],
             "input_ops": [o.to_json() for o in self.input_ops],
             "model_ops": [o.to_json() for o in self.model_ops],
+            "model_layers": [layer.to_json() for layer in self.model_layers],
+            "model_calls": [c.to_json() for c in self.model_calls],
             "python_hotspots": [h.to_json() for h in self.python_hotspots],
             "host": self.host.to_json(),
             "captures": [c.to_json() for c in self.captures],

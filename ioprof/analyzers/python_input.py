@@ -52,6 +52,7 @@ from ioprof.analyzers.py_rules import (
 from ioprof.analyzers.recommend import recommend
 from ioprof.errors import IoprofError
 from ioprof.stacks import (
+    AutographMap,
     StackRun,
     ThreadSamples,
     is_main_thread,
@@ -422,18 +423,20 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
                            read_line: LineReader | None = None,
                            step_times_ns: list[int] | None = None,
                            datasets: list[DatasetRecord] | None = None,
-                           threads: list[ThreadSamples] | None = None) -> Analysis:
+                           threads: list[ThreadSamples] | None = None,
+                           autograph: AutographMap | None = None) -> Analysis:
     """`analysis` with the Python input work py-spy saw attributed; unchanged when there is
     none (no samples, or too little Python input time to matter).
     `step_times_ns`: the bootstrap's step clock (`step_times_from_events`); without a capture
     it gives exact step boundaries, else py-spy's sampled step calls do. `datasets`: the
     bootstrap's tf.data records, so that TF-side recommendations can name their lines.
-    `threads`: the samples as `load_run` read them (else read from `pyspy_path`)."""
+    `threads`: the samples as `load_run` read them (else read from `pyspy_path`).
+    `autograph`: the map of converted code to the job's lines (`stacks.autograph_map`)."""
     if pyspy_path is None:
         return analysis
     try:
         threads = threads if threads is not None else load_stack_samples(pyspy_path)
-        recorded = load_stack_sources(pyspy_path)
+        recorded = load_stack_sources(pyspy_path, autograph)
     except (IoprofError, KeyError, TypeError, ValueError):
         return analysis
     if read_line is None and recorded is not None:

@@ -18,7 +18,7 @@ from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.callbacks import name_callbacks
 from ioprof.analyzers.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.host import summarize_host
-from ioprof.analyzers.layers import name_layers
+from ioprof.analyzers.layers import layer_stats, name_layers
 from ioprof.analyzers.load import LoadedRun, load_run, relative
 from ioprof.analyzers.model import (
     CATEGORIES,
@@ -30,6 +30,7 @@ from ioprof.analyzers.model import (
     Step,
     StepStats,
 )
+from ioprof.analyzers.provenance import explain_sources
 from ioprof.analyzers.python import as_culprit, python_hotspots
 from ioprof.analyzers.python_input import attribute_python_input, step_times_from_events
 from ioprof.analyzers.recommend import recommend
@@ -43,6 +44,8 @@ from ioprof.analyzers.tfdata import (
     pipeline_from_scan,
     tfdata_thread_busy,
 )
+from ioprof.analyzers.xla_hlo import load_modules, xla_model_ops
+from ioprof.analyzers.xla_thunks import XlaOps
 from ioprof.errors import IoprofError
 from ioprof.rundir import write_json_atomic
 
@@ -74,7 +77,7 @@ def _percentile(values: list[int], q: float) -> float:
 
 def _merge_ops(into: dict[tuple[str, str], OpAcc], ops: dict[tuple[str, str], OpAcc]) -> None:
     for key, o in ops.items():
-        acc = into.setdefault(key, OpAcc(o.name, o.op_type))
+        acc = into.setdefault(key, OpAcc(o.name, o.op_type, via=o.via))
         acc.count += o.count
         acc.total_ps += o.total_ps
         acc.self_ps += o.self_ps
@@ -113,6 +116,7 @@ def _analyze(path: Path) -> Analysis:
     starts = [e for e in loaded.events if e.get("type") == "capture_start"]
     step_times = step_times_from_events(loaded.events)
     step_capture: list[int] = []  # the capture index of each step (and of its parts)
+    xla = XlaOps()
     for xp in loaded.xplanes:
         try:
             scan = scan_file(xp)
@@ -134,6 +138,8 @@ def _analyze(path: Path) -> Analysis:
         parts, waits = attribute_steps(found.spans, scan.waits, scan.transfers, pipeline)
         add_blocking(pipeline, waits)
         _merge_ops(model_ops, pipeline.model_ops)
+        for (module, instruction), (runs, self_ps) in scan.xla.ops.items():
+            xla.add(module, instruction, runs, self_ps)
         base = scan.profile_start_ns or 0
         steps.extend(to_step(p, base, len(captures)) for p in parts)
         step_capture.extend([len(captures)] * len(parts))
@@ -155,6 +161,13 @@ def _analyze(path: Path) -> Analysis:
             outside_median_ns=outside,
             slowdown=inside / outside if inside is not None and outside else None))
     captures = choose_captures(captures)
+    if xla.ops:
+        hlo_modules, hlo_warnings = load_modules(path)
+        warnings.extend(hlo_warnings)
+        if not hlo_modules:
+            warnings.append("XLA-compiled work is named by HLO instruction only: the run has no "
+                            "HLO text (traced with --no-xla-metadata, or by an older ioprof)")
+        _merge_ops(model_ops, xla_model_ops(xla, hlo_modules))
     windows_ns = [(c.start_ns, c.end_ns) for c in captures if c.used]
     unused = {c.index for c in captures if not c.used}
     if unused:
@@ -194,6 +207,7 @@ def _analyze(path: Path) -> Analysis:
     input_ops = tuple(sorted((o for n in pipeline_nodes for o in n.ops),
                              key=lambda o: -o.self_ns)[:15])
     model_op_stats: tuple[OpStat, ...] = bn.model_op_stats(model_ops)
+    model_layers, model_calls = layer_stats(model_ops, loaded.events)
 
     xprof_pct = None
     marker_total = sum(p.marker_dur for p in all_parts)
@@ -238,13 +252,15 @@ def _analyze(path: Path) -> Analysis:
         run=_run_facts(loaded), steps=step_stats, breakdown=breakdown,
         input_bound_percent=input_pct, verdict=verdict, bottleneck=bottleneck,
         recommendations=recs, pipeline=pipeline_nodes, input_ops=input_ops,
-        model_ops=model_op_stats, python_hotspots=hotspots, host=host,
+        model_ops=model_op_stats, model_layers=model_layers, model_calls=model_calls,
+        python_hotspots=hotspots, host=host,
         captures=tuple(captures), warnings=tuple(warnings),
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
-        datasets=loaded.datasets, threads=loaded.stack_samples)
+        datasets=loaded.datasets, threads=loaded.stack_samples, autograph=loaded.autograph)
     analysis = name_callbacks(analysis, loaded.stack_samples, loaded.manifest.pid,
                               loaded.events)
     analysis = name_layers(analysis, loaded.events)
+    analysis = explain_sources(analysis, loaded.datasets, loaded.autograph)
     return decide(analysis, outcome(loaded.manifest.exit))
 
 

@@ -185,7 +185,14 @@ def _verdict_sentence(analysis: Analysis) -> str:
     scale = 1.0
     if cat in ("read", "decode") and analysis.input_bound_percent > 0:
         scale = min(1.0, share / (analysis.input_bound_percent / 100))
-    if op is not None:
+    layer = _first(culprits, "layer")
+    if layer is not None:
+        text += f"; {pct(layer.share)} of the model's op time is layer {layer.name}"
+        if layer.source:
+            text += f" built at {short_source(layer.source)}"
+        if layer.call_source:
+            text += f", called at {short_source(layer.call_source)}"
+    elif op is not None:
         op_share = op.share * scale
         if node is not None and op.iterator_id is not None and op.iterator_id == node.iterator_id:
             op_share *= node.share
