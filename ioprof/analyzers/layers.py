@@ -25,7 +25,14 @@ from typing import Any
 
 from ioprof.analyzers.bottleneck import summary
 from ioprof.analyzers.load import source_ref
-from ioprof.analyzers.model import Analysis, Certainty, Culprit, LayerStat, SourceRef
+from ioprof.analyzers.model import (
+    Analysis,
+    Certainty,
+    Culprit,
+    LayerStat,
+    Recommendation,
+    SourceRef,
+)
 from ioprof.analyzers.tfdata import OpAcc
 from ioprof.analyzers.xla_hlo import HOW_METADATA
 
@@ -190,4 +197,26 @@ def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
         culprits.append(c)
     text = summary("compute", analysis.breakdown, tuple(culprits),
                    analysis.input_bound_percent, "CPU-only" in b.summary)
-    return replace(analysis, bottleneck=replace(b, culprits=tuple(culprits), summary=text))
+    layers = [c for c in culprits if c.kind == "layer"]
+    recs = analysis.recommendations
+    if layers and recs and recs[0].kind == "model":
+        recs = (_layer_advice(layers, analysis.input_bound_percent),) + recs[1:]
+    return replace(analysis, bottleneck=replace(b, culprits=tuple(culprits), summary=text),
+                   recommendations=recs)
+
+
+def _layer_advice(layers: list[Culprit], input_percent: float) -> Recommendation:
+    top = layers[0]
+    where = f" built at {_loc(top.source)}" if top.source else ""
+    rest = ", ".join(f"{c.name} {c.share:.0%}" for c in layers[1:])
+    return Recommendation(
+        f"Make layer {top.name}{where} cheaper: it takes {top.share:.0%} of the model's op time",
+        f"Input waits are {input_percent:.0f}% of step time: the pipeline keeps up, and a "
+        f"faster input pipeline would not speed this job up. The model's op time goes first to "
+        f"layer {top.name}" + (f" (then {rest})" if rest else "") + ": give it less work "
+        "(fewer filters or units, a smaller input to it, a cheaper layer of the same role) or "
+        "check its ops under 'Top TF ops'.", top.source, "model", top.name)
+
+
+def _loc(src: SourceRef | None) -> str:
+    return f"{src.file.rsplit('/', 1)[-1]}:{src.line}" if src else "?"

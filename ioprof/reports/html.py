@@ -98,11 +98,15 @@ def _chain(analysis: Analysis, op_anchor: dict[str, str]) -> list[dict[str, str]
                 href = f"#it-{c.iterator_id}"
             elif c.kind == "tf.op":
                 href = "#" + op_anchor.get(c.name, "ops")
+            elif c.kind == "layer":
+                href = "#layers"
             else:
                 href = "#python"
             text = words.culprit_line(analysis, c, full_path=False)
             if c.detail:
                 text += f"; {c.detail}"
+            if c.how:
+                text += f" (line: {c.how})"
             links.append({"href": href, "text": text})
         for e in analysis.bottleneck.evidence:
             links.append({"href": "#timeline", "text": e.text})
@@ -181,6 +185,11 @@ def report_context(analysis: Analysis, kpis: RunKpis | None = None,
         "tree": _tree(analysis, culprit_ids),
         "input_rows": input_rows,
         "model_rows": model_rows,
+        "layers": [{"stat": layer, "culprit": any(c.kind == "layer" and c.share == layer.share
+                                                  and c.name.startswith(layer.name + " ")
+                                                  for c in culprits)}
+                   for layer in analysis.model_layers[:MAX_TABLE_ROWS]],
+        "model_calls": analysis.model_calls,
         "pyspy_status": run.collectors.get("pyspy"),
         "hotspots": hotspots,
         "recommendations": analysis.recommendations,

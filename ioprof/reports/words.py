@@ -269,8 +269,14 @@ def culprit_line(analysis: Analysis, culprit: Culprit, full_path: bool = True) -
     text = f"{culprit.kind} {culprit.name}: {pct(culprit.share)}"
     if source is not None:
         text += f" at {long_source(source) if full_path else short_source(source)}"
+    if culprit.call_source is not None:
+        text += f", called at {short_source(culprit.call_source)}"
     if culprit.fn_source is not None and culprit.fn_source != source:
         text += f" (function defined at {short_source(culprit.fn_source)})"
+    if source is not None and culprit.certainty == "likely":
+        text += " [likely]"
+    if source is None and culprit.missing:
+        text += f" (no line: {culprit.missing})"
     node = analysis.iterator(culprit.iterator_id) if culprit.iterator_id is not None else None
     if node is not None and node.source_via and culprit.kind == "tf.data":
         text += f" ({node.source_via})"
