@@ -377,7 +377,8 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
     if layer is not None:
         text += (f"; the layer with the most op time is {layer.name}"
                  + (f" built at {_loc(layer.source)}" if layer.source else "")
-                 + f" ({layer.share:.0%} of op time)")
+                 + (f" (an estimated {layer.share:.0%} of the compiled step's arithmetic)"
+                    if "arithmetic" in layer.detail else f" ({layer.share:.0%} of op time)"))
     elif culprits:
         text += f"; the top op is {culprits[0].name} ({culprits[0].share:.0%} of op time)"
     if cpu_only:

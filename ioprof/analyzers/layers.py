@@ -135,12 +135,22 @@ def _model_scope(parts: list[str], start: int, end: int, index: LayerIndex) -> s
     return None
 
 
-def layer_stats(model_ops: dict[tuple[str, str], OpAcc], events: Iterable[dict[str, Any]]
+HOW_FLOPS = ("ranked by the compiled step's arithmetic (FLOPs of its HLO instructions x "
+             "runs), an estimate: XLA:CPU hands convolutions and dots to its thread pool "
+             "asynchronously, so their events end before their work does and per-instruction "
+             "times under-count them")
+
+
+def layer_stats(model_ops: dict[tuple[str, str], OpAcc], events: Iterable[dict[str, Any]],
+                arithmetic: dict[str, float] | None = None
                 ) -> tuple[tuple[LayerStat, ...], tuple[SourceRef, ...]]:
     """The model's op time per Keras layer (all ops, XLA instructions included), largest
-    first; and the job's lines that call its models."""
+    first; and the job's lines that call its models. With `arithmetic` (TF op -> estimated
+    FLOPs of an XLA:CPU step, xla_hlo.xla_arithmetic) the layers are ranked by that instead."""
     index = LayerIndex.from_events(events)
     calls = tuple(dict.fromkeys(s for sites in index.calls.values() for s in sites))
+    if arithmetic and index.sites:
+        return _by_arithmetic(arithmetic, model_ops, index), calls
     total = sum(o.self_ps for o in model_ops.values())
     if not index.sites or not total:
         return (), calls
@@ -171,6 +181,27 @@ def layer_stats(model_ops: dict[tuple[str, str], OpAcc], events: Iterable[dict[s
     return tuple(sorted(out, key=lambda s: -s.self_ns)), calls
 
 
+def _by_arithmetic(arithmetic: dict[str, float], model_ops: dict[tuple[str, str], OpAcc],
+                   index: LayerIndex) -> tuple[LayerStat, ...]:
+    total = sum(arithmetic.values()) or 1.0
+    rows: dict[str, list[Any]] = {}  # layer -> [match, flops, ops, self_ps]
+    for op_name, flops in arithmetic.items():
+        match = layer_of(op_name, index)
+        if match is not None:
+            row = rows.setdefault(match.layer, [match, 0.0, 0, 0])
+            row[1] += flops
+            row[2] += 1
+    for op in model_ops.values():
+        match = layer_of(op.name, index)
+        if match is not None and match.layer in rows:
+            rows[match.layer][3] += op.self_ps
+    out = [LayerStat(name=m.layer, cls=m.cls, share=flops / total, self_ns=self_ps // 1000,
+                     ops=ops, source=m.source, how=f"{m.how}; {HOW_FLOPS}",
+                     certainty="likely", basis="flops", gflops=flops / 1e9)
+           for m, flops, ops, self_ps in rows.values()]
+    return tuple(sorted(out, key=lambda s: -s.share))
+
+
 def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
     """A compute verdict ends at a line: the layers that took the model's op time (each at the
     line that constructed it, with the line that calls the model), then the top ops, each with
@@ -180,15 +211,20 @@ def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
         return analysis
     index = LayerIndex.from_events(events)
     culprits: list[Culprit] = []
+    estimated = any(s.basis == "flops" for s in analysis.model_layers)
     for stat in analysis.model_layers[:MAX_LAYER_CULPRITS]:
         if culprits and stat.share < MIN_LAYER_SHARE:
             break
+        detail = (f"an estimated {stat.share:.0%} of the compiled step's arithmetic "
+                  f"({stat.gflops or 0:.1f} GFLOP in the captures)" if stat.basis == "flops"
+                  else f"{stat.share:.0%} of the model's op time, in {stat.ops} ops")
         culprits.append(Culprit(
             kind="layer", name=f"{stat.name} ({stat.cls})", share=stat.share,
             source=stat.source, how=f"layer construction line; {stat.how}",
-            certainty=stat.certainty, call_source=index.call_of(None),
-            detail=f"{stat.share:.0%} of the model's op time, in {stat.ops} ops"))
+            certainty=stat.certainty, call_source=index.call_of(None), detail=detail))
     for c in b.culprits:
+        if estimated and c.kind == "tf.op" and "(XLA " in c.name:
+            continue  # its time is an XLA:CPU event's, which under-counts async work
         found = layer_of(c.name, index) if c.kind == "tf.op" and c.source is None else None
         if found is not None:
             c = replace(c, source=found.source, how=f"its layer's construction line; {found.how}",
@@ -209,8 +245,10 @@ def _layer_advice(layers: list[Culprit], input_percent: float) -> Recommendation
     top = layers[0]
     where = f" built at {_loc(top.source)}" if top.source else ""
     rest = ", ".join(f"{c.name} {c.share:.0%}" for c in layers[1:])
+    what = ("an estimated {:.0%} of the compiled step's arithmetic" if "arithmetic" in
+            top.detail else "{:.0%} of the model's op time").format(top.share)
     return Recommendation(
-        f"Make layer {top.name}{where} cheaper: it takes {top.share:.0%} of the model's op time",
+        f"Make layer {top.name}{where} cheaper: it takes {what}",
         f"Input waits are {input_percent:.0f}% of step time: the pipeline keeps up, and a "
         f"faster input pipeline would not speed this job up. The model's op time goes first to "
         f"layer {top.name}" + (f" (then {rest})" if rest else "") + ": give it less work "

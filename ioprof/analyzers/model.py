@@ -295,9 +295,12 @@ class LayerStat:
     source: SourceRef | None = None  # the job's line that constructed it
     how: str = ""  # how its ops were matched to it (layers.py)
     certainty: Certainty | None = None
+    basis: Literal["time", "flops"] = "time"  # what `share` is of (flops: an XLA:CPU step)
+    gflops: float | None = None  # estimated arithmetic in the captures (basis "flops")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "cls": self.cls, "share": _r(self.share),
+                "basis": self.basis, "gflops": _r(self.gflops, 3),
                 "self_ms": _ms(self.self_ns), "ops": self.ops,
                 "source": self.source.to_json() if self.source else None,
                 "how": self.how or None, "certainty": self.certainty}

@@ -44,7 +44,7 @@ from ioprof.analyzers.tfdata import (
     pipeline_from_scan,
     tfdata_thread_busy,
 )
-from ioprof.analyzers.xla_hlo import load_modules, xla_model_ops
+from ioprof.analyzers.xla_hlo import load_modules, xla_arithmetic, xla_model_ops
 from ioprof.analyzers.xla_thunks import XlaOps
 from ioprof.errors import IoprofError
 from ioprof.rundir import write_json_atomic
@@ -117,6 +117,7 @@ def _analyze(path: Path) -> Analysis:
     step_times = step_times_from_events(loaded.events)
     step_capture: list[int] = []  # the capture index of each step (and of its parts)
     xla = XlaOps()
+    arithmetic: dict[str, float] = {}
     for xp in loaded.xplanes:
         try:
             scan = scan_file(xp)
@@ -168,6 +169,13 @@ def _analyze(path: Path) -> Analysis:
             warnings.append("XLA-compiled work is named by HLO instruction only: the run has no "
                             "HLO text (traced with --no-xla-metadata, or by an older ioprof)")
         _merge_ops(model_ops, xla_model_ops(xla, hlo_modules))
+        arithmetic = xla_arithmetic(xla, hlo_modules)
+        if arithmetic:
+            warnings.append("XLA-compiled step on the CPU: XLA:CPU hands convolutions and dots "
+                            "to its thread pool asynchronously, so their events end before "
+                            "their work does; the model's layers are ranked by the compiled "
+                            "HLO's arithmetic (FLOPs), and the XLA rows of the model's ops "
+                            "under-count those instructions.")
     windows_ns = [(c.start_ns, c.end_ns) for c in captures if c.used]
     unused = {c.index for c in captures if not c.used}
     if unused:
@@ -207,7 +215,7 @@ def _analyze(path: Path) -> Analysis:
     input_ops = tuple(sorted((o for n in pipeline_nodes for o in n.ops),
                              key=lambda o: -o.self_ns)[:15])
     model_op_stats: tuple[OpStat, ...] = bn.model_op_stats(model_ops)
-    model_layers, model_calls = layer_stats(model_ops, loaded.events)
+    model_layers, model_calls = layer_stats(model_ops, loaded.events, arithmetic)
 
     xprof_pct = None
     marker_total = sum(p.marker_dur for p in all_parts)

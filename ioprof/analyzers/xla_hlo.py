@@ -8,7 +8,8 @@ instruction is resolved, most certain first:
 2. a fusion without metadata: the ops fused into it (the most common op name of its fused
    computation's instructions, `"HLO metadata of the fused ops"`);
 3. otherwise the instruction that consumes its output (not an optimizer's variable update,
-   which consumes every gradient), or failing that the one whose output it consumes
+   which consumes every gradient), or failing that the one whose output it consumes (a
+   gradient first: an instruction taking one belongs to that layer's backward pass)
    (`"inferred from its neighbours in the HLO graph"`): XLA drops metadata on the layout
    copies, iotas and concatenations it adds (seen on TF 2.21: the argmax indices of a MaxPool
    gradient, a filter gradient's convolution), and these serve the op next to them.
@@ -37,6 +38,7 @@ _OPERAND = re.compile(r"%([\w.\-]+)")
 _SUFFIX = re.compile(r"\.\d+$")
 _PARAMETER = re.compile(r"\sparameter\(\d+\)")
 _NOT_AN_OP = {"", "XLA_Args", "XLA_Retvals"}
+_GRADIENT = "gradient_tape/"
 _UPDATE_PREFIXES = ("AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp",
                     "ResourceApply")
 
@@ -62,14 +64,19 @@ class _Instruction:
     operands: list[str]
     calls: list[str]
     is_parameter: bool = False
+    opcode: str = ""
+    shape: list[list[int]] = field(default_factory=list)  # one dims list per array (tuples)
+    attrs: str = ""
 
 
 @dataclass
 class HloModule:
-    """One compiled module: instruction name -> where it came from."""
+    """One compiled module: instruction name -> where it came from, and its arithmetic."""
 
     name: str
     origins: dict[str, TfOrigin] = field(default_factory=dict)
+    flops: dict[str, float] = field(default_factory=dict)  # estimated, per run
+    entry: list[str] = field(default_factory=list)  # the entry computation's instructions
 
     def origin(self, instruction: str) -> TfOrigin | None:
         return self.origins.get(instruction)
@@ -77,7 +84,7 @@ class HloModule:
 
 def parse_module(text: str) -> HloModule:
     """Read one module's HLO text and resolve every instruction it can."""
-    name = ""
+    name = entry = ""
     computations: dict[str, list[_Instruction]] = {}
     current: list[_Instruction] | None = None
     for line in text.splitlines():
@@ -87,6 +94,8 @@ def parse_module(text: str) -> HloModule:
         if current is None or not line.startswith(" "):
             if (c := _COMPUTATION.match(line)) and not line.startswith(" "):
                 current = computations.setdefault(c.group(2), [])
+                if c.group(1):
+                    entry = c.group(2)
             elif line.startswith("}"):
                 current = None
             continue
@@ -97,10 +106,77 @@ def parse_module(text: str) -> HloModule:
         head = _METADATA.sub("", rest)
         calls = _CALLS.findall(head)
         operands = [o for o in _OPERAND.findall(head) if o not in calls]
+        shape_text, opcode, attrs = _split(head)
         current.append(_Instruction(i.group(1), meta.get("op_name", ""),
                                     meta.get("op_type", ""), operands, calls,
-                                    _PARAMETER.search(head) is not None))
-    return HloModule(name=name, origins=_resolve(computations))
+                                    _PARAMETER.search(head) is not None, opcode,
+                                    _shapes(shape_text), attrs))
+    return HloModule(name=name, origins=_resolve(computations), flops=_flops(computations),
+                     entry=[i.name for i in computations.get(entry, [])])
+
+
+_OPCODE = re.compile(r"\s([a-z][\w\-]*)\(")
+_ARRAY = re.compile(r"\b[a-z]+\d*\[([\d,]*)\]")
+_NO_WORK = {"parameter", "constant", "bitcast", "get-tuple-element", "tuple", "copy-start",
+            "copy-done", "after-all", "partition-id", "replica-id"}
+
+
+def _split(head: str) -> tuple[str, str, str]:
+    """`f32[64,32]{1,0} dot(%a, %b), lhs_contracting_dims={1}` -> (shape, opcode, attrs)."""
+    m = _OPCODE.search(head)
+    if m is None:
+        return head, "", ""
+    return head[:m.start()], m.group(1), head[m.end():]
+
+
+def _shapes(text: str) -> list[list[int]]:
+    return [[int(d) for d in dims.split(",") if d] for dims in _ARRAY.findall(text)]
+
+
+def _elements(shape: list[list[int]]) -> int:
+    total = 0
+    for dims in shape:
+        n = 1
+        for d in dims:
+            n *= d
+        total += n
+    return total
+
+
+def _flops(computations: dict[str, list[_Instruction]]) -> dict[str, float]:
+    """An estimate of each instruction's arithmetic: 2 x output x reduction size for
+    convolutions and dots (kernel elements / output features; contracting dims), one per
+    output element for the rest; a fusion counts what it fuses. Not a measurement: it stands
+    in where XLA:CPU's per-instruction times cannot be trusted (xla_thunks.py)."""
+    shapes = {ins.name: ins.shape for body in computations.values() for ins in body}
+    own: dict[str, float] = {}
+    for body in computations.values():
+        for ins in body:
+            own[ins.name] = _own_flops(ins, shapes)
+    per_computation = {c: sum(own[i.name] for i in body) for c, body in computations.items()}
+    return {ins.name: own[ins.name] + sum(per_computation.get(c, 0.0) for c in ins.calls)
+            for body in computations.values() for ins in body}
+
+
+def _own_flops(ins: _Instruction, shapes: dict[str, list[list[int]]]) -> float:
+    if ins.opcode in _NO_WORK or ins.opcode in ("fusion", "call", "while", "conditional"):
+        return 0.0
+    out = _elements(ins.shape)
+    if ins.opcode == "convolution" and len(ins.operands) >= 2:
+        kernel = (shapes.get(ins.operands[1]) or [[]])[0]
+        labels = re.search(r"dim_labels=\w+_(\w+)->", ins.attrs)
+        if kernel and labels and "o" in labels.group(1) and len(labels.group(1)) == len(kernel):
+            per_output = _elements([kernel]) / max(1, kernel[labels.group(1).index("o")])
+            return 2.0 * out * per_output
+    if ins.opcode == "dot" and ins.operands:
+        lhs = (shapes.get(ins.operands[0]) or [[]])[0]
+        dims = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", ins.attrs)
+        if lhs and dims:
+            k = 1
+            for d in (int(x) for x in dims.group(1).split(",") if x):
+                k *= lhs[d] if d < len(lhs) else 1
+            return 2.0 * out * k
+    return float(out)
 
 
 def _resolve(computations: dict[str, list[_Instruction]]) -> dict[str, TfOrigin]:
@@ -137,8 +213,12 @@ def _from_neighbours(body: list[_Instruction], origins: dict[str, TfOrigin]) -> 
             users.setdefault(o, []).append(ins.name)
 
     def take(ins: _Instruction, names: list[str], updates: bool) -> None:
-        found = next((origins[n] for n in names
-                      if n in origins and (updates or not _is_update(origins[n]))), None)
+        known = [origins[n] for n in names
+                 if n in origins and (updates or not _is_update(origins[n]))]
+        # an instruction that takes a gradient is that gradient's backward pass (a filter
+        # gradient's convolution takes the layer's input and the gradient at its output)
+        found = next((o for o in known if o.op_name.startswith(_GRADIENT)), None) or \
+            next(iter(known), None)
         if found is not None:
             origins[ins.name] = TfOrigin(found.op_name, found.op_type, HOW_NEIGHBOUR)
 
@@ -191,4 +271,26 @@ def xla_model_ops(measured: XlaOps, modules: dict[str, HloModule]
         acc.count += runs
         acc.total_ps += self_ps
         acc.self_ps += self_ps
+    return out
+
+
+def xla_arithmetic(measured: XlaOps, modules: dict[str, HloModule]) -> dict[str, float]:
+    """TF op name -> estimated arithmetic (FLOPs) of the compiled modules that ran: each
+    module's entry instructions (fusions count what they fuse) times the module's runs in the
+    captures (the most common run count of its instructions: partitioned instructions run
+    several events per run). Ops with no TF origin are left out."""
+    counts: dict[str, Counter[int]] = {}
+    for (module_name, _), (runs, _) in measured.ops.items():
+        counts.setdefault(module_name, Counter())[runs] += 1
+    out: dict[str, float] = {}
+    for module_name, runs_seen in counts.items():
+        module = modules.get(module_name)
+        if module is None:
+            continue
+        runs = runs_seen.most_common(1)[0][0]
+        for instruction in module.entry:
+            origin = module.origin(instruction)
+            flops = module.flops.get(instruction, 0.0)
+            if origin is not None and flops:
+                out[origin.op_name] = out.get(origin.op_name, 0.0) + flops * runs
     return out

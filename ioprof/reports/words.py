@@ -187,7 +187,9 @@ def _verdict_sentence(analysis: Analysis) -> str:
         scale = min(1.0, share / (analysis.input_bound_percent / 100))
     layer = _first(culprits, "layer")
     if layer is not None:
-        text += f"; {pct(layer.share)} of the model's op time is layer {layer.name}"
+        basis = ("an estimated {} of the compiled step's arithmetic" if "arithmetic" in
+                 layer.detail else "{} of the model's op time")
+        text += "; " + basis.format(pct(layer.share)) + f" is layer {layer.name}"
         if layer.source:
             text += f" built at {short_source(layer.source)}"
         if layer.call_source:
