@@ -362,3 +362,33 @@ def test_every_culprit_says_how_its_line_was_found_or_why_there_is_none(run, ana
             assert c.missing and not c.how, (run.name, c)
         else:
             assert c.how and c.certainty in ("exact", "likely") and not c.missing, (run.name, c)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in VERDICTS.iterdir()
+                                        if (p / "expected.json").is_file()))
+def test_recorded_verdict_cases_match_their_truth(case, analyses):
+    """Each recorded case's truth (tests/data/make_fixtures.py VERDICT_CASES, known by
+    intervention): verdict or not, category, and the line of the first culprit with one."""
+    expected = json.loads((VERDICTS / case / "expected.json").read_text())
+    a = analyses[case]
+    assert a.assessment.verdict == expected["verdict"], a.assessment.reasons
+    if "category" in expected:
+        assert a.bottleneck is not None and a.bottleneck.category == expected["category"]
+    if "line" in expected:
+        first = next(c.source for c in a.bottleneck.culprits if c.source is not None)
+        assert f"{Path(first.file).name}:{first.line}" == expected["line"]
+        assert expected["line"] in words.headline(a)
+
+
+def test_an_xla_step_on_the_cpu_is_ranked_by_its_arithmetic(analyses):
+    """jit_convnet (jit_compile=True): XLA:CPU's thunk events under-count its asynchronous
+    convolutions, so the layers are ranked by the HLO's FLOPs, said as an estimate."""
+    a = analyses["compute_xla"]
+    top = a.model_layers[0]
+    assert top.basis == "flops" and top.name == "conv2d_1" and top.certainty == "likely"
+    assert 0.5 < top.share < 0.9 and top.gflops and top.gflops > 1
+    assert any(o.op_type.startswith("XLA ") and o.via for o in a.model_ops)
+    assert not any("(XLA " in c.name for c in a.bottleneck.culprits if c.kind == "tf.op")
+    assert "estimated" in words.headline(a) and "arithmetic" in words.headline(a)
+    assert any("XLA:CPU" in w for w in a.warnings)
+    assert a.model_calls and a.model_calls[0].line == 92

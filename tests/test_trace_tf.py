@@ -200,7 +200,7 @@ def test_several_capture_windows(tmp_path):
     windows = manifest(run)["collectors"]["tf"]["details"]["windows"]
     captures = [w["capture"] for w in windows]
     assert captures[:2] == [1, 2]
-    for before, window in zip(windows, windows[1:]):
+    for before, window in zip(windows, windows[1:], strict=False):
         if window["reason"].startswith("window "):
             # a scheduled window keeps its interval, start to start
             assert window["start_ns"] - before["start_ns"] >= 1.4e9, windows

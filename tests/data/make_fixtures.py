@@ -90,6 +90,10 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
     "compute_layers": (  # the model's convolutions (examples/README.md: --smaller-model 9.2x)
         [str(EXAMPLES / "compute_bound.py"), "--steps", "60"], [],
         {"verdict": True, "category": "compute", "lines": "compute_bound.py:36-45"}),
+    "compute_xla": (  # jit_compile=True on the CPU: the 96-filter Conv2D (--narrow: 1.98x,
+        # examples/README.md), ranked by the compiled HLO's arithmetic
+        [str(EXAMPLES / "validation" / "jit_convnet.py"), "--steps", "48"], [],
+        {"verdict": True, "category": "compute", "line": "jit_convnet.py:46"}),
     "overhead_checkpoint": (  # a ModelCheckpoint saving every few batches (2.01x from
         # --save-freq epoch, examples/README.md)
         [str(EXAMPLES / "validation" / "checkpoint_often.py"), "--steps", "200"], [],
@@ -99,7 +103,7 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
 
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
 TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000,
-              "compute_layers": 900_000}
+              "compute_layers": 900_000, "compute_xla": 900_000}
 
 
 def trim(path: Path, max_bytes: int = 320_000) -> None:
