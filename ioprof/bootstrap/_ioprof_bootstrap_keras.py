@@ -161,7 +161,7 @@ def _note_model_call(bootstrap: typing.Any, model, calls: dict) -> None:
     sites = calls.setdefault(id(model), [])
     if len(sites) >= _MAX_CALL_SITES:
         return
-    frame = sys._getframe(2)
+    frame: typing.Any = sys._getframe(2)
     for _ in range(_MAX_DEPTH * 2):
         if frame is None or _is_job_frame(frame):
             break

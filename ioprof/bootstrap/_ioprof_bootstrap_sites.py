@@ -10,6 +10,7 @@ from __future__ import annotations
 import dis
 import functools
 import sys
+import typing
 
 # Modules whose frames are "not the job's code" when looking for the call site.
 _LIBRARY_PREFIXES = ("tensorflow", "keras", "tf_keras", "absl", "tensorboard", "_ioprof",
@@ -137,7 +138,8 @@ def record_autograph(bootstrap) -> None:
     import importlib
 
     try:
-        origin_info = importlib.import_module("tensorflow.python.autograph.pyct.origin_info")
+        origin_info: typing.Any = importlib.import_module(
+            "tensorflow.python.autograph.pyct.origin_info")
     except Exception:  # noqa: BLE001
         bootstrap.log.log("autograph: no origin_info module; generated lines stay unmapped")
         return
