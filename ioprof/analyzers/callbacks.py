@@ -32,17 +32,15 @@ def callback_sites(events: list[dict[str, Any]]) -> dict[str, SourceRef]:
     return out
 
 
-def name_callbacks(analysis: Analysis, threads: list[ThreadSamples] | None,
-                   job_pid: int | None, events: list[dict[str, Any]]) -> Analysis:
-    """An overhead verdict with the job's callbacks that py-spy saw working during the steps
-    as its culprits (by sampled time); unchanged for other verdicts or without samples."""
-    b = analysis.bottleneck
+def callback_culprits(analysis: Analysis, threads: list[ThreadSamples] | None,
+                      job_pid: int | None, events: list[dict[str, Any]]
+                      ) -> tuple[Culprit, ...]:
+    """The job's callbacks that py-spy saw working during the steps, by sampled time (share:
+    of the steps' time outside TF's ops), at the lines that constructed them."""
     sites = callback_sites(events)
-    if b is None or b.category != "other" or not sites or not threads:
-        return analysis
     windows = sorted((s.start_ns, s.end_ns) for s in analysis.steps.per_step)
-    if not windows:
-        return analysis
+    if not sites or not threads or not windows:
+        return ()
     lo, hi = windows[0][0], windows[-1][1]
     seen: Counter[str] = Counter()
     for th in threads:
@@ -63,7 +61,14 @@ def name_callbacks(analysis: Analysis, threads: list[ThreadSamples] | None,
                 detail=f"py-spy saw its methods on the training thread for {ns / 1e6:.0f} ms "
                        "of the steps (time outside TF's ops)")
         for cls, ns in seen.most_common(3) if ns / other_ns >= MIN_SHARE)
-    if not culprits:
+    return culprits
+
+
+def name_callbacks(analysis: Analysis, culprits: tuple[Culprit, ...]) -> Analysis:
+    """An overhead verdict with the callbacks as its culprits (callback_culprits); unchanged
+    for other verdicts or without any."""
+    b = analysis.bottleneck
+    if b is None or b.category != "other" or not culprits:
         return analysis
     top = culprits[0]
     summary = (b.summary + f" The {top.name} made at "

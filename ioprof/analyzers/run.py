@@ -15,7 +15,7 @@ from ioprof import rundir
 from ioprof.analyzers import bottleneck as bn
 from ioprof.analyzers import catalog
 from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
-from ioprof.analyzers.callbacks import name_callbacks
+from ioprof.analyzers.callbacks import callback_culprits, name_callbacks
 from ioprof.analyzers.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.host import summarize_host
 from ioprof.analyzers.layers import layer_stats, name_layers
@@ -265,11 +265,12 @@ def _analyze(path: Path) -> Analysis:
         captures=tuple(captures), warnings=tuple(warnings),
     ), loaded.pyspy_path, loaded.manifest.pid, step_times_ns=step_times,
         datasets=loaded.datasets, threads=loaded.stack_samples, autograph=loaded.autograph)
-    analysis = name_callbacks(analysis, loaded.stack_samples, loaded.manifest.pid,
-                              loaded.events)
+    callbacks = callback_culprits(analysis, loaded.stack_samples, loaded.manifest.pid,
+                                  loaded.events)
+    analysis = name_callbacks(analysis, callbacks)
     analysis = name_layers(analysis, loaded.events)
     analysis = explain_sources(analysis, loaded.datasets, loaded.autograph)
-    return decide(analysis, outcome(loaded.manifest.exit))
+    return decide(analysis, outcome(loaded.manifest.exit), callbacks)
 
 
 def write_analysis(run_path: Path | str, analysis: Analysis) -> Path:

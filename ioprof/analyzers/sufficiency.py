@@ -24,13 +24,16 @@ from __future__ import annotations
 import signal
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 from ioprof.analyzers.model import (
+    CATEGORIES,
     NOTABLE_SLOWDOWN,
     Analysis,
     Assessment,
     Breakdown,
     CaptureWindow,
+    Culprit,
     Outcome,
     StepStats,
 )
@@ -79,9 +82,12 @@ def outcome(exit_status: ExitStatus | None) -> Outcome:
     return "completed" if exit_status.code == 0 else "failed"
 
 
-def decide(analysis: Analysis, ended: Outcome) -> Analysis:
+def decide(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = ()
+           ) -> Analysis:
     """`analysis` with its `assessment`; without enough evidence, with the verdict and all
-    that follows from it (breakdown, culprits, recommendations) withheld."""
+    that follows from it (breakdown, culprits, recommendations) withheld. `callbacks`: the
+    job's callbacks py-spy saw working (callbacks.callback_culprits), named when time outside
+    TF's ops is a close second."""
     reasons, needs = _insufficient(analysis)
     if reasons:
         assessment = Assessment(verdict=False, outcome=ended, reasons=tuple(reasons),
@@ -89,7 +95,8 @@ def decide(analysis: Analysis, ended: Outcome) -> Analysis:
         return replace(analysis, assessment=assessment, steps=StepStats(),
                        breakdown=Breakdown(), input_bound_percent=0.0, verdict=None,
                        bottleneck=None, recommendations=())
-    assessment = Assessment(verdict=True, outcome=ended, caveats=tuple(_caveats(analysis)),
+    caveats = _caveats(analysis) + _near_tie(analysis, callbacks)
+    assessment = Assessment(verdict=True, outcome=ended, caveats=tuple(caveats),
                             covers=_covers(analysis))
     return replace(analysis, assessment=assessment)
 
@@ -166,6 +173,30 @@ def _caveats(a: Analysis) -> list[str]:
                    "tracing competed with the job, so a stage that needs idle cores (a "
                    "parallel map) may look less useful here than it is untraced")
     return out
+
+
+# A runner-up category within this many points of the verdict's share is said beside it: the
+# two bound the job about equally, and which one leads can change from run to run.
+NEAR_TIE = 0.05
+MIN_RUNNER_UP = 0.25
+
+
+def _near_tie(a: Analysis, callbacks: tuple[Culprit, ...]) -> list[str]:
+    b = a.bottleneck
+    if b is None:
+        return []
+    lead = a.breakdown.get(b.category)
+    runner = max((c for c in CATEGORIES if c != b.category), key=a.breakdown.get)
+    second = a.breakdown.get(runner)
+    if second < MIN_RUNNER_UP or lead - second > NEAR_TIE:
+        return []
+    text = (f"a near tie: {runner} is {100 * second:.0f}% of step time against "
+            f"{b.category}'s {100 * lead:.0f}%, so both bound the job about equally")
+    top = callbacks[0] if callbacks else None
+    if runner == "other" and top is not None and top.source is not None:
+        text += (f"; the time outside TF's ops is mostly the {top.name.split(' ')[0]} made at "
+                 f"{Path(top.source.file).name}:{top.source.line} ({top.share:.0%} of it)")
+    return [text]
 
 
 def _covers(a: Analysis) -> str:
