@@ -92,8 +92,9 @@ def _model_op_missing(analysis: Analysis, c: Culprit) -> str:
                 "its module (trace without --no-xla-metadata); the line would be the layer "
                 "whose computation it is")
     if not analysis.model_layers:
-        return ("no Keras layer of the job was recorded (not a Keras 3 model, or layers "
-                "built by a library); the line would be the job's code that creates this op")
+        return ("the run has no record of the job's Keras layers (traced by an ioprof "
+                "older than its layer records, not a Keras 3 model, or layers built by a "
+                "library); the line would be the job's code that creates this op")
     return ("the op runs outside every Keras layer's scope (the loss, the optimizer's "
             "update, metrics, or the train step's own code); the line would be that call "
             "in the train step")
