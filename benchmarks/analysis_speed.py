@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ioprof.analyzers import xplane  # noqa: E402
+from ioprof.analyzers.captures import xplane  # noqa: E402
 
 # Peak RSS is the child's own high-water mark (VmHWM), read by the child: wait4's ru_maxrss
 # also counts the parent's memory at the fork that started it (Linux keeps the larger of the
@@ -69,7 +69,7 @@ print(json.dumps({"import_s": t1 - t0, "tool_s": t2 - t1, "bytes": len(out[0] or
 _TIMELINE = _HWM + """
 import sys, time, json
 from pathlib import Path
-from ioprof.analyzers.merged_timeline import load_merged_timeline
+from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
 import numpy, google.protobuf.message
 t0 = time.perf_counter()
 tl = load_merged_timeline(Path(sys.argv[1]))

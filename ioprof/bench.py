@@ -3,7 +3,7 @@
 Each run is an ordinary `ioprof trace` run directory (under BENCH/runs/) with the light
 collectors only — host sampling and step markers; no stack sampling and no profiler capture
 unless `--profile` — so the runs measure the job, not the tool. The KPIs are those of
-`ioprof.analyzers.kpi`; the consistency rules those of `ioprof.stats` (docs/kpi.md).
+`ioprof.analyzers.evidence.kpi`; the consistency rules those of `ioprof.stats` (docs/kpi.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ioprof import __version__
-from ioprof.analyzers.kpi import RunKpis, run_kpis
+from ioprof.analyzers.evidence.kpi import RunKpis, run_kpis
 from ioprof.errors import IoprofError
 from ioprof.redact import redact_argv
 from ioprof.rundir import write_json_atomic

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ioprof.analyzers.kpi import CATEGORY_NAMES, RunKpis, run_kpis
+from ioprof.analyzers.evidence.kpi import CATEGORY_NAMES, RunKpis, run_kpis
 from ioprof.bench import BENCH_JSON, load_bench
 from ioprof.errors import IoprofError
 from ioprof.rundir import MANIFEST

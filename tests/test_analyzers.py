@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ioprof.analyzers import analyze_run, write_analysis
-from ioprof.analyzers import intervals as iv
+from ioprof.analyzers.captures import intervals as iv
 from ioprof.analyzers.model import CATEGORIES, SCHEMA_VERSION, Analysis
 from ioprof.errors import IoprofError
 
@@ -374,7 +374,7 @@ def test_slow_storage_is_told_apart_from_a_cpu_bound_reader():
 def test_device_plane_copies_count_as_transfer(tmp_path):
     """A real CPU capture plus a synthesized accelerator plane: each step gets a 0.1 ms
     host-to-device copy and a device kernel, placed at its end (no GPU could record one here)."""
-    from ioprof.analyzers import xplane
+    from ioprof.analyzers.captures import xplane
 
     run = _copy(tmp_path)
     base = analyze_run(run)
@@ -409,7 +409,7 @@ def test_device_plane_copies_count_as_transfer(tmp_path):
 
 def _decode_case(kind: str, parallelism: int | None, saturated: bool, npc=None):
     """A decode bottleneck on one map iterator with a DecodeJpeg-heavy function."""
-    from ioprof.analyzers.load import DatasetRecord
+    from ioprof.analyzers.captures.load import DatasetRecord
     from ioprof.analyzers.model import (
         Bottleneck,
         Culprit,
@@ -434,7 +434,7 @@ def _decode_case(kind: str, parallelism: int | None, saturated: bool, npc=None):
 def test_sequential_map_on_saturated_cpus_puts_the_cheaper_op_first():
     """No idle core: parallel calls would take cores from the model, so making the op cheaper
     comes first, and the parallelize advice says why it may not help."""
-    from ioprof.analyzers.recommend import recommend
+    from ioprof.analyzers.verdict.recommend import recommend
 
     b, nodes, host, records = _decode_case("Map", None, saturated=True)
     recs = recommend(b, nodes, host, records, 70.0)
@@ -450,7 +450,7 @@ def test_sequential_map_on_saturated_cpus_puts_the_cheaper_op_first():
 def test_map_rewritten_parallel_by_tf_says_so():
     """A `.map` without num_parallel_calls that TF's map_parallelization turned into a
     ParallelMap: the advice is to cache or cut work, and it explains why the map is parallel."""
-    from ioprof.analyzers.recommend import recommend
+    from ioprof.analyzers.verdict.recommend import recommend
 
     b, nodes, host, records = _decode_case("ParallelMapV2", 2, saturated=True)
     recs = recommend(b, nodes, host, records, 70.0)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ioprof.analyzers import analyze_run, catalog
+from ioprof.analyzers import analyze_run
+from ioprof.analyzers.captures import catalog
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = sorted(p.name for p in DATA.iterdir() if (p / "expected.json").is_file())

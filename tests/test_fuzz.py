@@ -33,9 +33,10 @@ import numpy as np
 import pytest
 
 from ioprof import reports, rundir, stacks
-from ioprof.analyzers import analyze_run, scan, wire, write_analysis, xplane
-from ioprof.analyzers.merged_timeline import load_merged_timeline
-from ioprof.analyzers.volumes import probe_from_json
+from ioprof.analyzers import analyze_run, write_analysis
+from ioprof.analyzers.captures import scan, wire, xplane
+from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
+from ioprof.analyzers.evidence.volumes import probe_from_json
 from ioprof.errors import IoprofError
 from ioprof.reports import render
 

@@ -39,8 +39,8 @@ def _trace(tmp_path: Path, job: Path, *args: str, window_s: float = 3) -> dict:
     after its first tf.data iteration or gradient."""
     run = tmp_path / "run"
     proc = run_ioprof(["trace", "-q", "--capture-after-steps", "3", "--capture-after-seconds",
-                       "1", "--capture-seconds", str(window_s), "-o", str(run), "--", sys.executable,
-                       str(job), *args], timeout=300)
+                       "1", "--capture-seconds", str(window_s), "-o", str(run), "--",
+                       sys.executable, str(job), *args], timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((run / "analysis.json").read_text())
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ioprof.analyzers import py_rules
-from ioprof.analyzers.py_rules import classify
-from ioprof.analyzers.python_input import attribute_python_input, classify_threads
+from ioprof.analyzers.evidence import py_rules
+from ioprof.analyzers.evidence.py_rules import classify
 from ioprof.analyzers.run import analyze_run
+from ioprof.analyzers.verdict.python_input import attribute_python_input, classify_threads
 from ioprof.stacks import Frame, load_stack_samples, load_stack_sources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def test_resplit_keeps_the_sum_and_moves_only_python_time():
     from collections import Counter
 
     from ioprof.analyzers.model import Step
-    from ioprof.analyzers.python_input import _Acc, _resplit
+    from ioprof.analyzers.verdict.python_input import _Acc, _resplit
 
     step = Step(step=1, start_ns=0, dur_ns=100, read_ns=0, decode_ns=80, compute_ns=10,
                 other_ns=10, input_wait_ns=80)
@@ -241,7 +241,7 @@ def test_resplit_keeps_the_sum_and_moves_only_python_time():
 def test_probe_comparison_tells_bandwidth_from_latency():
     """The issue's two sentences: near the volume's rate bandwidth limits, far below it the
     per-file latency does."""
-    from ioprof.analyzers.bottleneck import probe_evidence
+    from ioprof.analyzers.verdict.bottleneck import probe_evidence
 
     near = probe_evidence(19.4, 20.0)
     assert near is not None and "bandwidth is the limit" in near.text and near.value > 0.9
@@ -272,7 +272,7 @@ def test_without_a_capture_the_bootstrap_step_clock_gives_the_steps(tmp_path):
 def test_tf_side_recommendations_get_the_jobs_dataset_records(monkeypatch):
     """The python-input step re-asks `recommend` for the TF-side advice: with the bootstrap's
     tf.data records (their lines), not an empty list."""
-    from ioprof.analyzers import python_input
+    from ioprof.analyzers.verdict import python_input
 
     seen: list[list] = []
     real = python_input.recommend
@@ -325,7 +325,7 @@ def test_multiprocessing_workers_reading_are_the_jobs_input():
 
 
 def test_input_worker_rule_tells_pool_workers_from_other_children():
-    from ioprof.analyzers.py_rules import is_input_worker
+    from ioprof.analyzers.evidence.py_rules import is_input_worker
 
     pool = (_f("BaseProcess._bootstrap", "/usr/lib/python3.11/multiprocessing/process.py"),
             _f("worker", "/usr/lib/python3.11/multiprocessing/pool.py"),
@@ -339,7 +339,7 @@ def test_input_worker_rule_tells_pool_workers_from_other_children():
 def test_workers_are_counted_side_by_side_not_over_the_run():
     """Keras' PyDataset starts a new pool each epoch: 3 epochs of 2 workers are 6 pids, but
     2 worked at once, and that is what the advice must say."""
-    from ioprof.analyzers.python_input import most_at_once
+    from ioprof.analyzers.verdict.python_input import most_at_once
 
     epochs = [(e * 100 + w, e * 100 + 90) for e in range(3) for w in range(2)]
     assert most_at_once(epochs) == 2
@@ -369,7 +369,7 @@ def test_a_few_samples_of_python_beside_tfs_input_work_do_not_make_a_python_verd
     (under MIN_SHARE of the steps' input time): one sample must not become the culprit."""
     import shutil
 
-    from ioprof.analyzers import python_input
+    from ioprof.analyzers.verdict import python_input
 
     run = tmp_path / "run"
     shutil.copytree(Path(__file__).parent / "data" / "decode_fused_parallel", run)

@@ -140,7 +140,7 @@ def test_anonymize_hides_users_hosts_and_homes(tmp_path):
 
 
 def test_anonymize_reaches_the_merged_trace():
-    from ioprof.analyzers.merged_timeline import Instant, MergedTimeline, Slice, SliceTrack
+    from ioprof.analyzers.evidence.merged_timeline import Instant, MergedTimeline, Slice, SliceTrack
     from ioprof.reports.anonymize import Anonymizer
     from ioprof.reports.chrome_trace import chrome_trace
 

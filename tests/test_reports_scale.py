@@ -12,7 +12,7 @@ import pytest
 from report_fixtures import decode_bound
 from report_fixtures.html_page import parse
 
-from ioprof.analyzers.merged_timeline import load_merged_timeline
+from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
 from ioprof.reports import write_reports
 from ioprof.reports.charts import MAX_BARS, MAX_POINTS
 from ioprof.reports.chrome_trace import chrome_trace

@@ -19,7 +19,7 @@ import pytest
 
 from ioprof.analyzers import analyze_run
 from ioprof.analyzers.model import Analysis, CaptureWindow
-from ioprof.analyzers.sufficiency import choose_captures, clock_medians
+from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians
 from ioprof.reports import words
 from ioprof.reports.html import render_html
 from ioprof.reports.text import render_text
@@ -191,7 +191,7 @@ def test_paths_are_shown_normalized():
 def test_ioprof_competing_on_saturated_cpus_is_said(analyses):
     from dataclasses import replace
 
-    from ioprof.analyzers.sufficiency import decide
+    from ioprof.analyzers.verdict.sufficiency import decide
 
     a = analyses["decode_unfused_sequential"]
     busy = replace(a, host=replace(a.host, cpu_saturated=True, cpu_count=2, job_cpu_cores=1.7,
@@ -244,8 +244,8 @@ def test_ops_built_inside_keras_utilities_are_recorded_at_the_jobs_call():
 
 def test_no_contention_call_without_comparable_model_op_time():
     """An XLA-compiled step shows no model ops in the trace: nothing to compare with."""
-    from ioprof.analyzers.contention import find_contention
     from ioprof.analyzers.model import HostSummary
+    from ioprof.analyzers.verdict.contention import find_contention
 
     busy = HostSummary(available=True, cpu_saturated=True, job_cpu_cores=1.9, cpu_count=2)
     assert find_contention(10**9, 0, 1.5, busy) is None
@@ -256,8 +256,8 @@ def test_no_contention_call_without_comparable_model_op_time():
 
 
 def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
-    from ioprof.analyzers.bottleneck import choose_category
     from ioprof.analyzers.model import Breakdown
+    from ioprof.analyzers.verdict.bottleneck import choose_category
 
     assert choose_category(Breakdown(compute=0.47, other=0.52, decode=0.01)) == "other"
     assert choose_category(Breakdown(compute=0.6, other=0.4)) == "compute"
@@ -267,8 +267,8 @@ def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
 def test_datasets_built_inside_an_interleave_function_take_the_interleave_line():
     """`files.interleave(tf.data.TFRecordDataset, ...)`: the readers are built by TF inside the
     function, so the line to change is the interleave's (validation set: tfdata_interleave)."""
-    from ioprof.analyzers.bottleneck import inherit_sources
     from ioprof.analyzers.model import SourceRef, TfDataIterator
+    from ioprof.analyzers.verdict.bottleneck import inherit_sources
 
     def node(i, parent, kind, source=None):
         return TfDataIterator(id=i, parent_id=parent, long_name=kind, kind=kind,
@@ -300,7 +300,7 @@ def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
 
 
 def test_model_ops_map_to_the_keras_layer_that_made_them():
-    from ioprof.analyzers.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
+    from ioprof.analyzers.verdict.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
 
     def layer(name, line):
         return {"type": "layer", "cls": "Conv2D", "layer": name,

@@ -194,7 +194,7 @@ def test_secrets_in_the_command_never_reach_the_run_directory(tmp_path):
 
 def test_source_lines_with_garbage_names_are_empty_not_errors():
     """py-spy's non-blocking reads can yield a frame whose file name holds a NUL byte."""
-    from ioprof.analyzers.py_rules import read_source_line
+    from ioprof.analyzers.evidence.py_rules import read_source_line
 
     assert read_source_line("/tmp/x\0y.py", 3) == ""
     assert read_source_line("", 1) == ""

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import JOBS, needs_tf, run_ioprof
 
+from ioprof.analyzers.evidence.volumes import summarize_volumes, volume_kind
 from ioprof.analyzers.model import HostSummary, ProbeSummary, VolumeRead
-from ioprof.analyzers.volumes import summarize_volumes, volume_kind
 from ioprof.collectors.openfiles import _unescape, is_data_file, read_mountinfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_volume_kinds():
 
 
 def test_read_evidence_names_the_volume_and_compares_with_the_probe():
-    from ioprof.analyzers.bottleneck import host_evidence
+    from ioprof.analyzers.verdict.bottleneck import host_evidence
 
     vol = VolumeRead("8:1", "/", "ext4", "block", "sda1", 2, 10_000_000, "/data/b.rec", True,
                      disk_read_mb_s=7.9, disk_read_iops=63)
@@ -363,7 +363,7 @@ def test_without_a_capture_the_host_rates_are_over_the_steps(tmp_path):
 def test_host_rates_leave_out_the_tick_where_tf_saves_the_capture(tmp_path):
     """TF's profiler reads tens of MB as it saves a capture, right at the window's end: the
     job's read rate is over the ticks wholly inside the window, where only the job reads."""
-    from ioprof.analyzers.host import summarize_host
+    from ioprof.analyzers.evidence.host import summarize_host
 
     header = {"type": "header", "proc_fields": ["cpu_user_s", "cpu_system_s", "rss_bytes",
                                                 "num_threads", "read_bytes", "write_bytes",

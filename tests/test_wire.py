@@ -1,4 +1,4 @@
-"""The columnar XEvent decoder (analyzers/wire.py) and the scan's columnar nesting, checked
+"""The columnar XEvent decoder (analyzers/captures/wire.py) and the scan's columnar nesting, checked
 against protobuf's own parser on every recorded capture, on events laid out unusually, and
 on damaged captures (which must give IoprofError, never another exception)."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ioprof.analyzers import scan, wire, xplane
-from ioprof.analyzers.nesting import Nesting as _Nesting
+from ioprof.analyzers.captures import scan, wire, xplane
+from ioprof.analyzers.captures.nesting import Nesting as _Nesting
 from ioprof.errors import IoprofError
 
 ROOT = Path(__file__).parent

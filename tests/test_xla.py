@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ioprof.analyzers.xla_hlo import HOW_METADATA, HOW_NEIGHBOUR, parse_module
+from ioprof.analyzers.captures.xla_hlo import HOW_METADATA, HOW_NEIGHBOUR, parse_module
 from ioprof.collectors.xla import XlaMetadataCollector, job_dump_dir
 
 HLO = sorted((Path(__file__).parent / "data" / "verdicts" / "compute_xla" / "tf" / "xla")

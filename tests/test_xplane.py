@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ioprof.analyzers import xplane
+from ioprof.analyzers.captures import xplane
 from ioprof.errors import IoprofError
 
 DATA = Path(__file__).parent / "data"
@@ -134,7 +134,8 @@ def test_reader_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from ioprof.analyzers import xplane; xplane.message_class('XSpace'); "
+    code = ("import sys; from ioprof.analyzers.captures import xplane; "
+            "xplane.message_class('XSpace'); "
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -616,8 +616,8 @@ Outcome = Literal["completed", "failed", "interrupted", "unknown"]
 class Assessment:
     """Whether the evidence supports a verdict, and what the verdict covers.
 
-    Decided once, after all evidence is in (`analyzers/sufficiency.py`); every renderer reads
-    the headline's conditions from here, so no two sentences of a report can disagree on them.
+    Decided once, after all evidence is in (`analyzers/verdict/sufficiency.py`); every renderer
+    reads the headline's conditions from here, so no two sentences of a report can disagree on them.
     """
 
     verdict: bool = True  # a verdict is given (else the headline says what ioprof cannot tell)

@@ -12,14 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from ioprof import rundir
-from ioprof.analyzers import bottleneck as bn
-from ioprof.analyzers import catalog
-from ioprof.analyzers.attribution import StepParts, attribute_steps, to_step
-from ioprof.analyzers.callbacks import callback_culprits, name_callbacks
-from ioprof.analyzers.contention import contention_bottleneck, find_contention
-from ioprof.analyzers.host import summarize_host
-from ioprof.analyzers.layers import layer_stats, name_layers
-from ioprof.analyzers.load import LoadedRun, load_run, relative
+from ioprof.analyzers.captures import catalog
+from ioprof.analyzers.captures.load import LoadedRun, load_run, relative
+from ioprof.analyzers.captures.scan import scan_file
+from ioprof.analyzers.captures.xla_hlo import load_modules, xla_arithmetic, xla_model_ops
+from ioprof.analyzers.captures.xla_thunks import XlaOps
+from ioprof.analyzers.evidence.host import summarize_host
+from ioprof.analyzers.evidence.python import as_culprit, python_hotspots
+from ioprof.analyzers.evidence.steps import find_steps
+from ioprof.analyzers.evidence.tfdata import (
+    NodeAcc,
+    OpAcc,
+    add_blocking,
+    pipeline_from_scan,
+    tfdata_thread_busy,
+)
 from ioprof.analyzers.model import (
     CATEGORIES,
     Analysis,
@@ -30,22 +37,15 @@ from ioprof.analyzers.model import (
     Step,
     StepStats,
 )
-from ioprof.analyzers.provenance import explain_sources
-from ioprof.analyzers.python import as_culprit, python_hotspots
-from ioprof.analyzers.python_input import attribute_python_input, step_times_from_events
-from ioprof.analyzers.recommend import recommend
-from ioprof.analyzers.scan import scan_file
-from ioprof.analyzers.steps import find_steps
-from ioprof.analyzers.sufficiency import choose_captures, clock_medians, decide, outcome
-from ioprof.analyzers.tfdata import (
-    NodeAcc,
-    OpAcc,
-    add_blocking,
-    pipeline_from_scan,
-    tfdata_thread_busy,
-)
-from ioprof.analyzers.xla_hlo import load_modules, xla_arithmetic, xla_model_ops
-from ioprof.analyzers.xla_thunks import XlaOps
+from ioprof.analyzers.verdict import bottleneck as bn
+from ioprof.analyzers.verdict.attribution import StepParts, attribute_steps, to_step
+from ioprof.analyzers.verdict.callbacks import callback_culprits, name_callbacks
+from ioprof.analyzers.verdict.contention import contention_bottleneck, find_contention
+from ioprof.analyzers.verdict.layers import layer_stats, name_layers
+from ioprof.analyzers.verdict.provenance import explain_sources
+from ioprof.analyzers.verdict.python_input import attribute_python_input, step_times_from_events
+from ioprof.analyzers.verdict.recommend import recommend
+from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians, decide, outcome
 from ioprof.errors import IoprofError
 from ioprof.rundir import write_json_atomic
 

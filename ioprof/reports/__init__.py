@@ -35,7 +35,7 @@ def _write(path: Path, text: str) -> Path:
 def _write_trace(run_path: Path, analysis: Analysis,
                  anonymizer: object | None = None) -> Path | None:
     """RUN/trace.json; a run the timeline cannot be loaded from still gets its HTML report."""
-    from ioprof.analyzers.merged_timeline import load_merged_timeline
+    from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
     from ioprof.reports.chrome_trace import write_chrome_trace
 
     try:
@@ -62,7 +62,7 @@ def with_run_hotspots(run_path: Path, analysis: Analysis) -> Analysis:
     samples are there. Loaded by a pure helper, so the renderers still read no raw files."""
     if any(h.during != "input_wait" for h in analysis.python_hotspots):
         return analysis
-    from ioprof.analyzers.merged_timeline import run_hotspots
+    from ioprof.analyzers.evidence.merged_timeline import run_hotspots
 
     extra = run_hotspots(run_path)
     if not extra:
@@ -73,8 +73,8 @@ def with_run_hotspots(run_path: Path, analysis: Analysis) -> Analysis:
 def whole_run(run_path: Path) -> tuple[Any, tuple[int, ...]]:
     """The run's KPIs and every step's time (the analysis covers only the captures); either
     is left out when the run directory cannot give it, never failing the report."""
-    from ioprof.analyzers.kpi import run_kpis
-    from ioprof.analyzers.merged_timeline import run_step_times
+    from ioprof.analyzers.evidence.kpi import run_kpis
+    from ioprof.analyzers.evidence.merged_timeline import run_step_times
 
     try:
         kpis = run_kpis(run_path)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ioprof.analyzers.merged_timeline import MergedTimeline
+from ioprof.analyzers.evidence.merged_timeline import MergedTimeline
 from ioprof.analyzers.model import CATEGORIES, Analysis
 
 _HOST_PID = 1

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioprof import __version__
-from ioprof.analyzers.kpi import RunKpis
+from ioprof.analyzers.evidence.kpi import RunKpis
 from ioprof.analyzers.model import Analysis, OpStat, TfDataIterator
 from ioprof.reports import charts, words
 
@@ -132,8 +132,8 @@ def report_context(analysis: Analysis, kpis: RunKpis | None = None,
     """The template's whole input: plain values, no objects that could re-read the run.
 
     `kpis` and `step_times_ns` cover the whole run (the analysis covers the captures); they are
-    loaded by pure functions of the analyzers (ioprof.analyzers.kpi, merged_timeline) and are
-    optional, so an `Analysis` alone still renders.
+    loaded by pure functions of the analyzers (ioprof.analyzers.evidence.kpi, merged_timeline)
+    and are optional, so an `Analysis` alone still renders.
     """
     notes: list[str] = []
     figures: dict[str, Any] = {}

@@ -108,7 +108,7 @@ TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000,
 
 def trim(path: Path, max_bytes: int = 320_000) -> None:
     """Keep a capture's first events only (a real capture, cut in time) to bound its size."""
-    from ioprof.analyzers import xplane
+    from ioprof.analyzers.captures import xplane
 
     data = path.read_bytes()
     if len(data) <= max_bytes:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ioprof.analyzers import catalog
-from ioprof.analyzers.load import DatasetRecord
+from ioprof.analyzers.captures import catalog
+from ioprof.analyzers.captures.load import DatasetRecord
+from ioprof.analyzers.evidence.tfdata import NodeAcc, OpAcc
 from ioprof.analyzers.model import (
     Bottleneck,
     Breakdown,
@@ -28,7 +29,6 @@ from ioprof.analyzers.model import (
     Verdict,
     VerdictLevel,
 )
-from ioprof.analyzers.tfdata import NodeAcc, OpAcc
 
 MIN_CULPRIT_SHARE = 0.05
 MIN_OP_SHARE = 0.05

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ioprof.analyzers import catalog
-from ioprof.analyzers.intervals import EMPTY, concat, intersect, subtract, total, union
-from ioprof.analyzers.scan import Scan
+from ioprof.analyzers.captures import catalog
+from ioprof.analyzers.captures.intervals import EMPTY, concat, intersect, subtract, total, union
+from ioprof.analyzers.captures.scan import Scan
 
 MODEL = "__model__"
 UNKNOWN_INPUT = "__input__"

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ioprof.analyzers import wire
-from ioprof.analyzers.nesting import Nesting, group_sum
+from ioprof.analyzers.captures import wire
+from ioprof.analyzers.captures.nesting import Nesting, group_sum
 
 PROGRAM_ID_STAT = "program_id"
 MODULE_STAT = "hlo_module"

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ioprof.analyzers.intervals import EMPTY, intersect, measure, subtract, total, union
+from ioprof.analyzers.captures.intervals import EMPTY, intersect, measure, subtract, total, union
+from ioprof.analyzers.evidence.steps import StepSpan
+from ioprof.analyzers.evidence.tfdata import CapturePipeline
 from ioprof.analyzers.model import Step
-from ioprof.analyzers.steps import StepSpan
-from ioprof.analyzers.tfdata import CapturePipeline
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from ioprof.analyzers import catalog
-from ioprof.analyzers.load import DatasetRecord
+from ioprof.analyzers.captures import catalog
+from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import (
     Bottleneck,
     HostSummary,

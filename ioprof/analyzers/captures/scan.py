@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from ioprof.analyzers import catalog, wire, xla_thunks
-from ioprof.analyzers.intervals import EMPTY, concat
-from ioprof.analyzers.nesting import Nesting as _Nesting
-from ioprof.analyzers.nesting import group_sum as _group_sum
-from ioprof.analyzers.nesting import self_gaps as _self_gaps
-from ioprof.analyzers.xplane import RawPlane, message_class, profile_times, read_raw_planes
+from ioprof.analyzers.captures import catalog, wire, xla_thunks
+from ioprof.analyzers.captures.intervals import EMPTY, concat
+from ioprof.analyzers.captures.nesting import Nesting as _Nesting
+from ioprof.analyzers.captures.nesting import group_sum as _group_sum
+from ioprof.analyzers.captures.nesting import self_gaps as _self_gaps
+from ioprof.analyzers.captures.xplane import RawPlane, message_class, profile_times, read_raw_planes
 from ioprof.errors import IoprofError
 
 # Tags of event names (one per metadata id).

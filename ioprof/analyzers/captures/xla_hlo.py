@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ioprof.analyzers.tfdata import OpAcc
-from ioprof.analyzers.xla_thunks import XlaOps
+from ioprof.analyzers.captures.xla_thunks import XlaOps
+from ioprof.analyzers.evidence.tfdata import OpAcc
 from ioprof.rundir import TF_XLA
 
 _MODULE = re.compile(r"^HloModule\s+([^\s,]+)")

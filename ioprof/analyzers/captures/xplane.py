@@ -33,7 +33,7 @@ from google.protobuf import (  # type: ignore[import-untyped]
 )
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from ioprof.analyzers.wire import read_varint
+from ioprof.analyzers.captures.wire import read_varint
 from ioprof.errors import IoprofError
 
 _PACKAGE = "ioprof.xplane"

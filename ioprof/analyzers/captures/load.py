@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ioprof import rundir, stacks
+from ioprof.analyzers.evidence.volumes import probe_from_json
 from ioprof.analyzers.model import ProbeSummary, SourceRef
-from ioprof.analyzers.volumes import probe_from_json
 from ioprof.errors import IoprofError
 from ioprof.rundir import Manifest, RunDir
 

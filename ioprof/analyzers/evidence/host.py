@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ioprof.analyzers.evidence.volumes import summarize_volumes
 from ioprof.analyzers.model import HostSeries, HostSummary, ProbeSummary
-from ioprof.analyzers.volumes import summarize_volumes
 from ioprof.rundir import HOST_SAMPLES, read_jsonl
 
 MB = 1e6

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ioprof.analyzers.load import DatasetRecord
+from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import Analysis, Culprit
 from ioprof.stacks import AutographMap
 

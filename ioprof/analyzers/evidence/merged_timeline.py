@@ -4,7 +4,7 @@ Renderers never read collector files, so this pure loader turns a run directory 
 `MergedTimeline` that `ioprof.reports.chrome_trace` writes as `RUN/trace.json` (Perfetto /
 chrome://tracing). It puts on the one clock of docs/run-format.md (epoch ns):
 - the TF profiler's host events of each capture (xplane times are relative to the capture's
-  `profile_start_time`; `ioprof.analyzers.xplane` converts),
+  `profile_start_time`; `ioprof.analyzers.captures.xplane` converts),
 - py-spy's stack samples as nested slices per thread (a flame chart over time),
 - host counters from psutil's cumulative samples turned into rates,
 - the bootstrap's step times and capture windows as markers.
@@ -152,8 +152,8 @@ def _tf_tracks(root: Path, relpaths: list[str], cap: int, notes: list[str]) -> l
     3.5 s and 640 MB through protobuf's messages, one object each."""
     import numpy as np  # with the captures' reader: only when there are captures
 
-    from ioprof.analyzers import scan, wire
-    from ioprof.analyzers.xplane import profile_times, read_raw_planes
+    from ioprof.analyzers.captures import scan, wire
+    from ioprof.analyzers.captures.xplane import profile_times, read_raw_planes
 
     # per line: (process, thread, event names by metadata id, metadata ids, starts, durations)
     raw: list[tuple[str, str, dict[int, str], Any, Any, Any]] = []
@@ -404,7 +404,7 @@ def run_hotspots(path: Path, limit: int = 10) -> tuple[PythonHotspot, ...]:
     TF import alone is seconds) would otherwise top every short run; without step times the
     whole run counts (`during="run"`). `share` is of all the job-code time counted.
     """
-    from ioprof.analyzers.python import tally_job_lines
+    from ioprof.analyzers.evidence.python import tally_job_lines
 
     try:
         run, manifest = RunDir.open(path)

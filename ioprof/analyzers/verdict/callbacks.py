@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ioprof.analyzers.load import source_ref
+from ioprof.analyzers.captures.load import source_ref
 from ioprof.analyzers.model import Analysis, Culprit, Recommendation, SourceRef
 from ioprof.stacks import ThreadSamples, is_main_thread
 

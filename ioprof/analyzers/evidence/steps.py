@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from ioprof.analyzers.captures.scan import Marker, Scan
 from ioprof.analyzers.model import StepSource
-from ioprof.analyzers.scan import Marker, Scan
 
 
 @dataclass(frozen=True)

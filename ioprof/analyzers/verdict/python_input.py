@@ -25,9 +25,16 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ioprof.analyzers import bottleneck as bn
-from ioprof.analyzers import catalog, py_rules
-from ioprof.analyzers.load import DatasetRecord
+from ioprof.analyzers.captures import catalog
+from ioprof.analyzers.captures.load import DatasetRecord
+from ioprof.analyzers.evidence import py_rules
+from ioprof.analyzers.evidence.py_rules import (
+    Activity,
+    LineReader,
+    classify,
+    is_input_worker,
+    thread_role,
+)
 from ioprof.analyzers.model import (
     CATEGORIES,
     Analysis,
@@ -42,14 +49,8 @@ from ioprof.analyzers.model import (
     Step,
     StepStats,
 )
-from ioprof.analyzers.py_rules import (
-    Activity,
-    LineReader,
-    classify,
-    is_input_worker,
-    thread_role,
-)
-from ioprof.analyzers.recommend import recommend
+from ioprof.analyzers.verdict import bottleneck as bn
+from ioprof.analyzers.verdict.recommend import recommend
 from ioprof.errors import IoprofError
 from ioprof.stacks import (
     AutographMap,

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ioprof.analyzers.bottleneck import summary
-from ioprof.analyzers.load import source_ref
+from ioprof.analyzers.captures.load import source_ref
+from ioprof.analyzers.captures.xla_hlo import HOW_METADATA
+from ioprof.analyzers.evidence.tfdata import OpAcc
 from ioprof.analyzers.model import (
     Analysis,
     Certainty,
@@ -33,8 +34,7 @@ from ioprof.analyzers.model import (
     Recommendation,
     SourceRef,
 )
-from ioprof.analyzers.tfdata import OpAcc
-from ioprof.analyzers.xla_hlo import HOW_METADATA
+from ioprof.analyzers.verdict.bottleneck import summary
 
 _SUFFIX = re.compile(r"_\d+$")
 HOW_SCOPE = "the op's name scope is the one TF gave this layer when it traced it"
