@@ -22,7 +22,7 @@ from ioprof import __version__
 from ioprof.errors import IoprofError
 
 FORMAT_NAME = "ioprof-run"
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 MANIFEST = "manifest.json"
 
 CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]
@@ -90,6 +90,9 @@ class Manifest:
     exit: ExitStatus | None = None
     collectors: dict[str, CollectorRecord] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Format 1.2: how the run came to be when not traced: {"kind": "imported", "from": path,
+    # "capture": name, "files": [...]} for `ioprof import`; None for a traced run.
+    origin: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +117,7 @@ class Manifest:
             collectors={name: _collector(name, rec, where) for name, rec in get(
                 "collectors", _is_dict, "an object", {}).items()},
             warnings=get.each("warnings", is_str, "a string"),
+            origin=get("origin", _is_dict, "an object"),
         )
 
 
@@ -278,6 +282,14 @@ def _collector(name: str, rec: Any, where: str) -> CollectorRecord:
         details=dict(get("details", _is_dict, "an object", {})))
 
 
+def _holds_tf_profile(path: Path) -> bool:
+    """Whether a folder holds TF profiler captures (TensorBoard's plugins/profile layout)."""
+    try:
+        return next(path.glob("**/*.xplane.pb"), None) is not None
+    except OSError:
+        return False
+
+
 class RunDir:
     """A run directory on disk: creating it safely, and finding files through its manifest."""
 
@@ -317,6 +329,10 @@ class RunDir:
         if not path.is_dir():
             raise IoprofError(f"{path} is not a directory, so not a run directory")
         if not manifest_path.exists():
+            if _holds_tf_profile(path):
+                raise IoprofError(f"{path} is a TF profile (TensorBoard log dir), not an ioprof "
+                                  f"run directory: `ioprof import {path}` analyses it",
+                                  exit_code=2)
             raise IoprofError(f"{path} has no {MANIFEST}: not an ioprof run directory")
         if not manifest_path.is_file():
             raise IoprofError(f"{manifest_path} is not a file: not an ioprof run directory")

@@ -269,7 +269,8 @@ def _analyze(path: Path) -> Analysis:
                                   loaded.events)
     analysis = name_callbacks(analysis, callbacks)
     analysis = name_layers(analysis, loaded.events)
-    analysis = explain_sources(analysis, loaded.datasets, loaded.autograph)
+    imported = (loaded.manifest.origin or {}).get("kind") == "imported"
+    analysis = explain_sources(analysis, loaded.datasets, loaded.autograph, imported)
     return decide(analysis, outcome(loaded.manifest.exit), callbacks)
 
 

@@ -35,8 +35,13 @@ def render_text(analysis: Analysis) -> str:
     culprits = analysis.bottleneck.culprits[:3] if analysis.bottleneck else ()
     if culprits:
         lines.append("Top culprits:")
+        said = ""
         for i, c in enumerate(culprits, 1):
-            lines += _wrap(f"{i}. {words.culprit_line(analysis, c)}")
+            line = words.culprit_line(analysis, c)
+            if c.missing and c.missing == said:  # the same reason once is enough
+                line = line.replace(f"(no line: {c.missing})", "(no line: as above)")
+            said = c.missing or said
+            lines += _wrap(f"{i}. {line}")
     storage = [e for e in (analysis.bottleneck.evidence if analysis.bottleneck else ())
                if e.name in STORAGE_EVIDENCE]
     if storage:  # a read verdict: where the data is and what that storage can do

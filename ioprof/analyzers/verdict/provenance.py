@@ -28,13 +28,19 @@ AUTOGRAPH = ("; that frame was autograph's generated code, mapped to the line it
              "converted from by TF's own source map")
 
 
+IMPORTED = ("an imported profile has no record of the job's calls (ioprof's bootstrap did not "
+            "run in the job): `ioprof trace -- <the job's command>` would give the line")
+
+
 def explain_sources(analysis: Analysis, datasets: list[DatasetRecord],
-                    autograph: AutographMap) -> Analysis:
+                    autograph: AutographMap, imported: bool = False) -> Analysis:
     b = analysis.bottleneck
     if b is None:
         return analysis
     converted = {(f, line) for table in autograph.values() for f, line, _, _ in table.values()}
-    culprits = tuple(_explain(analysis, c, datasets, converted) for c in b.culprits)
+    culprits = tuple(replace(c, missing=IMPORTED) if imported and c.source is None
+                     and c.kind in ("tf.data", "tf.op", "layer")
+                     else _explain(analysis, c, datasets, converted) for c in b.culprits)
     return replace(analysis, bottleneck=replace(b, culprits=culprits))
 
 

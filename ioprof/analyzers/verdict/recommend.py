@@ -25,6 +25,11 @@ def _loc(src: SourceRef | None) -> str:
     return f"{os.path.normpath(src.file)}:{src.line}" if src else "the pipeline"
 
 
+def _at(src: SourceRef | None) -> str:
+    """`at train.py:24`, or where the line is unknown (an imported profile) the pipeline."""
+    return f"at {_loc(src)}" if src else "in the pipeline (its line is unknown)"
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ". "
 
@@ -92,7 +97,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
             # from_generator has no num_parallel_calls: its parallel form is an interleave
             # over several generator instances.
             recs.append(Recommendation(
-                f"Run several copies of the generator at {_loc(top.source)} in parallel",
+                f"Run several copies of the generator {_at(top.source)} in parallel",
                 "A from_generator source calls its Python generator one element at a time, "
                 "and it takes no num_parallel_calls; split the data into shards and use "
                 "tf.data.Dataset.range(N).interleave(lambda i: "
@@ -102,16 +107,16 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 top.source, "parallelize_generator", top.long_name))
         elif sequential:
             recs.append(Recommendation(
-                f"Parallelize the {top.kind.lower()} at {_loc(top.source)}",
+                f"Parallelize the {top.kind.lower()} {_at(top.source)}",
                 f"This {top.kind} runs its function one element at a time and the steps wait "
                 f"on it; pass num_parallel_calls=tf.data.AUTOTUNE to that call"
-                + (f" (function {top.fn_source.function} at {_loc(top.fn_source)})"
+                + (f" (function {top.fn_source.function} {_at(top.fn_source)})"
                    if top.fn_source else "") + "." + cpu_note,
                 top.source, "parallelize_map", top.long_name))
         elif (top.parallelism is not None and host.cpu_count
               and top.parallelism < host.cpu_count and not top.autotune):
             recs.append(Recommendation(
-                f"Give the map at {_loc(top.source)} more parallelism",
+                f"Give the map {_at(top.source)} more parallelism",
                 f"It runs with parallelism {top.parallelism} on {host.cpu_count} cores and the "
                 "steps wait on it; use num_parallel_calls=tf.data.AUTOTUNE." + cpu_note,
                 top.source, "parallelize_map", top.long_name))
@@ -120,7 +125,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
             rewritten = (rec is not None and rec.op == "map"
                          and rec.args.get("num_parallel_calls") is None)
             recs.append(Recommendation(
-                f"Cache after the expensive step at {_loc(top.source)}, or preprocess offline",
+                f"Cache after the expensive step {_at(top.source)}, or preprocess offline",
                 ("The .map there has no num_parallel_calls, but TF's map_parallelization "
                  "rewrite already runs it in parallel (as " + top.kind + "); it runs"
                  if rewritten else "The map already runs")
@@ -141,7 +146,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
         if top_op is not None and top_op.name in catalog.PY_FUNC_OPS:
             where = py_line.source if py_line else (top.fn_source or top.source)
             recs.append(Recommendation(
-                f"Move the Python preprocessing at {_loc(where)} into TF ops",
+                f"Move the Python preprocessing {_at(where)} into TF ops",
                 ("The generator runs Python (tf.data calls it through a py_function)"
                  if top.kind == "Generator" else "The map runs Python through tf.py_function")
                 + ": it holds the GIL, so parallel calls barely help, and TF sees one opaque "
@@ -154,7 +159,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
             recs.append(Recommendation(
                 f"Make {top_op.name} cheaper",
                 f"{top_op.name} is {top_op.share:.0%} of the map function's op time"
-                + (f" (defined at {_loc(top.fn_source)})" if top.fn_source else "")
+                + (f" (defined {_at(top.fn_source)})" if top.fn_source else "")
                 + "; reduce its input size (e.g. decode at lower resolution, "
                 "tf.image.decode_and_crop_jpeg) or move it offline.",
                 top.fn_source or top.source, "cheaper_op", top_op.name))
@@ -165,7 +170,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
         rec = next((d for d in datasets if top.user_name and d.name == top.user_name), None)
         if over_files and not parallel_reads:
             recs.append(Recommendation(
-                f"Read the files in parallel at {_loc(top.source)}",
+                f"Read the files in parallel {_at(top.source)}",
                 "The files are read one after another (FlatMap over the file list); pass "
                 "num_parallel_reads=tf.data.AUTOTUNE to the reader, or use "
                 ".interleave(..., num_parallel_calls=tf.data.AUTOTUNE).",
@@ -193,7 +198,7 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
                 top.source, "storage", top.long_name))
         if compression:
             recs.append(Recommendation(
-                f"Decompression runs inside the reader at {_loc(top.source)}",
+                f"Decompression runs inside the reader {_at(top.source)}",
                 f"The records are {compression}-compressed, so the reader decompresses while "
                 "the step waits; read in parallel (above) or store the records uncompressed.",
                 top.source, "compression", top.long_name))
