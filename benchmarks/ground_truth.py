@@ -93,6 +93,19 @@ VALIDATION_JOBS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("--save-freq epoch", "remove", ["--save-freq", "epoch"]),
         ("--no-augment", "elsewhere", ["--no-augment"]),
     ],
+    "text_from_scratch": [
+        ("baseline", "base", []),
+        ("--narrow", "remove", ["--narrow"]),
+        ("--cache", "elsewhere", ["--cache"]),
+        ("--parallel", "info", ["--parallel"]),
+        ("--sgd", "info", ["--sgd"]),
+    ],
+    "attention_loop": [
+        ("baseline", "base", []),
+        ("--fewer-heads", "remove", ["--fewer-heads"]),
+        ("--sgd", "elsewhere", ["--sgd"]),
+        ("--small-ff", "info", ["--small-ff"]),
+    ],
 }
 
 # set -> (jobs, their folder, (remove >= x, elsewhere low, elsewhere high, strict bounds))

@@ -68,6 +68,16 @@ TRUTH: dict[str, dict] = {
         "what": "ModelCheckpoint saving the whole model every 8 batches",
         "change": "--save-freq epoch",
     },
+    "text_from_scratch": {
+        "category": "compute", "line": 48, "text": "layers.Conv1D(filters, 7,",
+        "what": "the first Conv1D (128 filters, kernel 7) over the 500-token sequences",
+        "change": "--narrow",
+    },
+    "attention_loop": {
+        "category": "compute", "line": 50, "text": "layers.MultiHeadAttention(num_heads=",
+        "what": "the 8-head MultiHeadAttention (key_dim 64) in the XLA-compiled custom loop",
+        "change": "--fewer-heads",
+    },
 }
 
 HEADLINE_WORDS = {"Read-bound": "read", "Decode-bound": "decode", "Transfer-bound": "transfer",
