@@ -22,11 +22,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ioprof.cli import bench, compare, demo, import_cmd, probe, report, trace
+    from ioprof.cli import attach, bench, compare, demo, import_cmd, probe, report, trace
 
     cli.add_command(trace.trace_command)
     cli.add_command(report.report_command)
     cli.add_command(import_cmd.import_command)
+    cli.add_command(attach.attach_command)
     cli.add_command(demo.demo_command)
     cli.add_command(bench.bench_command)
     cli.add_command(compare.compare_command)

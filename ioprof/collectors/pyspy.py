@@ -55,8 +55,12 @@ class PySpyCollector:
     def __init__(
         self, run_path: Path, rate_hz: int = 20, subprocesses: bool = True,
         idle: bool = True, nonblocking: bool = True, native: bool = False,
+        detach_on_stop: bool = False,
     ) -> None:
         self.run_path = run_path
+        # `ioprof attach`: the job goes on after the window, so py-spy is asked to write what
+        # it has (SIGINT) at once instead of waiting for the job to end.
+        self.detach_on_stop = detach_on_stop
         self.rate_hz = rate_hz
         self.flags = ["--rate", str(rate_hz), "--format", "chrometrace", "--full-filenames"]
         if subprocesses:
@@ -138,6 +142,11 @@ class PySpyCollector:
 
     def stop(self, child_end_ns: int) -> CollectorRecord:
         self._child_done.set()
+        if self.detach_on_stop:
+            with self._lock:
+                proc = self._proc
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
         if self._thread is not None:
             self._thread.join(timeout=_DRAIN_S)
             if self._thread.is_alive():

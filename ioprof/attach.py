@@ -1,0 +1,206 @@
+"""`ioprof attach PID`: sample a job that is already running, then analyse it like a trace.
+
+Support staff get a job that has run for hours on a machine they can log into, not the chance
+to restart it under `ioprof trace`. The collectors that work from outside work here too: the
+host sampler watches the process tree by PID, and py-spy attaches with `--pid` (it reads the
+job's memory; the job is never paused unless py-spy's sampling does, never signalled, and its
+output is untouched). What only the in-job bootstrap records (tf.data call sites, step
+markers, layers) is missing, and the manifest says so. When the job runs TF's profiler server
+(`tf.profiler.experimental.server.start(port)`, which long jobs start so that TensorBoard can
+capture them), `--tf-profiler HOST:PORT` takes a capture for the same window through TF's own
+profiler client, so the analysis has the tf.data iterators and the TF ops as in a traced run.
+
+Bad input is refused before anything is written: a PID that is gone, a process that is not
+Python, one ioprof may not read, an address that does not answer as TF's profiler.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ioprof.collectors.host import HostCollector
+from ioprof.collectors.pyspy import PySpyCollector
+from ioprof.errors import IoprofError
+from ioprof.hostfacts import host_facts
+from ioprof.redact import redact_argv
+from ioprof.rundir import TF_LOGDIR, CollectorRecord, ExitStatus, Manifest, RunDir
+
+EXIT_BAD_TARGET = 2  # no such process, not a Python process, not a profiler address
+EXIT_DENIED = 4  # not allowed to read the process (another user's, or ptrace forbidden)
+NO_BOOTSTRAP = ("attached to a running job: no tf.data call sites, step clock or layer "
+                "records (ioprof's bootstrap was not in the job); `ioprof trace -- <the job's "
+                "command>` records them")
+
+
+@dataclass
+class AttachOptions:
+    duration_s: float = 30.0
+    tf_profiler: str | None = None  # HOST:PORT of the job's TF profiler server
+    pyspy: bool = True
+    pyspy_rate_hz: int = 20
+    host_interval_s: float = 0.1
+    quiet: bool = False
+
+
+def check_target(pid: int) -> psutil.Process:
+    """The process to attach to, or a one-line error (nothing written yet)."""
+    try:
+        proc = psutil.Process(pid)
+        cmdline = proc.cmdline()
+        exe = proc.exe()
+    except psutil.NoSuchProcess:
+        raise IoprofError(f"pid {pid}: no such process", exit_code=EXIT_BAD_TARGET) from None
+    except psutil.AccessDenied:
+        raise IoprofError(f"pid {pid}: not allowed to read this process (another user's?); "
+                          "run ioprof as that user or as root", exit_code=EXIT_DENIED) from None
+    names = [Path(exe).name] + [Path(w).name for w in cmdline[:1]]
+    if not any(n.startswith("python") or n.startswith("pypy") for n in names):
+        raise IoprofError(f"pid {pid} ({' '.join(cmdline)[:80] or exe}): not a Python process",
+                          exit_code=EXIT_BAD_TARGET)
+    return proc
+
+
+def check_profiler(address: str) -> tuple[Any, str]:
+    """TF's profiler client and `grpc://HOST:PORT`, after a 100 ms test capture proved the
+    address answers as TF's profiler (the test capture is thrown away)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise IoprofError(f"--tf-profiler {address}: expected HOST:PORT",
+                          exit_code=EXIT_BAD_TARGET)
+    try:
+        import tensorflow as tf  # type: ignore[import-untyped]  # only needed here
+    except ImportError:
+        raise IoprofError("--tf-profiler needs TensorFlow in ioprof's environment "
+                          "(pip install 'ioprof[tf]')", exit_code=EXIT_BAD_TARGET) from None
+    client = tf.profiler.experimental.client
+    service = f"grpc://{address}"
+    scratch = tempfile.mkdtemp(prefix="ioprof-probe-")
+    try:
+        client.trace(service, scratch, 100, num_tracing_attempts=1)
+    except Exception as exc:  # noqa: BLE001 - TF raises RuntimeError or its own errors
+        raise IoprofError(f"--tf-profiler {address}: does not answer as TF's profiler "
+                          f"({str(exc).splitlines()[0][:120]})",
+                          exit_code=EXIT_BAD_TARGET) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return client, service
+
+
+class _TfCapture:
+    """One capture through TF's profiler client, in a thread, for the attach window."""
+
+    def __init__(self, client: Any, service: str, logdir: Path, duration_s: float) -> None:
+        self.record = CollectorRecord(name="tf", config={
+            "mechanism": "TF profiler client (tf.profiler.experimental.client.trace)",
+            "service": service, "seconds": duration_s})
+        self._args = (client, service, logdir, duration_s)
+        self._thread = threading.Thread(target=self._run, name="ioprof-tf-client", daemon=True)
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        client, service, logdir, duration_s = self._args
+        try:
+            client.trace(service, str(logdir), int(duration_s * 1000), num_tracing_attempts=2)
+        except Exception as exc:  # noqa: BLE001
+            self.error = str(exc).splitlines()[0][:200]
+
+    def stop(self, run_path: Path) -> CollectorRecord:
+        self._thread.join(timeout=60)
+        files = sorted((run_path / TF_LOGDIR).glob("plugins/profile/*/*.xplane.pb"))
+        self.record.files = [str(p.relative_to(run_path)) for p in files]
+        if self.error or not files:
+            self.record.degrade(f"the TF capture failed: {self.error or 'no xplane written'}",
+                                "failed")
+        return self.record
+
+
+def attach(pid: int, run_path: Path, options: AttachOptions) -> tuple[RunDir, Manifest]:
+    """Sample `pid` for the window; returns the run directory, its manifest written."""
+    proc = check_target(pid)
+    capture = None
+    if options.tf_profiler:
+        client, service = check_profiler(options.tf_profiler)
+    if run_path.exists():
+        raise IoprofError(f"{run_path}: already exists (ioprof never overwrites a run "
+                          "directory); choose another -o", exit_code=EXIT_BAD_TARGET)
+    run = RunDir.create(run_path)
+    started_ns = int(proc.create_time() * 1e9)
+    now = time.time_ns()
+    missing = [NO_BOOTSTRAP]
+    if not options.tf_profiler:
+        missing.append("no TF capture: start TF's profiler server in the job "
+                       "(tf.profiler.experimental.server.start(PORT)) and attach with "
+                       "--tf-profiler localhost:PORT for tf.data iterators and TF ops")
+    manifest = Manifest(
+        command=redact_argv(_cmdline(proc)), cwd=_cwd(proc), start_ns=now, host=host_facts(),
+        pid=pid, warnings=missing,
+        origin={"kind": "attached", "pid": pid, "job_started_ns": started_ns,
+                "since_job_start_s": round((now - started_ns) / 1e9, 1),
+                "duration_s": options.duration_s, "tf_profiler": options.tf_profiler})
+    collectors: list[Any] = [HostCollector(run.path, options.host_interval_s)]
+    if options.pyspy:
+        collectors.append(PySpyCollector(run.path, rate_hz=options.pyspy_rate_hz,
+                                         detach_on_stop=True))
+    run.write_manifest(manifest)
+    for collector in collectors:
+        collector.start(pid)
+    if options.tf_profiler:
+        (run.path / TF_LOGDIR).mkdir(parents=True, exist_ok=True)
+        capture = _TfCapture(client, service, run.path / TF_LOGDIR, options.duration_s)
+        capture.start()
+    ended = _wait(proc, options.duration_s)
+    manifest.end_ns = time.time_ns()
+    if ended:
+        manifest.exit = ExitStatus(code=0)
+        manifest.warnings.append("the job exited during the attach window")
+    for collector in collectors:
+        record = collector.stop(manifest.end_ns)
+        manifest.collectors[record.name] = record
+    if capture is not None:
+        manifest.collectors["tf"] = capture.stop(run.path)
+    for record in manifest.collectors.values():
+        if record.status != "ok":
+            manifest.warnings.append(f"{record.name} collector {record.status}: {record.reason}")
+    run.write_manifest(manifest)
+    return run, manifest
+
+
+def _wait(proc: psutil.Process, duration_s: float) -> bool:
+    """Until the window ends or the job does (True); Ctrl-C ends the window early."""
+    deadline = time.monotonic() + duration_s
+    try:
+        while time.monotonic() < deadline:
+            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+            time.sleep(0.2)
+    except psutil.NoSuchProcess:
+        return True
+    except KeyboardInterrupt:
+        pass
+    return False
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return [f"pid {proc.pid}"]
+
+
+def _cwd(proc: psutil.Process) -> str:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return os.getcwd()
