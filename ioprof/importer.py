@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ioprof.analyzers.captures.xplane import profile_times, read_raw_planes
 from ioprof.errors import IoprofError
-from ioprof.rundir import TF_LOGDIR, CollectorRecord, Manifest, RunDir
+from ioprof.rundir import JOB_SOURCES, TF_LOGDIR, CollectorRecord, Manifest, RunDir
 
 XPLANE_SUFFIX = ".xplane.pb"
 _MAX_DEPTH = 6  # how far below PATH to look for plugins/profile
@@ -77,8 +77,23 @@ def choose(captures: list[Capture], name: str | None, source: Path) -> Capture:
     raise IoprofError(f"{source}: no capture named {name!r} (there are: {names})", exit_code=2)
 
 
-def import_capture(source: Path, capture: Capture, run_path: Path) -> RunDir:
-    """A new run directory holding a copy of `capture`; `source` is only read."""
+def job_sources(paths: list[Path]) -> list[Path]:
+    """The job's Python files named by `--source` (files, or folders searched for *.py)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_file() and path.suffix == ".py":
+            out.append(path)
+        elif path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*.py") if p.is_file())[:200])
+        else:
+            raise IoprofError(f"--source {path}: not a .py file or a folder", exit_code=2)
+    return out
+
+
+def import_capture(source: Path, capture: Capture, run_path: Path,
+                   sources: list[Path] | None = None) -> RunDir:
+    """A new run directory holding a copy of `capture` (and of the job's source files, so
+    that the run reads the same later and elsewhere); `source` is only read."""
     run = RunDir.create(run_path)
     target = run.file(TF_LOGDIR) / "plugins" / "profile" / capture.name
     target.mkdir(parents=True)
@@ -98,6 +113,12 @@ def import_capture(source: Path, capture: Capture, run_path: Path) -> RunDir:
         end = last if end is None or (last is not None and last > end) else end
     if len(capture.files) > 1:
         record.details["hosts"] = [p.name.removesuffix(XPLANE_SUFFIX) for p in capture.files]
+    copied = []
+    for i, path in enumerate(sources or []):
+        folder = run.file(JOB_SOURCES) / f"{i:03d}"
+        folder.mkdir(parents=True)
+        shutil.copyfile(path, folder / path.name)
+        copied.append({"file": str(path.resolve()), "copy": f"{JOB_SOURCES}/{i:03d}/{path.name}"})
     record.details["imported_from"] = str(source.resolve())
     record.details["capture"] = capture.name
     missing = ("imported profile: no tf.data call sites, step clock or layer records "
@@ -109,7 +130,7 @@ def import_capture(source: Path, capture: Capture, run_path: Path) -> RunDir:
         host={"hostname": socket.gethostname(), "imported": True},
         collectors={"tf": record}, warnings=[missing],
         origin={"kind": "imported", "from": str(source.resolve()), "capture": capture.name,
-                "files": [str(p.resolve()) for p in capture.files]},
+                "files": [str(p.resolve()) for p in capture.files], "sources": copied},
     )
     run.write_manifest(manifest)
     return run

@@ -36,6 +36,7 @@ TF_EVENTS = "tf/events.jsonl"
 TF_LOG = "tf/bootstrap.log"
 TF_LOGDIR = "tf/logdir"
 TF_XLA = "tf/xla"  # the optimized HLO text of each module XLA compiled
+JOB_SOURCES = "sources"  # an imported run: copies of the job's source files (--source)
 ANALYSIS = "analysis.json"
 PROBE = "probe.json"  # `ioprof probe` of the job's data volume (read-bound trace, probe --run)
 REPORT_HTML = "report.html"

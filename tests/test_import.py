@@ -55,6 +55,26 @@ def test_a_tensorboard_profile_is_imported_analysed_and_left_untouched(tensorboa
 
 @needs_tf
 @pytest.mark.e2e
+def test_with_the_jobs_source_the_lines_are_matched_and_said_to_be_likely(tensorboard_logdir,
+                                                                          tmp_path):
+    job = JOBS / "tensorboard_profile_job.py"
+    run = tmp_path / "run"
+    proc = run_ioprof(["import", "-q", "-o", str(run), "--source", str(job),
+                       str(tensorboard_logdir)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a = json.loads((run / "analysis.json").read_text())
+    top = a["bottleneck"]["culprits"][0]
+    heavy = next(i for i, t in enumerate(job.read_text().splitlines(), 1) if "# HEAVY MAP" in t)
+    assert top["source"]["file"] == str(job.resolve()) and top["source"]["line"] == heavy
+    assert top["certainty"] == "likely" and "matched to the job's source" in top["how"]
+    # the run keeps its own copy of the source: it reads the same later, elsewhere
+    manifest = json.loads((run / "manifest.json").read_text())
+    copy = run / manifest["origin"]["sources"][0]["copy"]
+    assert copy.read_text() == job.read_text()
+
+
+@needs_tf
+@pytest.mark.e2e
 def test_report_on_a_log_dir_points_to_import(tensorboard_logdir):
     proc = run_ioprof(["report", str(tensorboard_logdir)])
     assert proc.returncode == 2

@@ -45,6 +45,7 @@ from ioprof.analyzers.verdict.layers import layer_stats, name_layers
 from ioprof.analyzers.verdict.provenance import explain_sources
 from ioprof.analyzers.verdict.python_input import attribute_python_input, step_times_from_events
 from ioprof.analyzers.verdict.recommend import recommend
+from ioprof.analyzers.verdict.source_match import with_matched_sources
 from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians, decide, outcome
 from ioprof.errors import IoprofError
 from ioprof.rundir import write_json_atomic
@@ -212,6 +213,8 @@ def _analyze(path: Path) -> Analysis:
     warnings.extend(host_warnings)
     by_name = loaded.dataset_by_name()
     pipeline_nodes = bn.build_nodes(nodes, by_name)
+    if not loaded.datasets and loaded.job_sources:  # an imported run with the job's source
+        pipeline_nodes = with_matched_sources(pipeline_nodes, loaded.job_sources)
     input_ops = tuple(sorted((o for n in pipeline_nodes for o in n.ops),
                              key=lambda o: -o.self_ns)[:15])
     model_op_stats: tuple[OpStat, ...] = bn.model_op_stats(model_ops)
@@ -269,8 +272,8 @@ def _analyze(path: Path) -> Analysis:
                                   loaded.events)
     analysis = name_callbacks(analysis, callbacks)
     analysis = name_layers(analysis, loaded.events)
-    imported = (loaded.manifest.origin or {}).get("kind") == "imported"
-    analysis = explain_sources(analysis, loaded.datasets, loaded.autograph, imported)
+    origin = (loaded.manifest.origin or {}).get("kind")
+    analysis = explain_sources(analysis, loaded.datasets, loaded.autograph, origin)
     return decide(analysis, outcome(loaded.manifest.exit), callbacks)
 
 

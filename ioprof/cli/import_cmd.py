@@ -16,13 +16,22 @@ from ioprof.errors import IoprofError
 @click.option("--capture", "capture_name", metavar="NAME",
               help="Which capture of the log dir (default: the newest; --list shows them).")
 @click.option("--list", "list_only", is_flag=True, help="List the captures in PATH and exit.")
+@click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
+              help="The job's source (a .py file or a folder; repeatable): its tf.data calls "
+                   "are matched to the capture's iterators, to give their lines.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def import_command(path: Path, output: Path | None, capture_name: str | None, list_only: bool,
-                   quiet: bool) -> int:
+                   sources: tuple[Path, ...], quiet: bool) -> int:
     """Analyse a TF profile from PATH: a TensorBoard log dir (any folder down to
     plugins/profile/<capture>/) or one *.xplane.pb. PATH is only read: the capture is copied
     into a new run directory, analysed and reported as `ioprof trace` does."""
-    from ioprof.importer import choose, default_import_path, find_captures, import_capture
+    from ioprof.importer import (
+        choose,
+        default_import_path,
+        find_captures,
+        import_capture,
+        job_sources,
+    )
 
     captures = find_captures(path)
     if list_only:
@@ -34,6 +43,7 @@ def import_command(path: Path, output: Path | None, capture_name: str | None, li
                        f"{hosts})")
         return 0
     capture = choose(captures, capture_name, path)
+    files = job_sources(list(sources))
     run_path = output or default_import_path(capture)
     if run_path.exists():
         raise IoprofError(f"{run_path}: already exists (ioprof never overwrites a run "
@@ -45,7 +55,7 @@ def import_command(path: Path, output: Path | None, capture_name: str | None, li
     if len(captures) > 1 and not quiet:
         click.echo(f"ioprof: {len(captures)} captures in {path}; importing "
                    f"{capture.name} (--list shows them, --capture NAME picks one)", err=True)
-    run = import_capture(path, capture, run_path)
+    run = import_capture(path, capture, run_path, files)
     from ioprof.pipeline import analyze_and_report
 
     analyze_and_report(run.path, quiet=quiet)

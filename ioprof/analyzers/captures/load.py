@@ -45,6 +45,8 @@ class LoadedRun:
     # py-spy's samples, read and checked once here for every analysis that uses them
     stack_samples: list[stacks.ThreadSamples] | None = None
     autograph: stacks.AutographMap = field(default_factory=dict)
+    # an imported run's --source files: (the copy in the run dir, the job's own path)
+    job_sources: list[tuple[Path, str]] = field(default_factory=list)
     probe: ProbeSummary | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -116,6 +118,11 @@ def load_run(path: Path) -> LoadedRun:
     loaded.pyspy_path, loaded.stack_samples = _pyspy_samples(run, loaded.warnings,
                                                              loaded.autograph)
     _load_probe(run, loaded)
+    for entry in (manifest.origin or {}).get("sources") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("copy"), str):
+            copy = run.file(entry["copy"])
+            if copy.is_file() and rundir.JOB_SOURCES in Path(entry["copy"]).parts[:1]:
+                loaded.job_sources.append((copy, str(entry.get("file") or copy)))
     return loaded
 
 

@@ -28,17 +28,20 @@ AUTOGRAPH = ("; that frame was autograph's generated code, mapped to the line it
              "converted from by TF's own source map")
 
 
-IMPORTED = ("an imported profile has no record of the job's calls (ioprof's bootstrap did not "
-            "run in the job): `ioprof trace -- <the job's command>` would give the line")
+FOREIGN = ("{what} has no record of the job's calls (ioprof's bootstrap was not in the job): "
+           "`ioprof trace -- <the job's command>` would give the line")
+WHAT = {"imported": "an imported profile", "attached": "a run ioprof attached to"}
 
 
 def explain_sources(analysis: Analysis, datasets: list[DatasetRecord],
-                    autograph: AutographMap, imported: bool = False) -> Analysis:
+                    autograph: AutographMap, origin: str | None = None) -> Analysis:
+    """`origin`: the manifest's `origin.kind` (a run ioprof did not start has no records)."""
     b = analysis.bottleneck
     if b is None:
         return analysis
     converted = {(f, line) for table in autograph.values() for f, line, _, _ in table.values()}
-    culprits = tuple(replace(c, missing=IMPORTED) if imported and c.source is None
+    foreign = FOREIGN.format(what=WHAT[origin]) if origin in WHAT else None
+    culprits = tuple(replace(c, missing=foreign) if foreign and c.source is None
                      and c.kind in ("tf.data", "tf.op", "layer")
                      else _explain(analysis, c, datasets, converted) for c in b.culprits)
     return replace(analysis, bottleneck=replace(b, culprits=culprits))
@@ -60,9 +63,12 @@ def _explain(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord],
         if c.iterator_id is not None:
             node = analysis.iterator(c.iterator_id)
             if c.source is not None:
-                how = FUNCTION if node is not None and c.source == node.fn_source else (
-                    "its iterator's line: " + STACK)
-                return replace(c, how=how, certainty="exact")
+                if node is not None and c.source == node.fn_source:
+                    return replace(c, how=FUNCTION, certainty="exact")
+                if node is not None and node.source_via:
+                    return replace(c, how="its iterator's line: " + node.source_via,
+                                   certainty="likely")
+                return replace(c, how="its iterator's line: " + STACK, certainty="exact")
             return replace(c, missing="neither its map function nor its iterator was "
                                       "recorded in the job's code")
         return replace(c, missing=_model_op_missing(analysis, c))
