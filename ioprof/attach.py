@@ -16,11 +16,14 @@ Python, one ioprof may not read, an address that does not answer as TF's profile
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,27 @@ def check_target(pid: int) -> psutil.Process:
     return proc
 
 
+@contextlib.contextmanager
+def _tf_output_to(log: Path) -> Iterator[None]:
+    """TF's C++ logging and its client's prints go to `log`, not to ioprof's terminal (they
+    ignore TF_CPP_MIN_LOG_LEVEL before absl is initialised); file descriptors, so C++ too."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "ab") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def check_profiler(address: str) -> tuple[Any, str]:
     """TF's profiler client and `grpc://HOST:PORT`, after a 100 ms test capture proved the
     address answers as TF's profiler (the test capture is thrown away)."""
@@ -76,22 +100,29 @@ def check_profiler(address: str) -> tuple[Any, str]:
     if not host or not port.isdigit():
         raise IoprofError(f"--tf-profiler {address}: expected HOST:PORT",
                           exit_code=EXIT_BAD_TARGET)
-    try:
-        import tensorflow as tf  # type: ignore[import-untyped]  # only needed here
-    except ImportError:
-        raise IoprofError("--tf-profiler needs TensorFlow in ioprof's environment "
-                          "(pip install 'ioprof[tf]')", exit_code=EXIT_BAD_TARGET) from None
-    client = tf.profiler.experimental.client
+    scratch = Path(tempfile.mkdtemp(prefix="ioprof-probe-"))
     service = f"grpc://{address}"
-    scratch = tempfile.mkdtemp(prefix="ioprof-probe-")
     try:
-        client.trace(service, scratch, 100, num_tracing_attempts=1)
-    except Exception as exc:  # noqa: BLE001 - TF raises RuntimeError or its own errors
-        raise IoprofError(f"--tf-profiler {address}: does not answer as TF's profiler "
-                          f"({str(exc).splitlines()[0][:120]})",
-                          exit_code=EXIT_BAD_TARGET) from None
+        with _tf_output_to(scratch / "tf.log"):
+            try:
+                import tensorflow as tf  # type: ignore[import-untyped]  # only needed here
+            except ImportError:
+                tf = None
+            if tf is not None:
+                client = tf.profiler.experimental.client
+                try:
+                    client.trace(service, str(scratch / "probe"), 100, num_tracing_attempts=1)
+                    error = None
+                except Exception as exc:  # noqa: BLE001 - RuntimeError or TF's own errors
+                    error = str(exc).splitlines()[0][:120]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if tf is None:
+        raise IoprofError("--tf-profiler needs TensorFlow in ioprof's environment "
+                          "(pip install 'ioprof[tf]')", exit_code=EXIT_BAD_TARGET)
+    if error is not None:
+        raise IoprofError(f"--tf-profiler {address}: does not answer as TF's profiler "
+                          f"({error})", exit_code=EXIT_BAD_TARGET)
     return client, service
 
 
@@ -112,7 +143,9 @@ class _TfCapture:
     def _run(self) -> None:
         client, service, logdir, duration_s = self._args
         try:
-            client.trace(service, str(logdir), int(duration_s * 1000), num_tracing_attempts=2)
+            with _tf_output_to(logdir.parent / "client.log"):
+                client.trace(service, str(logdir), int(duration_s * 1000),
+                             num_tracing_attempts=2)
         except Exception as exc:  # noqa: BLE001
             self.error = str(exc).splitlines()[0][:200]
 
@@ -120,6 +153,8 @@ class _TfCapture:
         self._thread.join(timeout=60)
         files = sorted((run_path / TF_LOGDIR).glob("plugins/profile/*/*.xplane.pb"))
         self.record.files = [str(p.relative_to(run_path)) for p in files]
+        if (run_path / "tf" / "client.log").is_file():
+            self.record.files.append("tf/client.log")
         if self.error or not files:
             self.record.degrade(f"the TF capture failed: {self.error or 'no xplane written'}",
                                 "failed")

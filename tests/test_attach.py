@@ -25,11 +25,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(args: list[str], ready: str, timeout: float = 120) -> subprocess.Popen[str]:
-    """A job in the background, once its stdout says `ready` (its training has begun)."""
+def _start(args: list[str], ready: str | None, timeout: float = 120
+           ) -> subprocess.Popen[str]:
+    """A job in the background, once its stdout says `ready` (None: at once)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE if ready else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    if ready is None:
+        return proc
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     while time.monotonic() < deadline:
@@ -76,11 +79,11 @@ def test_attach_to_a_plain_python_loop_ends_at_its_line_from_stacks_alone(tmp_pa
     """examples/numpy_loop_read.py (--no-throttle: 8.65x): read-bound at `load_batch`, as
     `ioprof trace` says, from py-spy and host samples alone (no TF capture)."""
     job = _start([sys.executable, "-u", str(EXAMPLES / "numpy_loop_read.py"), "--tiny",
-                  "--steps", "100000", "--mbps", "8"], "", timeout=5)
+                  "--steps", "100000"], None)
     try:
         time.sleep(14)  # data made, TF imported, the loop running
         run = tmp_path / "run"
-        proc = run_ioprof(["attach", str(job.pid), "-q", "-o", str(run), "--duration", "5"])
+        proc = run_ioprof(["attach", str(job.pid), "-q", "-o", str(run), "--duration", "8"])
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert job.poll() is None
     finally:

@@ -575,10 +575,12 @@ class RunFacts:
     ioprof_version: str | None = None
     steps_seen: int | None = None  # the bootstrap's step counter over the whole run
     collectors: Mapping[str, str] = field(default_factory=dict)  # name -> status
+    origin: str = "traced"  # "traced", or how a run ioprof did not start came to be
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
+            "origin": self.origin,
             "command": list(self.command),
             "cwd": self.cwd,
             "pid": self.pid,

@@ -65,6 +65,7 @@ def _run_facts(loaded: LoadedRun) -> RunFacts:
         ioprof_version=m.ioprof_version,
         steps_seen=exit_rec.get("steps") if isinstance(exit_rec.get("steps"), int) else None,
         collectors={k: v.status for k, v in m.collectors.items()},
+        origin=str((m.origin or {}).get("kind") or "traced"),
     )
 
 

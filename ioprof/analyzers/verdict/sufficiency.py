@@ -125,7 +125,12 @@ def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
         reasons.append(f"the TF capture window saw no training steps ({opened})")
         needs.append("a capture while the job trains: `--capture-after-steps N`, or "
                      "`--capture-after-seconds S` for a job without step markers")
-    if not a.captures and not unread:
+    if not a.captures and not unread and a.run.origin == "attached":
+        reasons.append("there is no TF capture, and py-spy told fewer than "
+                       f"{MIN_VERDICT_STEPS} training steps apart in the attach window")
+        needs.append("a longer window (`--duration S`), or `--tf-profiler HOST:PORT` when the "
+                     "job runs TF's profiler server")
+    elif not a.captures and not unread:
         reasons.append("there is no TF capture" + (
             " (TensorFlow's profiler did not run: see the warnings)"
             if a.run.collectors.get("tf") not in (None, "ok") else
@@ -133,7 +138,11 @@ def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
         needs.append("a job that trains past the capture's warm-up (5 steps) for a few "
                      "seconds, or `--capture-after-steps 1`")
     seen = a.run.steps_seen
-    if seen is not None and seen < MIN_VERDICT_STEPS:
+    if a.run.origin == "imported" and a.captures and not reasons:
+        reasons.append(f"the imported capture holds only {a.steps.count} measurable "
+                       f"step{'s' if a.steps.count != 1 else ''}")
+        needs.append("a profile over more steps (e.g. TensorBoard(profile_batch=(10, 30)))")
+    elif seen is not None and seen < MIN_VERDICT_STEPS:
         reasons.append(f"the job ran {seen} training step{'s' if seen != 1 else ''}")
         needs.append("a job that runs at least a few training steps")
     elif not reasons:
