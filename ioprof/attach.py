@@ -34,6 +34,7 @@ from ioprof.collectors.host import HostCollector
 from ioprof.collectors.pyspy import PySpyCollector
 from ioprof.errors import IoprofError
 from ioprof.hostfacts import host_facts
+from ioprof.importer import copy_sources
 from ioprof.redact import redact_argv
 from ioprof.rundir import TF_LOGDIR, CollectorRecord, ExitStatus, Manifest, RunDir
 
@@ -183,7 +184,8 @@ def attach(pid: int, run_path: Path, options: AttachOptions) -> tuple[RunDir, Ma
         pid=pid, warnings=missing,
         origin={"kind": "attached", "pid": pid, "job_started_ns": started_ns,
                 "since_job_start_s": round((now - started_ns) / 1e9, 1),
-                "duration_s": options.duration_s, "tf_profiler": options.tf_profiler})
+                "duration_s": options.duration_s, "tf_profiler": options.tf_profiler,
+                "sources": copy_sources(run, _job_script(proc))})
     collectors: list[Any] = [HostCollector(run.path, options.host_interval_s)]
     if options.pyspy:
         collectors.append(PySpyCollector(run.path, rate_hz=options.pyspy_rate_hz,
@@ -225,6 +227,17 @@ def _wait(proc: psutil.Process, duration_s: float) -> bool:
     except KeyboardInterrupt:
         pass
     return False
+
+
+def _job_script(proc: psutil.Process) -> list[Path]:
+    """The job's own script, from its command line (`python train.py ...`): its tf.data calls
+    can be matched to the capture's iterators (source_match.py), as `import --source` does."""
+    words = _cmdline(proc)[1:]
+    script = next((w for w in words if w.endswith(".py")), None)
+    if script is None:
+        return []
+    path = Path(script) if os.path.isabs(script) else Path(_cwd(proc)) / script
+    return [path] if path.is_file() else []
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:

@@ -90,6 +90,18 @@ def job_sources(paths: list[Path]) -> list[Path]:
     return out
 
 
+def copy_sources(run: RunDir, sources: list[Path]) -> list[dict[str, str]]:
+    """Copies of the job's source files in the run directory (`sources/NNN/<name>`), so the
+    run reads the same later and elsewhere; the manifest's `origin.sources` lists them."""
+    copied = []
+    for i, path in enumerate(sources):
+        folder = run.file(JOB_SOURCES) / f"{i:03d}"
+        folder.mkdir(parents=True)
+        shutil.copyfile(path, folder / path.name)
+        copied.append({"file": str(path.resolve()), "copy": f"{JOB_SOURCES}/{i:03d}/{path.name}"})
+    return copied
+
+
 def import_capture(source: Path, capture: Capture, run_path: Path,
                    sources: list[Path] | None = None) -> RunDir:
     """A new run directory holding a copy of `capture` (and of the job's source files, so
@@ -113,12 +125,7 @@ def import_capture(source: Path, capture: Capture, run_path: Path,
         end = last if end is None or (last is not None and last > end) else end
     if len(capture.files) > 1:
         record.details["hosts"] = [p.name.removesuffix(XPLANE_SUFFIX) for p in capture.files]
-    copied = []
-    for i, path in enumerate(sources or []):
-        folder = run.file(JOB_SOURCES) / f"{i:03d}"
-        folder.mkdir(parents=True)
-        shutil.copyfile(path, folder / path.name)
-        copied.append({"file": str(path.resolve()), "copy": f"{JOB_SOURCES}/{i:03d}/{path.name}"})
+    copied = copy_sources(run, sources or [])
     record.details["imported_from"] = str(source.resolve())
     record.details["capture"] = capture.name
     missing = ("imported profile: no tf.data call sites, step clock or layer records "

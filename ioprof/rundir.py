@@ -331,8 +331,8 @@ class RunDir:
             raise IoprofError(f"{path} is not a directory, so not a run directory")
         if not manifest_path.exists():
             if _holds_tf_profile(path):
-                raise IoprofError(f"{path} is a TF profile (TensorBoard log dir), not an ioprof "
-                                  f"run directory: `ioprof import {path}` analyses it",
+                raise IoprofError(f"{path} has no {MANIFEST}: it holds a TF profile, not an "
+                                  f"ioprof run directory; `ioprof import {path}` analyses it",
                                   exit_code=2)
             raise IoprofError(f"{path} has no {MANIFEST}: not an ioprof run directory")
         if not manifest_path.is_file():

@@ -69,7 +69,12 @@ def test_attach_with_the_jobs_profiler_server_gives_the_pipeline_verdict(tmp_pat
     assert a["bottleneck"]["category"] == "decode", a["bottleneck"]["summary"]
     top = a["bottleneck"]["culprits"][0]
     assert top["kind"] == "tf.data" and "Map" in top["name"]
-    assert "attached" in top["missing"] and "ioprof trace" in top["missing"]
+    # the job's script (from its command line) is matched to the capture's iterators
+    job_file = JOBS / "profiler_server_job.py"
+    line = next(i for i, t in enumerate(job_file.read_text().splitlines(), 1) if ".map(" in t)
+    assert top["source"]["file"] == str(job_file) and top["source"]["line"] == line
+    assert top["certainty"] == "likely" and "matched to the job's source" in top["how"]
+    assert any("no tf.data call sites" in w for w in a["warnings"])
 
 
 @pytest.mark.e2e

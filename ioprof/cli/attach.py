@@ -10,7 +10,8 @@ import click
 @click.command("attach")
 @click.argument("pid", type=int)
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path),
-              help="The run directory to create (default: ./ioprof-runs/<time>-attach-<pid>).")
+              help="Run directory to create (it must not exist); by default "
+                   "./ioprof-runs/<timestamp>-attach-<pid>")
 @click.option("--duration", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="Seconds to sample (Ctrl-C ends the window early; all is still written).")
 @click.option("--tf-profiler", "tf_profiler", metavar="HOST:PORT",

@@ -12,7 +12,8 @@ from ioprof.errors import IoprofError
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path),
-              help="The run directory to create (default: ./ioprof-runs/<time>-import-<capture>).")
+              help="Run directory to create (it must not exist); by default "
+                   "./ioprof-runs/<timestamp>-import-<capture>")
 @click.option("--capture", "capture_name", metavar="NAME",
               help="Which capture of the log dir (default: the newest; --list shows them).")
 @click.option("--list", "list_only", is_flag=True, help="List the captures in PATH and exit.")

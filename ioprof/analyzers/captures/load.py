@@ -97,6 +97,8 @@ def load_run(path: Path) -> LoadedRun:
         elif rec.status == "degraded":
             loaded.warnings.append(f"collector '{name}' degraded: {rec.reason}")
     loaded.warnings.extend(_listed_file_warnings(run, manifest))
+    if manifest.origin:  # a run ioprof did not start: what it could not collect, and why
+        loaded.warnings.extend(w for w in manifest.warnings if " collector " not in w)
     tf_files = _collector_files(run, manifest, "tf")
     _load_events(run, tf_files, loaded)
     # Captures: the manifest's files first; the logdir layout is a TensorBoard convention.
