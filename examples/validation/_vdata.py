@@ -87,7 +87,16 @@ def _build_records(directory: Path, count: int, shards: int) -> list[str]:
 def ensure(name: str) -> Path:
     """The directory of set `name`, made first if missing or incomplete."""
     kind, count, extra = _SETS[name]
-    final = _data.data_root() / f"validation-{name}-v{VERSION}"
+    if kind == "photos":
+        return build_set(name, VERSION, lambda d: _build_photos(d, count, extra))
+    return build_set(name, VERSION, lambda d: _build_records(d, count, extra))
+
+
+def build_set(name: str, version: int, build) -> Path:
+    """`validation-<name>-v<version>` under the data root, made once by `build(folder)` (the
+    files' names, relative) in a temporary folder renamed into place when complete, so a
+    killed build never leaves a set that looks whole (`COMPLETE.json` lists every file)."""
+    final = _data.data_root() / f"validation-{name}-v{version}"
     if _data._complete_files(final) is not None:
         return final
     for stale in final.parent.glob(f".{final.name}.building-*"):  # left by killed runs
@@ -97,11 +106,8 @@ def ensure(name: str) -> Path:
     building = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
     try:
         building.chmod(0o755)
-        if kind == "photos":
-            names = _build_photos(building, count, extra)
-        else:
-            names = _build_records(building, count, extra)
-        manifest = {"set": name, "version": VERSION, "count": count, "files": [
+        names = build(building)
+        manifest = {"set": name, "version": version, "count": len(names), "files": [
             {"name": n, "size": (building / n).stat().st_size} for n in names]}
         (building / "COMPLETE.json").write_text(json.dumps(manifest, indent=1))
         if final.exists() and _data._complete_files(final) is None:

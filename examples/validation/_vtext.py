@@ -17,19 +17,14 @@ IMDB's reviews; a few class words ("great" / "awful" ...) make the label learnab
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # examples/: _data.py
+sys.path.insert(0, str(HERE.parent))  # examples/: _data.py, which _vdata uses
 
-import _data  # noqa: E402
+import _vdata  # noqa: E402
 
 VERSION = 1
 CLASSES = ("neg", "pos")
@@ -88,32 +83,10 @@ def _build(directory: Path, per_class: int) -> list[str]:
 
 
 def ensure(name: str) -> Path:
-    """The directory of set `name`, made first if missing or incomplete."""
+    """The directory of set `name`, made first if missing or incomplete (`_vdata.build_set`:
+    the same atomic build as the other validation sets)."""
     per_class = _SETS[name]
-    final = _data.data_root() / f"validation-{name}-v{VERSION}"
-    if _data._complete_files(final) is not None:
-        return final
-    for stale in final.parent.glob(f".{final.name}.building-*"):  # left by killed runs
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > 3600:
-                shutil.rmtree(stale, ignore_errors=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
-    try:
-        building.chmod(0o755)
-        names = _build(building, per_class)
-        manifest = {"set": name, "version": VERSION, "count": len(names), "files": [
-            {"name": n, "size": (building / n).stat().st_size} for n in names]}
-        (building / "COMPLETE.json").write_text(json.dumps(manifest, indent=1))
-        if final.exists() and _data._complete_files(final) is None:
-            shutil.rmtree(final, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            os.rename(building, final)
-    finally:
-        if building.exists():
-            shutil.rmtree(building, ignore_errors=True)
-    if _data._complete_files(final) is None:
-        raise RuntimeError(f"could not make data set {name} in {final}")
-    return final
+    return _vdata.build_set(name, VERSION, lambda d: _build(d, per_class))
 
 
 if __name__ == "__main__":
