@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ioprof.analyzers import analyze_run
-from ioprof.analyzers.model import Analysis, CaptureWindow
+from ioprof.analyzers.model import Analysis, CaptureWindow, RunFacts, StepStats
 from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians
 from ioprof.reports import words
 from ioprof.reports.html import render_html
@@ -392,3 +392,26 @@ def test_an_xla_step_on_the_cpu_is_ranked_by_its_arithmetic(analyses):
     assert "estimated" in words.headline(a) and "arithmetic" in words.headline(a)
     assert any("XLA:CPU" in w for w in a.warnings)
     assert a.model_calls and a.model_calls[0].line == 92
+
+
+def test_a_few_huge_steps_that_carry_the_breakdown_are_said():
+    """attention_loop (validation): one 4 s step (an epoch boundary) held 41% of the step time
+    as input wait, while every other step was compute; the caveat gives both pictures."""
+    from dataclasses import replace as dc_replace
+
+    from ioprof.analyzers.model import Bottleneck, Step
+    from ioprof.analyzers.verdict.sufficiency import _outliers
+
+    ms = 1_000_000
+    steps = [Step(step=i, start_ns=i * 80 * ms, dur_ns=75 * ms, compute_ns=73 * ms,
+                  decode_ns=2 * ms) for i in range(20)]
+    steps[5] = Step(step=5, start_ns=0, dur_ns=4000 * ms, decode_ns=4000 * ms)
+    a = Analysis(run=RunFacts(path="x"), steps=StepStats(per_step=tuple(steps),
+                                                         median_ns=75 * ms),
+                 bottleneck=Bottleneck(category="compute", summary=""))
+    (text,) = _outliers(a)
+    assert text.startswith("1 step of 20 (the longest 4.0 s, 53x the median) holds 74%")
+    assert text.endswith("without it, compute is 97%")
+    calm = dc_replace(a, steps=StepStats(per_step=tuple(steps[:5] + steps[6:]),
+                                         median_ns=75 * ms))
+    assert _outliers(calm) == []

@@ -95,7 +95,7 @@ def decide(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = 
         return replace(analysis, assessment=assessment, steps=StepStats(),
                        breakdown=Breakdown(), input_bound_percent=0.0, verdict=None,
                        bottleneck=None, recommendations=())
-    caveats = _caveats(analysis) + _near_tie(analysis, callbacks)
+    caveats = _caveats(analysis) + _near_tie(analysis, callbacks) + _outliers(analysis)
     assessment = Assessment(verdict=True, outcome=ended, caveats=tuple(caveats),
                             covers=_covers(analysis))
     return replace(analysis, assessment=assessment)
@@ -205,6 +205,39 @@ def _near_tie(a: Analysis, callbacks: tuple[Culprit, ...]) -> list[str]:
     if runner == "other" and top is not None and top.source is not None:
         text += (f"; the time outside TF's ops is mostly the {top.name.split(' ')[0]} made at "
                  f"{Path(top.source.file).name}:{top.source.line} ({top.share:.0%} of it)")
+    return [text]
+
+
+# Steps this many times the median, together holding at least this share of all step time,
+# can carry the breakdown on their own (an epoch boundary, a recompile, a checkpoint): the
+# verdict says so, with the breakdown of the other steps.
+OUTLIER_FACTOR = 10
+OUTLIER_SHARE = 0.2
+
+
+def _outliers(a: Analysis) -> list[str]:
+    steps = a.steps.per_step
+    b = a.bottleneck
+    if b is None or len(steps) < 2 * MIN_VERDICT_STEPS or not a.steps.median_ns:
+        return []
+    cut = OUTLIER_FACTOR * a.steps.median_ns
+    big = [s for s in steps if s.dur_ns > cut]
+    rest = [s for s in steps if s.dur_ns <= cut]
+    total = sum(s.dur_ns for s in steps)
+    if not big or not rest or sum(s.dur_ns for s in big) < OUTLIER_SHARE * total:
+        return []
+    rest_total = sum(s.dur_ns for s in rest) or 1
+    shares = {c: sum(s.category_ns(c) for s in rest) / rest_total for c in CATEGORIES}
+    lead = max(shares, key=lambda c: shares[c])
+    longest = max(big, key=lambda s: s.dur_ns)
+    one = len(big) == 1
+    text = (f"{len(big)} step{'' if one else 's'} of {len(steps)} (the longest "
+            f"{longest.dur_ns / 1e9:.1f} s, {longest.dur_ns / a.steps.median_ns:.0f}x the "
+            f"median) hold{'s' if one else ''} {sum(s.dur_ns for s in big) / total:.0%} of the "
+            f"step time (an epoch boundary, a recompile or a checkpoint?); without "
+            f"{'it' if one else 'them'}, {lead} is {shares[lead]:.0%}")
+    if lead != b.category:
+        text += f" and {b.category} {shares[b.category]:.0%}"
     return [text]
 
 
