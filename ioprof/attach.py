@@ -127,6 +127,26 @@ def check_profiler(address: str) -> tuple[Any, str]:
     return client, service
 
 
+def find_profiler(proc: psutil.Process) -> str | None:
+    """`localhost:PORT` of the job's TF profiler server: among the TCP ports the job's process
+    tree listens on, the first that answers as TF's profiler (a 100 ms test capture each).
+    Only this host's ports are tried; None when no port answers."""
+    ports: list[int] = []
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            conns = p.net_connections(kind="tcp")
+        except (psutil.Error, AttributeError):
+            continue
+        ports += [c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN]
+    for port in dict.fromkeys(ports):
+        try:
+            check_profiler(f"localhost:{port}")
+        except IoprofError:
+            continue
+        return f"localhost:{port}"
+    return None
+
+
 class _TfCapture:
     """One capture through TF's profiler client, in a thread, for the attach window."""
 
@@ -166,6 +186,8 @@ def attach(pid: int, run_path: Path, options: AttachOptions) -> tuple[RunDir, Ma
     """Sample `pid` for the window; returns the run directory, its manifest written."""
     proc = check_target(pid)
     capture = None
+    if options.tf_profiler == "auto":
+        options.tf_profiler = find_profiler(proc)
     if options.tf_profiler:
         client, service = check_profiler(options.tf_profiler)
     if run_path.exists():

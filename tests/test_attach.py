@@ -54,8 +54,9 @@ def test_attach_with_the_jobs_profiler_server_gives_the_pipeline_verdict(tmp_pat
     try:
         time.sleep(4)  # past Keras' first step (tracing)
         run = tmp_path / "run"
+        # 'auto' finds the port among the job's listening sockets (it answers as TF's profiler)
         proc = run_ioprof(["attach", str(job.pid), "-q", "-o", str(run), "--duration", "4",
-                           "--tf-profiler", f"localhost:{port}"], timeout=240)
+                           "--tf-profiler", "auto"], timeout=240)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert job.poll() is None  # never signalled: it goes on training
     finally:
@@ -64,6 +65,7 @@ def test_attach_with_the_jobs_profiler_server_gives_the_pipeline_verdict(tmp_pat
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["origin"]["kind"] == "attached" and manifest["pid"] == job.pid
     assert manifest["origin"]["since_job_start_s"] > 0
+    assert manifest["origin"]["tf_profiler"] == f"localhost:{port}"
     assert manifest["collectors"]["tf"]["status"] == "ok"
     a = json.loads((run / "analysis.json").read_text())
     assert a["bottleneck"]["category"] == "decode", a["bottleneck"]["summary"]

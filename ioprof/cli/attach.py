@@ -16,7 +16,8 @@ import click
               help="Seconds to sample (Ctrl-C ends the window early; all is still written).")
 @click.option("--tf-profiler", "tf_profiler", metavar="HOST:PORT",
               help="The job's TF profiler server (tf.profiler.experimental.server.start): a TF "
-                   "capture for the same window, with tf.data iterators and TF ops.")
+                   "capture for the same window, with tf.data iterators and TF ops. 'auto': "
+                   "the first port the job listens on that answers as TF's profiler.")
 @click.option("--pyspy-rate", type=click.IntRange(min=1, max=1000), default=20,
               show_default=True, help="py-spy samples per second.")
 @click.option("--no-pyspy", is_flag=True, help="Do not sample Python stacks.")
