@@ -41,7 +41,7 @@ from ioprof.analyzers.verdict import bottleneck as bn
 from ioprof.analyzers.verdict.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.verdict.callbacks import callback_culprits, name_callbacks
 from ioprof.analyzers.verdict.contention import contention_bottleneck, find_contention
-from ioprof.analyzers.verdict.layers import layer_stats, name_layers
+from ioprof.analyzers.verdict.layers import LayerIndex, layer_stats, name_layers
 from ioprof.analyzers.verdict.provenance import explain_sources
 from ioprof.analyzers.verdict.python_input import attribute_python_input, step_times_from_events
 from ioprof.analyzers.verdict.recommend import recommend
@@ -219,7 +219,8 @@ def _analyze(path: Path) -> Analysis:
     input_ops = tuple(sorted((o for n in pipeline_nodes for o in n.ops),
                              key=lambda o: -o.self_ns)[:15])
     model_op_stats: tuple[OpStat, ...] = bn.model_op_stats(model_ops)
-    model_layers, model_calls = layer_stats(model_ops, loaded.events, arithmetic)
+    layer_index = LayerIndex.from_events(loaded.events)
+    model_layers, model_calls = layer_stats(model_ops, layer_index, arithmetic)
 
     xprof_pct = None
     marker_total = sum(p.marker_dur for p in all_parts)
@@ -272,7 +273,7 @@ def _analyze(path: Path) -> Analysis:
     callbacks = callback_culprits(analysis, loaded.stack_samples, loaded.manifest.pid,
                                   loaded.events)
     analysis = name_callbacks(analysis, callbacks)
-    analysis = name_layers(analysis, loaded.events)
+    analysis = name_layers(analysis, layer_index)
     origin = (loaded.manifest.origin or {}).get("kind")
     analysis = explain_sources(analysis, loaded.datasets, loaded.autograph, origin)
     return decide(analysis, outcome(loaded.manifest.exit), callbacks)

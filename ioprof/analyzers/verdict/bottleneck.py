@@ -124,7 +124,7 @@ def inherit_sources(nodes: tuple[TfDataIterator, ...]) -> tuple[TfDataIterator, 
                 if any(k in parent.kind for k in _DATASET_BUILDERS):
                     n = replace(n, source=parent.source, source_via=(
                         f"built inside the function given to the {parent.kind} at "
-                        f"{_loc(parent.source)}"))
+                        f"{short_loc(parent.source)}"))
                 break
             parent = by_id.get(parent.parent_id) if parent.parent_id is not None else None
         out.append(n)
@@ -360,7 +360,7 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
         ops = [c for c in culprits if c.kind == "tf.op"]
         if tfd:
             c = tfd[0]
-            where = f" built at {_loc(c.source)}" if c.source else ""
+            where = f" built at {short_loc(c.source)}" if c.source else ""
             text += f", mostly in {c.name.rsplit('::', 1)[-1]}{where} ({c.share:.0%})"
         if ops:
             text += f", whose top op is {ops[0].name} ({ops[0].share:.0%} of its op time)"
@@ -376,7 +376,7 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
     layer = next((c for c in culprits if c.kind == "layer"), None)
     if layer is not None:
         text += (f"; the layer with the most op time is {layer.name}"
-                 + (f" built at {_loc(layer.source)}" if layer.source else "")
+                 + (f" built at {short_loc(layer.source)}" if layer.source else "")
                  + (f" (an estimated {layer.share:.0%} of the compiled step's arithmetic)"
                     if "arithmetic" in layer.detail else f" ({layer.share:.0%} of op time)"))
     elif culprits:
@@ -386,7 +386,8 @@ def summary(category: Category, b: Breakdown, culprits: tuple[Culprit, ...],
     return text + "."
 
 
-def _loc(src: SourceRef | None) -> str:
+def short_loc(src: SourceRef | None) -> str:
+    """`train.py:24` (file name and line), `?` without a line."""
     if src is None:
         return "?"
     return f"{src.file.rsplit('/', 1)[-1]}:{src.line}"

@@ -34,7 +34,7 @@ from ioprof.analyzers.model import (
     Recommendation,
     SourceRef,
 )
-from ioprof.analyzers.verdict.bottleneck import summary
+from ioprof.analyzers.verdict.bottleneck import short_loc, summary
 
 _SUFFIX = re.compile(r"_\d+$")
 HOW_SCOPE = "the op's name scope is the one TF gave this layer when it traced it"
@@ -141,13 +141,12 @@ HOW_FLOPS = ("ranked by the compiled step's arithmetic (FLOPs of its HLO instruc
              "times under-count them")
 
 
-def layer_stats(model_ops: dict[tuple[str, str], OpAcc], events: Iterable[dict[str, Any]],
+def layer_stats(model_ops: dict[tuple[str, str], OpAcc], index: LayerIndex,
                 arithmetic: dict[str, float] | None = None
                 ) -> tuple[tuple[LayerStat, ...], tuple[SourceRef, ...]]:
     """The model's op time per Keras layer (all ops, XLA instructions included), largest
     first; and the job's lines that call its models. With `arithmetic` (TF op -> estimated
     FLOPs of an XLA:CPU step, xla_hlo.xla_arithmetic) the layers are ranked by that instead."""
-    index = LayerIndex.from_events(events)
     calls = tuple(dict.fromkeys(s for sites in index.calls.values() for s in sites))
     if arithmetic and index.sites:
         return _by_arithmetic(arithmetic, model_ops, index), calls
@@ -202,14 +201,13 @@ def _by_arithmetic(arithmetic: dict[str, float], model_ops: dict[tuple[str, str]
     return tuple(sorted(out, key=lambda s: -s.share))
 
 
-def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
+def name_layers(analysis: Analysis, index: LayerIndex) -> Analysis:
     """A compute verdict ends at a line: the layers that took the model's op time (each at the
     line that constructed it, with the line that calls the model), then the top ops, each with
     its layer's line."""
     b = analysis.bottleneck
     if b is None or b.category != "compute":
         return analysis
-    index = LayerIndex.from_events(events)
     culprits: list[Culprit] = []
     estimated = any(s.basis == "flops" for s in analysis.model_layers)
     for stat in analysis.model_layers[:MAX_LAYER_CULPRITS]:
@@ -243,7 +241,7 @@ def name_layers(analysis: Analysis, events: list[dict[str, Any]]) -> Analysis:
 
 def _layer_advice(layers: list[Culprit], input_percent: float) -> Recommendation:
     top = layers[0]
-    where = f" built at {_loc(top.source)}" if top.source else ""
+    where = f" built at {short_loc(top.source)}" if top.source else ""
     rest = ", ".join(f"{c.name} {c.share:.0%}" for c in layers[1:])
     what = ("an estimated {:.0%} of the compiled step's arithmetic" if "arithmetic" in
             top.detail else "{:.0%} of the model's op time").format(top.share)
@@ -255,6 +253,3 @@ def _layer_advice(layers: list[Culprit], input_percent: float) -> Recommendation
         "(fewer filters or units, a smaller input to it, a cheaper layer of the same role) or "
         "check its ops under 'Top TF ops'.", top.source, "model", top.name)
 
-
-def _loc(src: SourceRef | None) -> str:
-    return f"{src.file.rsplit('/', 1)[-1]}:{src.line}" if src else "?"

@@ -50,6 +50,7 @@ from ioprof.analyzers.model import (
     StepStats,
 )
 from ioprof.analyzers.verdict import bottleneck as bn
+from ioprof.analyzers.verdict.bottleneck import short_loc
 from ioprof.analyzers.verdict.recommend import recommend
 from ioprof.errors import IoprofError
 from ioprof.stacks import (
@@ -320,9 +321,6 @@ def python_culprits(spans: list[Span], windows: list[tuple[int, int]], category:
     return tuple(out)
 
 
-def _loc(src: SourceRef | None) -> str:
-    return f"{src.file.rsplit('/', 1)[-1]}:{src.line}" if src else "?"
-
 
 def _summary(category: Category, b: Breakdown, py: tuple[Culprit, ...], input_pct: float,
              plain_loop: bool) -> str:
@@ -332,7 +330,7 @@ def _summary(category: Category, b: Breakdown, py: tuple[Culprit, ...], input_pc
              else "inside the tf.data pipeline (Python that TF runs as one opaque op)")
     return (f"Steps spend {input_pct:.0f}% of their time waiting for input; "
             f"{b.get(category) * 100:.0f}% of all step time is {what}, {where}, mostly at "
-            f"{_loc(top.source)} in {top.source.function if top.source else '?'} "
+            f"{short_loc(top.source)} in {top.source.function if top.source else '?'} "
             f"({top.share:.0%} of the sampled {category} time).")
 
 
@@ -353,12 +351,12 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
                 "The storage is at its limit: read less data or read it from faster storage",
                 f"The job reads its data volume at {achieved or 0:.1f} MB/s, and `ioprof probe` "
                 f"measured {deliverable:.1f} MB/s on it: reading ahead or in parallel at "
-                f"{_loc(src)} cannot go faster. Stage the data on faster local storage (or in "
+                f"{short_loc(src)} cannot go faster. Stage the data on faster local storage (or in "
                 "RAM, .cache()), store it smaller (compression, lower resolution, fewer bytes "
                 "per sample), or spread it over more volumes.", src, "storage", top.name)]
         if workers:
             return [Recommendation(
-                f"More reads in flight than {workers} worker processes give, at {_loc(src)}",
+                f"More reads in flight than {workers} worker processes give, at {short_loc(src)}",
                 f"The batches are read by {workers} worker processes, each reading one file "
                 "after another, and the steps still wait on them: raise the number of workers "
                 "(PyDataset(workers=...), Pool size) while the storage has bandwidth to spare, "
@@ -367,7 +365,7 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
                 src, "python_read_parallel", top.name)]
         if plain_loop:
             return [Recommendation(
-                f"Read ahead of the step instead of inside the loop at {_loc(src)}",
+                f"Read ahead of the step instead of inside the loop at {short_loc(src)}",
                 "The training loop reads its batch itself, one file after another, while the "
                 "model waits; move the reading into tf.data "
                 "(Dataset.from_tensor_slices(paths).map(read, num_parallel_calls=AUTOTUNE)"
@@ -375,7 +373,7 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
                 "other, or stage the files on faster local storage." + rate,
                 src, "python_read_ahead", top.name)]
         return [Recommendation(
-            f"Read the files in parallel, not one per Python call at {_loc(src)}",
+            f"Read the files in parallel, not one per Python call at {short_loc(src)}",
             "The py_function reads its file under the GIL, one at a time; use tf.io.read_file "
             "in the map (TF reads in parallel without the GIL) with "
             "num_parallel_calls=tf.data.AUTOTUNE, or interleave over files, or stage the data "
@@ -384,7 +382,7 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
         idle = (host.job_cpu_cores is not None and host.cpu_count
                 and host.job_cpu_cores < 0.8 * host.cpu_count)
         return [Recommendation(
-            f"Make the Python preprocessing at {_loc(src)} cheaper"
+            f"Make the Python preprocessing at {short_loc(src)} cheaper"
             + (", or give it more workers" if idle else ""),
             f"It runs in {workers} worker processes and the steps still wait on it; "
             + ("cores are idle, so more workers would help; " if idle else
@@ -393,7 +391,7 @@ def _recommendations(category: Category, py: tuple[Culprit, ...], plain_loop: bo
             ".map(num_parallel_calls=AUTOTUNE), or preprocess offline.",
             src, "python_to_tf", top.name)]
     return [Recommendation(
-        f"Move the Python preprocessing at {_loc(src)} out of the step's way",
+        f"Move the Python preprocessing at {short_loc(src)} out of the step's way",
         "It runs in Python under the GIL on one thread ("
         + ("the training loop itself" if plain_loop else "a generator or py_function")
         + "), so TF cannot parallelize it; express it with TF ops inside a "
