@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import JOBS, needs_tf, run_ioprof
+from conftest import HAS_TF, JOBS, needs_tf, run_ioprof
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HAS_FUSE = shutil.which("fusermount3") is not None and os.path.exists("/dev/fuse")
@@ -127,9 +127,8 @@ def test_refused_targets_are_one_line_errors_and_write_nothing(tmp_path):
                 ([str(python.pid), "--tf-profiler", f"localhost:{_free_port()}"], 2,
                  "does not answer as TF's profiler"),
                 ([str(python.pid), "--tf-profiler", "nonsense"], 2, "expected HOST:PORT")):
-            if "--tf-profiler" in args and args[-1] != "nonsense" and \
-                    __import__("importlib").util.find_spec("tensorflow") is None:
-                continue
+            if "--tf-profiler" in args and args[-1] != "nonsense" and not HAS_TF:
+                continue  # "needs TensorFlow" is said instead
             run = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
             proc = run_ioprof(["attach", *args, "-q", "-o", str(run), "--duration", "2"])
             assert proc.returncode == code and says in proc.stderr, (args, proc.stderr)

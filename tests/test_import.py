@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 def tensorboard_logdir(tmp_path_factory) -> Path:
     """A real profile, written by Keras' TensorBoard callback (profile_batch=(10, 25))."""
     logdir = tmp_path_factory.mktemp("customer") / "logs"
-    done = __import__("subprocess").run(
+    done = subprocess.run(
         [sys.executable, str(JOBS / "tensorboard_profile_job.py"), str(logdir), "40"],
         capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
