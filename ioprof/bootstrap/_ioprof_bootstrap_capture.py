@@ -16,6 +16,9 @@ evidence that training runs:
   of the next steps', e.g. a prefetch buffer filled during compilation drained inside the
   window) is taken again once, and the check is written to the event log either way.
 
+A retake replaces the window it retakes: `--captures N` asks for N windows that stand for the
+run, so retakes come on top of them and never use up a scheduled one.
+
 It runs on its own thread, so the job's threads only ever bump a counter.
 """
 
@@ -76,6 +79,7 @@ class CaptureScheduler:
         self._pending_check: tuple[int, int, float, float] | None = None
         self._rechecked = False  # a window was already taken again for representativeness
         self._retake_from = 0  # the step count a retaken window counts its warm-up from
+        self._voided = 0  # closed windows that a retake replaces (they do not count to N)
 
     def begin(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
@@ -119,9 +123,10 @@ class CaptureScheduler:
         if self._retake_reason is not None:
             ready, why = self._first_window_due(now)
             return ready, f"{why}; {self._retake_reason}"
-        if self._done >= self.windows:
+        counted = self._done - self._voided
+        if counted >= self.windows:
             return False, ""
-        if self._done == 0:
+        if counted == 0:
             return self._first_window_due(now)
         ready = next_window_t is not None and now >= next_window_t
         return ready, f"window {self._done + 1}"
@@ -169,6 +174,7 @@ class CaptureScheduler:
                                 representative=ok)
         if not ok and not self._rechecked:
             self._rechecked = True
+            self._voided += 1
             self._retake_from = self.bootstrap.steps
             self._retake_reason = (f"window {capture}'s steps (median {inside_ms:.1f} ms) did "
                                    f"not stand for the run's ({outside_ms:.1f} ms)")
@@ -235,6 +241,7 @@ class CaptureScheduler:
         boot = self.bootstrap
         if steps == 0 and not boot.step_source and self._retakes < _RETAKES:
             self._retakes += 1
+            self._voided += 1
             self._retake_from = boot.steps
             self._retake_reason = f"window {self._done} saw no steps"
         elif steps >= 3 and not self._rechecked:

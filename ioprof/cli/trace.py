@@ -43,7 +43,8 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
 @click.option("--capture-seconds", type=click.FloatRange(min=0.1), default=10.0,
               show_default=True, help="...or after this many seconds, whichever first.")
 @click.option("--captures", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How many capture windows.")
+              help="How many capture windows that stand for the run (a window taken again, "
+              "because it saw no steps or ran faster than the steps after it, comes on top).")
 @click.option("--capture-interval", type=click.FloatRange(min=0), default=30.0,
               show_default=True, help="Seconds between the starts of capture windows.")
 @click.option("--no-xla-metadata", is_flag=True,

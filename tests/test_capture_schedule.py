@@ -1,0 +1,108 @@
+"""The capture scheduler's counting, driven without TF: a retaken window replaces the one it
+retakes, so `--captures N` gives N windows that stand for the run whatever the retakes.
+
+(The end-to-end test in test_trace_tf.py cannot force a retake: whether a window runs faster
+than the steps after it depends on the machine's load.)"""
+from __future__ import annotations
+
+import collections
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ioprof" / "bootstrap"))
+import _ioprof_bootstrap_capture as capture  # noqa: E402
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+
+    def emit(self, kind: str, **fields) -> None:
+        self.events.append((kind, fields))
+
+
+class _Boot:
+    """The little of the bootstrap the scheduler reads: a step counter and clock, a log."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.step_source = "trace"
+        self.fit_called = False
+        self.data_started = self.train_started = None
+        self.recent_step_ns: collections.deque[int] = collections.deque(maxlen=4096)
+        self.log = _Log()
+        self._t = 0
+
+    def step(self, n: int, ms: float) -> None:
+        for _ in range(n):
+            self._t += int(ms * 1e6)
+            self.steps += 1
+            self.recent_step_ns.append(self._t)
+
+
+def _scheduler(windows: int) -> tuple[capture.CaptureScheduler, _Boot]:
+    boot = _Boot()
+    sched = capture.CaptureScheduler(boot, {"windows": windows, "after_steps": 3, "steps": 10,
+                                            "interval_s": 0.0})
+    return sched, boot
+
+
+def _take_window(sched: capture.CaptureScheduler, boot: _Boot, ms: float) -> str:
+    """Open a window as the scheduler's thread would, run 10 steps in it, close it."""
+    due, reason = sched._window_due(0.0, 0.0)
+    assert due, reason
+    # what _start_window does, less the profiler
+    sched._active, sched._window_start_step, sched._retake_reason = True, boot.steps, None
+    boot.step(10, ms)
+    sched._active = False  # what _stop_window does, less the profiler
+    sched._done += 1
+    sched._after_window(boot.steps - sched._window_start_step)
+    return reason
+
+
+def test_an_unrepresentative_window_is_retaken_on_top_of_the_scheduled_ones():
+    sched, boot = _scheduler(windows=2)
+    boot.step(3, 5.0)
+    first = _take_window(sched, boot, ms=1.0)  # 1 ms steps in the window...
+    assert first.startswith("after 3 steps")
+    boot.step(600, 5.0)  # ...5 ms steps after it: the window did not stand for the run
+    sched._check_representative()
+    check = [f for kind, f in boot.log.events if kind == "capture_check"]
+    assert check and check[0]["representative"] is False
+    assert sched._window_due(0.0, 0.0)[0] is False  # a retake warms up again first...
+    boot.step(3, 5.0)
+    due, reason = sched._window_due(0.0, 0.0)
+    assert due and "did not stand for" in reason  # ...then is taken
+    _take_window(sched, boot, ms=5.0)  # the retake: capture 2, it replaces capture 1
+    due, reason = sched._window_due(0.0, 0.0)
+    assert due and reason == "window 3", reason  # the second scheduled window is still owed
+    _take_window(sched, boot, ms=5.0)
+    assert sched._window_due(0.0, 0.0) == (False, "")  # two that stand for the run: done
+
+
+def test_representative_windows_stop_at_the_count_asked_for():
+    sched, boot = _scheduler(windows=2)
+    boot.step(3, 5.0)
+    _take_window(sched, boot, ms=5.0)
+    boot.step(600, 5.0)
+    sched._check_representative()
+    due, reason = sched._window_due(0.0, 0.0)
+    assert due and reason == "window 2"
+    _take_window(sched, boot, ms=5.0)
+    assert sched._window_due(0.0, 0.0) == (False, "")
+    assert sched._done == 2
+
+
+def test_a_window_that_saw_no_steps_is_replaced_by_its_retake():
+    sched, boot = _scheduler(windows=1)
+    boot.step_source = ""
+    boot.train_started = -10.0  # training showed a sign long ago: the clock fallback is due
+    due, reason = sched._window_due(0.0, None)
+    assert due and "no step markers" in reason
+    sched._done += 1
+    sched._after_window(0)  # it saw no steps
+    assert sched._window_due(0.0, None)[0] is False  # owed, but waits for steps
+    boot.step_source = "trace"  # the job's steps begin
+    boot.step(3, 5.0)
+    assert "window 1 saw no steps" in _take_window(sched, boot, ms=5.0)
+    assert sched._window_due(0.0, None) == (False, "")  # the retake was the one asked for
