@@ -71,6 +71,9 @@ class Step:
     other_ns: int = 0
     input_wait_ns: int = 0  # time blocked in IteratorGetNext (read + decode of this step)
     capture: int = 0  # index into Analysis.captures
+    # The part of `transfer_ns` in collective ops (a multi-worker all-reduce) while the worker
+    # ran nothing of its own: waiting for the other workers. 0 in a single-worker job.
+    collective_ns: int = 0
 
     @property
     def end_ns(self) -> int:
@@ -99,7 +102,26 @@ class Step:
             "other_ms": _ms(self.other_ns),
             "input_wait_ms": _ms(self.input_wait_ns),
             "capture": self.capture,
+            # only where collectives ran: a single-worker analysis keeps its exact shape
+            **({"collective_ms": _ms(self.collective_ns)} if self.collective_ns else {}),
         }
+
+
+def input_percent(steps: tuple[Step, ...] | list[Step]) -> float:
+    """XProf's input-bound figure: read + decode + host-to-device transfer over step time.
+    A collective (waiting for other workers) is transfer in ioprof's five categories but
+    never input."""
+    total = sum(s.dur_ns for s in steps)
+    if not total:
+        return 0.0
+    return 100 * sum(s.read_ns + s.decode_ns + s.transfer_ns - s.collective_ns
+                     for s in steps) / total
+
+
+def collective_share(steps: tuple[Step, ...] | list[Step]) -> float:
+    """The share of step time spent waiting in collectives (0 in a single-worker job)."""
+    total = sum(s.dur_ns for s in steps)
+    return sum(s.collective_ns for s in steps) / total if total else 0.0
 
 
 @dataclass(frozen=True)

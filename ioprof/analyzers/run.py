@@ -36,10 +36,17 @@ from ioprof.analyzers.model import (
     RunFacts,
     Step,
     StepStats,
+    collective_share,
+    input_percent,
 )
 from ioprof.analyzers.verdict import bottleneck as bn
 from ioprof.analyzers.verdict.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.verdict.callbacks import callback_culprits, name_callbacks
+from ioprof.analyzers.verdict.collective import (
+    is_waiting,
+    waiting_bottleneck,
+    waiting_recommendation,
+)
 from ioprof.analyzers.verdict.contention import contention_bottleneck, find_contention
 from ioprof.analyzers.verdict.layers import LayerIndex, layer_stats, name_layers
 from ioprof.analyzers.verdict.provenance import explain_sources
@@ -138,7 +145,8 @@ def _analyze(path: Path) -> Analysis:
         found = find_steps(scan)
         if found.note and found.note not in warnings:
             warnings.append(found.note)
-        parts, waits = attribute_steps(found.spans, scan.waits, scan.transfers, pipeline)
+        parts, waits = attribute_steps(found.spans, scan.waits, scan.transfers, pipeline,
+                                       scan.collectives, scan.kernel_work)
         add_blocking(pipeline, waits)
         _merge_ops(model_ops, pipeline.model_ops)
         for (module, instruction), (runs, self_ps) in scan.xla.ops.items():
@@ -193,8 +201,7 @@ def _analyze(path: Path) -> Analysis:
     total = sum(durations)
     cat_ns = {c: sum(s.category_ns(c) for s in steps) for c in CATEGORIES}
     breakdown = Breakdown(**{c: (cat_ns[c] / total if total else 0.0) for c in CATEGORIES})
-    input_pct = 100 * (cat_ns["read"] + cat_ns["decode"] + cat_ns["transfer"]) / total \
-        if total else 0.0
+    input_pct = input_percent(steps)
     source = sources[0] if len(set(sources)) == 1 else ("markers" if "markers" in sources
                                                          else (sources[0] if sources else
                                                                "none"))
@@ -242,6 +249,10 @@ def _analyze(path: Path) -> Analysis:
                 max(t for _, t in busy_fracs)) if busy_fracs else None
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,
                                         cpu_only, busy)
+        collective = collective_share(steps)
+        if is_waiting(category, breakdown, collective):  # a worker of a multi-worker job
+            bottleneck = waiting_bottleneck(breakdown, collective, model_op_stats, input_pct,
+                                            bottleneck.evidence)
         contended = find_contention(
             sum(o.self_ps for n in nodes.values() for o in n.ops.values()) // 1000,
             sum(o.self_ps for o in model_ops.values()) // 1000,
@@ -252,7 +263,13 @@ def _analyze(path: Path) -> Analysis:
                                                breakdown.compute)
         verdict = bn.verdict(input_pct, 100 * breakdown.other, bottleneck.summary, xprof_pct)
         recs = recommend(bottleneck, pipeline_nodes, host, loaded.datasets, input_pct)
-        if cpu_only:
+        if is_waiting(category, breakdown, collective):
+            recs = (waiting_recommendation(collective),)
+        if cpu_only and collective:
+            warnings.append("CPU-only capture: there is no host-to-device transfer; "
+                            "'transfer' is only the time in collective ops (exchanging "
+                            "tensors with the other workers).")
+        elif cpu_only:
             warnings.append("CPU-only capture: there is no host-to-device transfer, so "
                             "'transfer' is 0 by measurement, not by assumption.")
         if xprof_pct is not None and abs(xprof_pct - input_pct) > 5:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from ioprof.analyzers.model import CATEGORIES, Analysis, Category, Culprit, SourceRef
+from ioprof.analyzers.model import (
+    CATEGORIES,
+    Analysis,
+    Category,
+    Culprit,
+    SourceRef,
+    collective_share,
+)
 
 BOUND = {
     "read": "Read-bound",
@@ -157,9 +164,16 @@ def _verdict_sentence(analysis: Analysis) -> str:
     contention = _contention(analysis)
     if contention is not None:
         return contention
+    waiting = collective_share(analysis.steps.per_step)
     if cat in ("read", "decode"):
         text = (f"{BOUND[cat]}: {analysis.input_bound_percent:.0f}% of step time waits for "
                 f"input")
+    elif cat == "transfer" and waiting >= 0.5 * share:
+        # a worker of a synchronous multi-worker job, in the all-reduce: no op of its own
+        return (f"Waiting for other workers: {pct(waiting)} of step time is in collective "
+                "ops (the all-reduce every worker joins each step) while this worker runs "
+                "nothing of its own; a slower worker sets the pace (`ioprof report` on the "
+                "folder of every worker's run names it)")
     else:
         text = f"{BOUND[cat]}: {pct(share)} of step time is {WHAT[cat]}"
         if analysis.input_bound_percent >= 5:  # XProf's own threshold for "worth a look"

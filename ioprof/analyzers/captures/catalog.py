@@ -117,6 +117,18 @@ def has_function(kind: str) -> bool:
     return _kind_in(kind, FUNCTION_KINDS)
 
 
+# Ops that exchange tensors with other workers or devices (MultiWorkerMirroredStrategy's
+# gradient all-reduce, NCCL on GPUs): in a synchronous job a fast worker waits in them for the
+# slowest one. Matched on the op *type* of kernel events ("sgd_1/CollectiveReduceV2:
+# CollectiveReduceV2" on TF 2.21's `collective_ops/...` threads).
+COLLECTIVE_OP_PREFIXES = ("Collective", "Nccl", "_Nccl", "AllReduce", "AllToAll", "AllGather",
+                          "ReduceScatter")
+
+
+def is_collective_op(kind: str) -> bool:
+    return kind.startswith(COLLECTIVE_OP_PREFIXES)
+
+
 def is_input_wait(name: str) -> bool:
     return name in INPUT_WAIT_EXACT or name.startswith(INPUT_WAIT_PREFIXES)
 

@@ -153,6 +153,10 @@ class Scan:
     waits: np.ndarray = field(default_factory=lambda: EMPTY)  # outermost, training threads
     wait_events: list[Marker] = field(default_factory=list)
     transfers: np.ndarray = field(default_factory=lambda: EMPTY)
+    # Collective ops (all-reduce ...) and, only in a capture that has some, the other model
+    # kernels: the time in collectives while no kernel of the worker's own ran is waiting.
+    collectives: np.ndarray = field(default_factory=lambda: EMPTY)
+    kernel_work: np.ndarray = field(default_factory=lambda: EMPTY)
     compute: np.ndarray = field(default_factory=lambda: EMPTY)  # step function, model kernels
     read_events: np.ndarray = field(default_factory=lambda: EMPTY)  # file opens/reads
     read_event_keys: np.ndarray = field(default_factory=_ints)  # into `keys`, -1 unknown
@@ -251,10 +255,25 @@ class _Builder:
                               self.pairs("k_reads"), self.col("k_read_process", np.int32))
         out.waits = self.pairs("waits")
         out.transfers = self.pairs("transfers")
+        out.collectives = self.pairs("collectives")
+        if len(out.collectives):
+            out.kernel_work = self._own_kernel_work(out.kernels)
         out.compute = self.pairs("compute")
         out.read_events = self.pairs("reads")
         out.read_event_keys = self.col("read_keys", np.int32)
         out.span_ps = (self.lo or 0, self.hi or 0)
+
+
+    def _own_kernel_work(self, kernels: Kernels) -> np.ndarray:
+        """The intervals of the model's kernels other than collectives (only built for a
+        capture that has collectives)."""
+        start = self.col("k_start")
+        if not len(kernels.op):
+            return EMPTY
+        is_coll = np.array([catalog.is_collective_op(kind) for _, kind, _ in self.out.ops],
+                           bool)
+        own = ~is_coll[kernels.op] & ~kernels.on_tfdata
+        return np.column_stack((start[own], start[own] + kernels.dur[own]))
 
 
 class _Lookup:
@@ -545,6 +564,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         b.add("k_process", process.astype(np.int32))
         b.add("k_op", op.astype(np.int32))
         b.add("k_dur", d[kernels])
+        b.add("k_start", s[kernels])
         is_read = np.array([r for _, _, r in out.ops], bool)[op] & (process >= 0)
         b.add("k_reads", np.column_stack((s[kernels[is_read]], e[kernels[is_read]])))
         b.add("k_read_process", process[is_read].astype(np.int32))
@@ -552,6 +572,7 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         if not tfdata_line:
             loose = kernels[process < 0]
             b.add("compute", np.column_stack((s[loose], e[loose])))
+            _collective_kernels(b, kernels, op, s, e)
     b.process_rows += len(procs)
 
     # Input waits on the training threads (outermost only).
@@ -582,6 +603,16 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         _step_markers(ctx, cols, rows, others, s, e, mid, step_sid, buf, event_class,
                       lname, out)
     return lname
+
+
+def _collective_kernels(b: _Builder, kernels: np.ndarray, op: np.ndarray, s: np.ndarray,
+                        e: np.ndarray) -> None:
+    """The intervals of collective ops (all-reduce ...): a worker's wait for the others."""
+    ops = b.out.ops
+    collective = [i for i in np.unique(op).tolist() if catalog.is_collective_op(ops[i][1])]
+    if collective:
+        coll = np.isin(op, collective)
+        b.add("collectives", np.column_stack((s[kernels[coll]], e[kernels[coll]])))
 
 
 def _links(buf: np.ndarray, cols: wire.EventColumns, rows: np.ndarray, ctx: _PlaneContext,

@@ -8,7 +8,10 @@ Priority, as XProf resolves overlaps: input wait > transfer > compute > other.
   executor runs, synchronous transformations = decode). Where both ran at once the moment is
   shared equally; where the pipeline showed no work (e.g. a wake-up gap), the step's own
   read:decode ratio is used, else the capture's;
-- transfer: host-to-device copies / infeed (none on a CPU-only capture: 0, never invented);
+- transfer: host-to-device copies / infeed (none on a CPU-only capture: 0, never invented),
+  and, as its `collective` part, the time in collective ops (a multi-worker job's all-reduce)
+  while no other kernel of the worker ran: in a synchronous job that is waiting for the others
+  (plus the exchange itself). A single-worker capture has none, so nothing changes there;
 - compute: the step function's execution and the model's kernels;
 - other: the rest (Python between steps, callbacks, logging).
 """
@@ -39,15 +42,18 @@ class StepParts:
     unexplained_wait: int  # wait with no pipeline work seen (split by ratio)
     marker_dur: int
     marker_wait: int  # input wait inside the marker's own span (what XProf sees)
+    collective: int = 0  # the part of `transfer` in collective ops with no own kernel running
 
 
 def attribute_steps(spans: tuple[StepSpan, ...], waits: np.ndarray, transfers: np.ndarray,
-                    pipeline: CapturePipeline) -> tuple[list[StepParts], np.ndarray]:
+                    pipeline: CapturePipeline, collectives: np.ndarray = EMPTY,
+                    kernel_work: np.ndarray = EMPTY) -> tuple[list[StepParts], np.ndarray]:
     """Split every step; also return the input-wait intervals inside steps (for blocking).
 
-    Each part is a set over the whole capture (waits W, transfers T, compute C, the
-    pipeline's read R and decode D work), combined once by priority, then measured inside
-    every step at once: per step, W; T-W; C-W-T; and within W, R, D and both."""
+    Each part is a set over the whole capture (waits W, transfers T, collectives X less the
+    worker's own kernels K, compute C, the pipeline's read R and decode D work), combined
+    once by priority, then measured inside every step at once: per step, W; T-W; X-K-W-T;
+    C-W-T-X; and within W, R, D and both."""
     if not spans:
         return [], EMPTY
     starts = np.array([s.start for s in spans], np.int64)
@@ -62,12 +68,18 @@ def attribute_steps(spans: tuple[StepSpan, ...], waits: np.ndarray, transfers: n
         d_all = total(pipeline.decode_work)
     global_share = r_all / (r_all + d_all) if r_all + d_all else 0.0
     transfer_only = subtract(union(transfers), wait_u)
-    compute_only = subtract(subtract(pipeline.model_compute, wait_u), transfer_only)
+    collective_only = EMPTY
+    if len(collectives):
+        collective_only = subtract(subtract(subtract(union(collectives), union(kernel_work)),
+                                            wait_u), transfer_only)
+    compute_only = subtract(subtract(subtract(pipeline.model_compute, wait_u), transfer_only),
+                            collective_only)
     read_w = intersect(pipeline.read_work, wait_u)
     decode_w = intersect(pipeline.decode_work, wait_u)
     tw = measure(wait_u, starts, ends)
     tt = measure(transfer_only, starts, ends)
     tc = measure(compute_only, starts, ends)
+    tx = measure(collective_only, starts, ends) if len(collective_only) else np.zeros_like(tc)
     r = measure(read_w, starts, ends)
     d = measure(decode_w, starts, ends)
     both = measure(intersect(read_w, decode_w), starts, ends)
@@ -80,9 +92,10 @@ def attribute_steps(spans: tuple[StepSpan, ...], waits: np.ndarray, transfers: n
     share = np.where(seen > 0, (r_only + both) / np.maximum(seen, 1), global_share)
     read = r_only + both // 2 + np.rint(none * share).astype(np.int64)
     parts = [
-        StepParts(span, int(tw[i]), int(read[i]), int(tw[i] - read[i]), int(tt[i]), int(tc[i]),
-                  span.end - span.start - int(tw[i] + tt[i] + tc[i]), int(none[i]),
-                  span.marker_end - span.marker_start, int(marker_wait[i]))
+        StepParts(span, int(tw[i]), int(read[i]), int(tw[i] - read[i]), int(tt[i] + tx[i]),
+                  int(tc[i]), span.end - span.start - int(tw[i] + tt[i] + tx[i] + tc[i]),
+                  int(none[i]), span.marker_end - span.marker_start, int(marker_wait[i]),
+                  int(tx[i]))
         for i, span in enumerate(spans)
     ]
     return parts, all_w
@@ -100,6 +113,7 @@ def to_step(parts: StepParts, profile_start_ns: int, capture: int) -> Step:
         other = 0
     step = Step(step=parts.span.step, start_ns=start_ns, dur_ns=dur_ns, read_ns=read,
                 decode_ns=decode, transfer_ns=transfer, compute_ns=compute, other_ns=other,
-                input_wait_ns=parts.wait // 1000, capture=capture)
+                input_wait_ns=parts.wait // 1000, capture=capture,
+                collective_ns=min(parts.collective // 1000, transfer))
     step.check()
     return step

@@ -48,6 +48,7 @@ from ioprof.analyzers.model import (
     SourceRef,
     Step,
     StepStats,
+    input_percent,
 )
 from ioprof.analyzers.verdict import bottleneck as bn
 from ioprof.analyzers.verdict.bottleneck import short_loc
@@ -485,7 +486,7 @@ def attribute_python_input(analysis: Analysis, pyspy_path: Path | None,
     total = sum(s.dur_ns for s in steps) or 1
     cat_ns = {c: sum(s.category_ns(c) for s in steps) for c in CATEGORIES}
     breakdown = Breakdown(**{c: cat_ns[c] / total for c in CATEGORIES})
-    input_pct = 100 * (cat_ns["read"] + cat_ns["decode"] + cat_ns["transfer"]) / total
+    input_pct = input_percent(steps)
     category = bn.choose_category(breakdown)
     plain_loop = not analysis.pipeline and waits == 0
     warnings = list(analysis.warnings)
