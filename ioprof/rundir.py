@@ -22,7 +22,7 @@ from ioprof import __version__
 from ioprof.errors import IoprofError
 
 FORMAT_NAME = "ioprof-run"
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"
 MANIFEST = "manifest.json"
 
 CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]
@@ -94,6 +94,9 @@ class Manifest:
     # Format 1.2: how the run came to be when not traced: {"kind": "imported", "from": path,
     # "capture": name, "files": [...]} for `ioprof import`; None for a traced run.
     origin: dict[str, Any] | None = None
+    # Format 1.3: the task of a multi-worker job this run is, from the job's TF_CONFIG
+    # (clusterspec.ClusterTask.to_json plus the clock the run's times are on); None otherwise.
+    cluster: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +122,7 @@ class Manifest:
                 "collectors", _is_dict, "an object", {}).items()},
             warnings=get.each("warnings", is_str, "a string"),
             origin=get("origin", _is_dict, "an object"),
+            cluster=get("cluster", _is_dict, "an object"),
         )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ioprof.clusterspec import from_env as cluster_from_env
 from ioprof.collectors.host import HostCollector
 from ioprof.collectors.pyspy import PySpyCollector
 from ioprof.collectors.tfprofile import TfProfileCollector
@@ -128,6 +129,15 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     manifest = Manifest(command=redact_argv(argv), cwd=os.getcwd(), start_ns=time.time_ns(),
                         host=host_facts())
     manifest.warnings.extend(options.extra_warnings)
+    cluster, problem = cluster_from_env(os.environ)
+    if problem:
+        manifest.warnings.append(problem)
+    lockstep = cluster is not None and cluster.size > 1
+    if cluster is not None:
+        clock = time.get_clock_info("time")
+        manifest.cluster = {**cluster.to_json(), "clock": {
+            "name": "CLOCK_REALTIME (epoch ns)", "resolution_ns": int(clock.resolution * 1e9),
+            "adjustable": clock.adjustable, "lockstep_windows": lockstep}}
     collectors: list = []
     if options.host:
         collectors.append(HostCollector(run.path, options.host_interval_s))
@@ -140,7 +150,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             run.path, profile=options.tf_profile, after_steps=options.capture_after_steps,
             after_s=options.capture_after_s, window_steps=options.capture_steps,
             window_s=options.capture_s, windows=options.capture_windows,
-            interval_s=options.capture_interval_s,
+            interval_s=options.capture_interval_s, lockstep=lockstep,
         ))
         if options.tf_profile and options.xla_metadata:
             collectors.append(XlaMetadataCollector(run.path))

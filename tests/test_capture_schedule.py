@@ -106,3 +106,43 @@ def test_a_window_that_saw_no_steps_is_replaced_by_its_retake():
     boot.step(3, 5.0)
     assert "window 1 saw no steps" in _take_window(sched, boot, ms=5.0)
     assert sched._window_due(0.0, None) == (False, "")  # the retake was the one asked for
+
+
+def test_lockstep_windows_open_and_close_at_step_counts_only():
+    """A worker of a multi-worker job: windows at step counts that every worker computes
+    alike (no clock, no retake), so all workers capture the same steps."""
+    boot = _Boot()
+    sched = capture.CaptureScheduler(boot, {"windows": 2, "after_steps": 3, "steps": 10,
+                                            "seconds": 1.0, "interval_s": 3.0,
+                                            "lockstep": True})
+    boot.step(3, 5.0)
+    due, reason = sched._window_due(0.0, None)
+    assert due and reason == "after 3 steps"
+    sched._active, sched._window_start_step, sched._window_start = True, boot.steps, 0.0
+    boot.step(4, 1.0)
+    assert sched._maybe_close(5.0) is None  # 5 s past a 1 s window: still open (by steps)
+    boot.step(6, 1.0)
+    sched.original_stop = lambda: None
+    sched._maybe_close(5.0)  # 10 steps: closed
+    assert not sched._active and sched._done == 1
+    # the next window opens 10 * round(3 / 1) = 30 steps after the first opened (step 3)
+    assert sched._next_window_step == 33
+    boot.step(600, 5.0)  # the window's steps were 5x faster than the run's...
+    sched._check_representative()
+    check = [f for kind, f in boot.log.events if kind == "capture_check"]
+    assert check and check[0]["representative"] is False
+    assert sched._retake_reason is None  # ...but a worker never retakes on its own clock
+    due, reason = sched._window_due(1e9, 1e9)
+    assert due and reason == "window 2 (at step 33, lockstep)"
+
+
+def test_lockstep_window_waits_for_its_step_not_the_clock():
+    boot = _Boot()
+    sched = capture.CaptureScheduler(boot, {"windows": 2, "after_steps": 3, "steps": 10,
+                                            "seconds": 1.0, "interval_s": 3.0,
+                                            "lockstep": True})
+    sched._done, sched._next_window_step = 1, 33
+    boot.step(32, 5.0)
+    assert sched._window_due(1e9, 0.0)[0] is False  # the clock says due; step 33 not reached
+    boot.step(1, 5.0)
+    assert sched._window_due(0.0, 1e9)[0] is True

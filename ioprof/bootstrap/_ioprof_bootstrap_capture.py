@@ -19,6 +19,14 @@ evidence that training runs:
 A retake replaces the window it retakes: `--captures N` asks for N windows that stand for the
 run, so retakes come on top of them and never use up a scheduled one.
 
+In `lockstep` (a task of a multi-worker job, from TF_CONFIG) every worker must capture the
+same steps, with no message between ioprof instances. Synchronous workers count the same
+steps, so windows open and close on step counts only: the first after `after_steps`, each
+`steps` long, the next `steps * round(interval_s / seconds)` steps after the previous one
+opened (a pure function of the options, equal on every worker). No window is retaken (a retake
+decided on one worker's clock would not be on the others'); the check is still logged. A
+window closes on time only past ten times `seconds` (a hung job must not capture forever).
+
 It runs on its own thread, so the job's threads only ever bump a counter.
 """
 
@@ -55,6 +63,7 @@ class CaptureScheduler:
         self.window_steps = int(config.get("steps", 200))
         self.window_s = float(config.get("seconds", 10.0))
         self.windows = int(config.get("windows", 1))
+        self.lockstep = bool(config.get("lockstep", False))
         self.interval_s = float(config.get("interval_s", 30.0))
         self.logdir = config.get("logdir")
         self.host_tracer_level = int(config.get("host_tracer_level", 2))
@@ -80,6 +89,7 @@ class CaptureScheduler:
         self._rechecked = False  # a window was already taken again for representativeness
         self._retake_from = 0  # the step count a retaken window counts its warm-up from
         self._voided = 0  # closed windows that a retake replaces (they do not count to N)
+        self._next_window_step: int | None = None  # lockstep: the step count of the next
 
     def begin(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ioprof-capture", daemon=True)
@@ -112,10 +122,15 @@ class CaptureScheduler:
         """Close the open window when it has its steps or its seconds; returns when the next
         scheduled window (if any) is due, start to start."""
         by_steps = self.bootstrap.steps - self._window_start_step >= self.window_steps
-        by_time = now - self._window_start >= self.window_s
+        limit_s = self.window_s * (10 if self.lockstep else 1)
+        by_time = now - self._window_start >= limit_s
         if not (by_steps or by_time):
             return None
         started = self._window_start
+        if self.lockstep:
+            every = self.window_steps * max(1, round(self.interval_s / max(self.window_s,
+                                                                           1e-9)))
+            self._next_window_step = self._window_start_step + every
         self._stop_window("steps" if by_steps else "seconds")
         return started + self.interval_s
 
@@ -128,6 +143,9 @@ class CaptureScheduler:
             return False, ""
         if counted == 0:
             return self._first_window_due(now)
+        if self.lockstep and self._next_window_step is not None:
+            return (self.bootstrap.steps >= self._next_window_step,
+                    f"window {self._done + 1} (at step {self._next_window_step}, lockstep)")
         ready = next_window_t is not None and now >= next_window_t
         return ready, f"window {self._done + 1}"
 
@@ -172,7 +190,7 @@ class CaptureScheduler:
         self.bootstrap.log.emit("capture_check", capture=capture, inside_ms=round(inside_ms, 3),
                                 outside_ms=round(outside_ms, 3), ratio=round(ratio, 3),
                                 representative=ok)
-        if not ok and not self._rechecked:
+        if not ok and not self._rechecked and not self.lockstep:
             self._rechecked = True
             self._voided += 1
             self._retake_from = self.bootstrap.steps
@@ -239,7 +257,8 @@ class CaptureScheduler:
         shown any yet (its training may start later), a representativeness check when it saw
         enough steps to have a median."""
         boot = self.bootstrap
-        if steps == 0 and not boot.step_source and self._retakes < _RETAKES:
+        if steps == 0 and not boot.step_source and self._retakes < _RETAKES \
+                and not self.lockstep:
             self._retakes += 1
             self._voided += 1
             self._retake_from = boot.steps

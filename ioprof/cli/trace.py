@@ -6,7 +6,21 @@ from pathlib import Path
 
 import click
 
+from ioprof.errors import IoprofError
 from ioprof.tracer import TraceOptions, default_run_path, trace
+
+
+def _task_slug() -> str:
+    """`worker-1` from this process's TF_CONFIG (what the job will read too)."""
+    import os
+
+    from ioprof.clusterspec import from_env
+
+    task, problem = from_env(os.environ)
+    if task is None:
+        raise IoprofError("-o names '{task}' but " + (problem or "TF_CONFIG names no cluster "
+                          "task (set it as the job's scheduler does, or name the run directory)"))
+    return task.slug
 
 
 @click.command(
@@ -15,7 +29,9 @@ from ioprof.tracer import TraceOptions, default_run_path, trace
 )
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path),
               help="Run directory to create; it must not exist or be empty. When not given, "
-                   "ioprof creates ./ioprof-runs/<timestamp>-<name>")
+                   "ioprof creates ./ioprof-runs/<timestamp>-<name>. '{task}' in it becomes "
+                   "this task of a multi-worker job, from TF_CONFIG (e.g. JOBDIR/{task} -> "
+                   "JOBDIR/worker-1).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line and no summary.")
 @click.option("--host-interval", type=click.FloatRange(min=0.01), default=0.1,
               show_default=True, help="Seconds between psutil samples.")
@@ -85,6 +101,8 @@ def trace_command(
 
     resolve_command(argv)  # fail fast (127/126/2) before anything is created
     run_path = output if output is not None else default_run_path(argv)
+    if "{task}" in str(run_path):
+        run_path = Path(str(run_path).replace("{task}", _task_slug()))
     result = trace(argv, run_path, options)
     if result.interrupted:
         click.echo(f"ioprof: analysis skipped (interrupted); run directory: {result.run.path} "
