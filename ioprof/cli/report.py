@@ -1,4 +1,5 @@
-"""`ioprof report RUN_DIR`: (re-)analyze a run directory and render its reports."""
+"""`ioprof report RUN_DIR`: (re-)analyze a run directory and render its reports; on a folder of
+run directories (every worker of a multi-worker job), the cluster report."""
 
 from __future__ import annotations
 
@@ -21,7 +22,15 @@ from ioprof.errors import IoprofError
               help="Hide user names, host names and home-directory paths (external tickets).")
 def report_command(run_dir: Path, fmt: str, output: Path | None, open_browser: bool,
                    anonymize: bool) -> int:
-    """Analyze RUN_DIR (written by `ioprof trace`) and write its report."""
+    """Analyze RUN_DIR (written by `ioprof trace`) and write its report.
+
+    Given a folder of run directories (JOBDIR, each worker of one multi-worker job traced with
+    `ioprof trace -o JOBDIR/{task}`), write the cluster report: JOBDIR/cluster.json and
+    JOBDIR/report.html, naming the worker that holds the others back."""
+    from ioprof.analyzers.cluster.workers import is_job_dir
+
+    if is_job_dir(run_dir):
+        return _cluster_report(run_dir, fmt, output, open_browser, anonymize)
     try:
         from ioprof.analyzers import analyze_run, write_analysis
         from ioprof.reports import render
@@ -34,6 +43,27 @@ def report_command(run_dir: Path, fmt: str, output: Path | None, open_browser: b
     for line in degraded_lines(analysis):
         click.echo(f"ioprof: warning: {line}", err=True)
     path = render(run_dir, analysis, fmt=fmt, output=output, anonymize=anonymize)
+    if path is not None:
+        click.echo(f"ioprof: wrote {path}", err=True)
+        if open_browser and fmt == "html":
+            webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _cluster_report(job_dir: Path, fmt: str, output: Path | None, open_browser: bool,
+                    anonymize: bool) -> int:
+    from ioprof.analyzers.cluster.run import analyze_cluster
+    from ioprof.reports.cluster_render import render_cluster, write_cluster_json
+
+    analysis = analyze_cluster(job_dir)
+    write_cluster_json(job_dir, analysis)
+    for line in analysis.warnings:
+        click.echo(f"ioprof: warning: {line}", err=True)
+    path = render_cluster(job_dir, analysis, fmt=fmt, output=output, anonymize=anonymize)
+    if fmt != "text":  # the terminal summary (with --format text it is the output itself)
+        from ioprof.reports.cluster_text import render_cluster_text
+
+        click.echo(render_cluster_text(analysis), err=True)
     if path is not None:
         click.echo(f"ioprof: wrote {path}", err=True)
         if open_browser and fmt == "html":

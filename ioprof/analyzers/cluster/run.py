@@ -1,0 +1,107 @@
+"""`analyze_cluster(JOBDIR)`: every worker's run, aligned by step number, and the verdict.
+
+Gather first (each run analysed as a single run, `workers.py`), then check the runs belong
+together, estimate the hosts' clock offsets, and decide once (`straggler.py`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from ioprof.analyzers.cluster.model import ClusterAnalysis, Straggler, Worker
+from ioprof.analyzers.cluster.straggler import aligned_steps, find_straggler
+from ioprof.analyzers.cluster.workers import WorkerResult, run_dirs, summarize_all
+from ioprof.analyzers.verdict.bottleneck import short_loc
+from ioprof.errors import IoprofError
+
+
+def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnalysis:
+    runs = run_dirs(job_dir)
+    if not runs:
+        raise IoprofError(f"{job_dir}: no run directories in it (each worker's "
+                          "`ioprof trace -o JOBDIR/{task}` makes one)")
+    results = summarize_all(runs, job_dir, processes)
+    results.sort(key=lambda r: (r.worker.task.split(":")[0] != "chief",
+                                r.worker.task.split(":")[0],
+                                r.index if r.index is not None else 1 << 30, r.worker.run))
+    warnings = _consistency(results)
+    offsets = _clock_offsets(results)
+    workers = [Worker(**{**_fields(r.worker), "clock_offset_ns": off})
+               for r, off in zip(results, offsets, strict=True)]
+    for w in workers:
+        warnings.extend(w.warnings)
+    aligned = aligned_steps(workers)
+    straggler, why_none = find_straggler(workers, aligned)
+    spec = next((r.spec for r in results if r.spec), None)
+    return ClusterAnalysis(
+        job_dir=str(job_dir), command=results[0].command, cluster_spec=spec,
+        workers=tuple(workers), aligned_steps=aligned, straggler=straggler,
+        summary=_summary(workers, straggler, why_none), no_straggler_reason=why_none,
+        warnings=tuple(dict.fromkeys(warnings)))
+
+
+def _fields(worker: Worker) -> dict:
+    return {f: getattr(worker, f) for f in worker.__dataclass_fields__}
+
+
+def _consistency(results: list[WorkerResult]) -> list[str]:
+    """Runs of one job share the cluster spec and the command; every task has one run."""
+    out: list[str] = []
+    specs = {repr(sorted((k, tuple(v)) for k, v in r.spec.items())) for r in results if r.spec}
+    if len(specs) > 1:
+        out.append("the runs do not belong to one job: their TF_CONFIG cluster specs differ")
+    commands = {r.command for r in results}
+    if len(commands) > 1:
+        out.append("the workers ran different commands: "
+                   + "; ".join(f"{r.worker.task}: {' '.join(r.command)[:80]}" for r in results
+                               if r.command != results[0].command)[:400])
+    tasks = [r.worker.task for r in results]
+    dupes = sorted({t for t in tasks if tasks.count(t) > 1})
+    if dupes:
+        out.append(f"several runs claim the same task: {', '.join(dupes)}")
+    spec = next((r.spec for r in results if r.spec), None)
+    if spec:
+        expected = {f"{kind}:{i}" for kind, addresses in spec.items()
+                    if kind not in ("ps", "evaluator") for i in range(len(addresses))}
+        missing = sorted(expected - set(tasks))
+        if missing:
+            out.append(f"no run for {', '.join(missing)} (in the cluster spec): its time is "
+                       "unknown, and it may be the one the others wait for")
+    return out
+
+
+def _clock_offsets(results: list[WorkerResult]) -> list[float | None]:
+    """Each host's clock minus the first worker's: a synchronous job's workers leave each
+    all-reduce together, so the same step ends at the same moment on all of them; the
+    median difference of their step-clock times for the same steps estimates the offset
+    (to within the all-reduce's own skew, a millisecond or so on one network)."""
+    ref = results[0].step_ends_ns if results else ()
+    out: list[float | None] = []
+    for r in results:
+        n = min(len(ref), len(r.step_ends_ns))
+        if n < 3:
+            out.append(None)
+            continue
+        out.append(float(statistics.median(b - a for a, b in zip(ref[:n], r.step_ends_ns[:n],
+                                                                   strict=True))))
+    return out
+
+
+def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str | None) -> str:
+    if straggler is None:
+        waits = [w.wait_for_others_percent for w in workers if w.steps]
+        wait = f"; the workers wait {statistics.median(waits):.0f}% of their step time in the " \
+               "all-reduce (median)" if waits else ""
+        return f"No straggler: {why_none}{wait}."
+    b = straggler.bottleneck
+    cause = ""
+    if b is not None:
+        culprit = next((c for c in b.culprits if c.source), None)
+        cause = f": on its own it is {b.category}-bound" + (
+            f" at {short_loc(culprit.source)}" if culprit else "")
+    others = [w.wait_for_others_percent for w in workers
+              if w.task != straggler.task and w.wait_for_others_percent is not None]
+    wait = (f", and the other workers wait {statistics.median(others):.0f}% of their step "
+            "time for it in the all-reduce") if others else ""
+    return f"{straggler.task} holds the cluster back{cause}{wait}."

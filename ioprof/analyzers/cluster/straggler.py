@@ -1,0 +1,96 @@
+"""Which worker sets a synchronous cluster's pace, named only when the evidence agrees.
+
+Every step of a synchronous job ends when the slowest worker reaches the all-reduce, so the
+step time is the same on every worker and says nothing about who is slow. What differs is the
+*own* time (the step less the wait in collectives with no own kernel running): the straggler
+does the most of its own work and waits least. A worker is named when, over the steps captured
+on every worker,
+- its own time is the largest in at least `MIN_SLOWEST_SHARE` of them (consistently, not once),
+- its median own time is at least `MIN_OWN_RATIO` times the median of the others' medians,
+- and the others wait at least `MIN_OTHERS_WAIT` of their step time (they are held back).
+A balanced cluster fails the second test and names nobody.
+
+The gain bound: per aligned step, the step with the straggler's own time replaced by the
+median of the others' own times at that step, the others' own times and the exchange's own
+cost (the straggler's wait: it waits for nobody) kept as measured. It bounds from above: the
+others' own times may grow once they stop waiting (they share the machine, a network...).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from ioprof.analyzers.cluster.model import Straggler, Worker, WorkerStep
+
+MIN_ALIGNED_STEPS = 5
+MIN_SLOWEST_SHARE = 0.6
+MIN_OWN_RATIO = 1.2
+MIN_OTHERS_WAIT = 0.10
+
+
+def aligned_steps(workers: list[Worker]) -> tuple[int, ...]:
+    """Step numbers captured on every worker that has captured steps."""
+    sets = [{s.step for s in w.steps} for w in workers if w.steps]
+    if len(sets) < 2:
+        return ()
+    return tuple(sorted(set.intersection(*sets)))
+
+
+def _by_step(worker: Worker, steps: set[int]) -> dict[int, WorkerStep]:
+    return {s.step: s for s in worker.steps if s.step in steps}
+
+
+def find_straggler(workers: list[Worker], aligned: tuple[int, ...]
+                   ) -> tuple[Straggler | None, str | None]:
+    """(the straggler, None) or (None, why none is named)."""
+    live = [w for w in workers if w.steps]
+    if len(live) < 2:
+        return None, "fewer than two workers have captured steps"
+    if len(aligned) < MIN_ALIGNED_STEPS:
+        return None, (f"only {len(aligned)} step(s) were captured on every worker (at least "
+                      f"{MIN_ALIGNED_STEPS} needed to compare them)")
+    keep = set(aligned)
+    table = [_by_step(w, keep) for w in live]
+    slowest = [0] * len(live)
+    for step in aligned:
+        owns = [t[step].own_ns for t in table]
+        slowest[owns.index(max(owns))] += 1
+    top = max(range(len(live)), key=lambda i: slowest[i])
+    share = slowest[top] / len(aligned)
+    medians = [statistics.median(t[s].own_ns for s in aligned) for t in table]
+    others = [m for i, m in enumerate(medians) if i != top]
+    ratio = medians[top] / max(statistics.median(others), 1.0)
+    waits = [sum(t[s].wait_ns for s in aligned) / max(1, sum(t[s].dur_ns for s in aligned))
+             for i, t in enumerate(table) if i != top]
+    others_wait = statistics.median(waits)
+    name = live[top].task
+    if ratio < MIN_OWN_RATIO:
+        return None, (f"balanced: the workers' median own times are within "
+                      f"{100 * (ratio - 1):.0f}% of each other (a straggler needs "
+                      f"{100 * (MIN_OWN_RATIO - 1):.0f}% more than the others)")
+    if share < MIN_SLOWEST_SHARE:
+        return None, (f"no worker is consistently the slowest: {name} has the largest own "
+                      f"time in {share:.0%} of the steps (needs {MIN_SLOWEST_SHARE:.0%})")
+    if others_wait < MIN_OTHERS_WAIT:
+        return None, (f"{name} does the most own work, but the others wait only "
+                      f"{others_wait:.0%} of their step time for it")
+    gain = _gain_bound(table, top, aligned)
+    evidence = (f"{name}'s own time (median {medians[top] / 1e6:.1f} ms a step) is "
+                f"{ratio:.1f}x the other workers' (median {statistics.median(others) / 1e6:.1f}"
+                f" ms) and the largest in {share:.0%} of the {len(aligned)} steps captured on "
+                f"every worker; the others wait {others_wait:.0%} of their step time in the "
+                "all-reduce")
+    return Straggler(task=name, bottleneck=live[top].own_bottleneck, gain_bound=gain,
+                     slowest_share=share, own_over_median=ratio, evidence=evidence), None
+
+
+def _gain_bound(table: list[dict[int, WorkerStep]], top: int, aligned: tuple[int, ...]
+                ) -> float:
+    now = after = 0
+    for step in aligned:
+        mine = table[top][step]
+        others = [t[step].own_ns for i, t in enumerate(table) if i != top]
+        like_median = statistics.median(others)
+        now += max(t[step].dur_ns for t in table)
+        after += max(max(others), like_median) + mine.wait_ns
+    return now / after if after else 1.0

@@ -1,0 +1,104 @@
+"""Finding a job's run directories and reducing each one to what the cluster view needs.
+
+`ioprof report JOBDIR` gets a folder whose subfolders are run directories of one job (each
+worker traced with `ioprof trace -o JOBDIR/{task}`). Each run is analysed exactly as a single
+run is (`analyze_run`), in its own process when there are several (runs are independent, and
+a process at a time holds one run's analysis: memory stays that of a few single runs), and
+comes back as a compact `WorkerResult`: its captured steps by step number, its step clock,
+and its own verdict chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ioprof.analyzers.cluster.model import Worker, WorkerStep
+from ioprof.errors import IoprofError
+from ioprof.rundir import MANIFEST, REPORT_HTML, RunDir
+
+# Runs analysed at once; each process holds one run's analysis.
+MAX_PROCESSES = 4
+
+
+def run_dirs(job_dir: Path) -> list[Path]:
+    """The run directories directly under `job_dir` (sorted by name), or [] when none."""
+    try:
+        children = sorted(p for p in job_dir.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    return [p for p in children if (p / MANIFEST).is_file()]
+
+
+def is_job_dir(path: Path) -> bool:
+    """A folder of run directories (not itself one)."""
+    return path.is_dir() and not (path / MANIFEST).exists() and bool(run_dirs(path))
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """One run, reduced: the worker and what the cluster checks across runs."""
+
+    worker: Worker
+    command: tuple[str, ...]
+    spec: dict[str, Any] | None
+    step_ends_ns: tuple[int, ...]  # the step clock: every step's end (this host's clock)
+    index: int | None  # TF_CONFIG's task index (for ordering); None without one
+
+
+def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
+    """Analyse one run and keep the cluster's part of it. Writes the run's own report.html
+    when it has none (the cluster report links to it); never anything else in the run."""
+    from ioprof.analyzers import analyze_run
+    from ioprof.analyzers.evidence.merged_timeline import run_step_times
+
+    path = Path(run_path)
+    _, manifest = RunDir.open(path)
+    analysis = analyze_run(path)
+    report = path / REPORT_HTML
+    if not report.exists():
+        from ioprof.reports import write_reports
+
+        with contextlib.suppress(IoprofError):  # the cluster report stands without it
+            write_reports(path, analysis)
+    cluster = manifest.cluster or {}
+    task = str(cluster.get("task") or path.name)
+    ends = run_step_times(path)
+    steps = tuple(sorted(
+        (WorkerStep(step=s.step, dur_ns=s.dur_ns, wait_ns=s.collective_ns,
+                    input_ns=s.input_wait_ns) for s in analysis.steps.per_step),
+        key=lambda s: s.step))
+    warnings = []
+    if not manifest.cluster:
+        warnings.append(f"{path.name}: its manifest names no cluster task (traced without "
+                        "TF_CONFIG, or by an older ioprof): named by its folder")
+    if not steps:
+        warnings.append(f"{task}: no captured steps ({analysis.assessment.reasons[0]})"
+                        if analysis.assessment.reasons else f"{task}: no captured steps")
+    worker = Worker(
+        task=task, run=os.path.relpath(path, job_dir), host=manifest.host.get("hostname"),
+        report=os.path.relpath(report, job_dir) if report.exists() else None, steps=steps,
+        step_clock_ns=tuple(b - a for a, b in zip(ends, ends[1:], strict=False)),
+        own_bottleneck=analysis.bottleneck if analysis.assessment.verdict else None,
+        breakdown={c: analysis.breakdown.get(c) for c in
+                   ("read", "decode", "transfer", "compute", "other")},
+        warnings=tuple(warnings))
+    index = cluster.get("index")
+    return WorkerResult(worker=worker, command=tuple(manifest.command),
+                        spec=cluster.get("spec"), step_ends_ns=ends,
+                        index=index if isinstance(index, int) else None)
+
+
+def summarize_all(runs: list[Path], job_dir: Path,
+                  processes: int | None = None) -> list[WorkerResult]:
+    """Every run, in parallel processes when there are several (at most MAX_PROCESSES)."""
+    n = processes or min(MAX_PROCESSES, os.cpu_count() or 1, len(runs))
+    args = [(str(r), str(job_dir)) for r in runs]
+    if n <= 1 or len(runs) == 1:
+        return [summarize_worker(*a) for a in args]
+    with ProcessPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(summarize_worker, *zip(*args, strict=True)))
