@@ -66,6 +66,9 @@ class TraceOptions:
     capture_windows: int = 1
     capture_interval_s: float = 30.0
     xla_metadata: bool = True
+    # A task of a multi-worker job gets a TF capture only when asked: TF 2.21's profiler can
+    # crash a worker when it stops during collective ops (docs/multi-worker.md).
+    cluster_capture: bool = False
     quiet: bool = False
     analyze: bool = True
     # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
@@ -133,11 +136,20 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     if problem:
         manifest.warnings.append(problem)
     lockstep = cluster is not None and cluster.size > 1
+    tf_profile = options.tf_profile
+    if lockstep and tf_profile and not options.cluster_capture:
+        tf_profile = False
+        manifest.warnings.append(
+            f"{cluster.task} of a {cluster.size}-task job: no TF capture unless asked "
+            "(--cluster-capture): TF 2.21's profiler can crash a worker when it stops during "
+            "collective ops (docs/multi-worker.md); without a capture a worker's own time "
+            "and its wait for the others cannot be told apart")
     if cluster is not None:
         clock = time.get_clock_info("time")
         manifest.cluster = {**cluster.to_json(), "clock": {
             "name": "CLOCK_REALTIME (epoch ns)", "resolution_ns": int(clock.resolution * 1e9),
-            "adjustable": clock.adjustable, "lockstep_windows": lockstep}}
+            "adjustable": clock.adjustable, "lockstep_windows": lockstep},
+            "capture": "off" if lockstep and not options.cluster_capture else "on"}
     collectors: list = []
     if options.host:
         collectors.append(HostCollector(run.path, options.host_interval_s))
@@ -147,12 +159,12 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
                                          nonblocking=not options.pyspy_blocking))
     if options.tf:
         collectors.append(TfProfileCollector(
-            run.path, profile=options.tf_profile, after_steps=options.capture_after_steps,
+            run.path, profile=tf_profile, after_steps=options.capture_after_steps,
             after_s=options.capture_after_s, window_steps=options.capture_steps,
             window_s=options.capture_s, windows=options.capture_windows,
             interval_s=options.capture_interval_s, lockstep=lockstep,
         ))
-        if options.tf_profile and options.xla_metadata:
+        if tf_profile and options.xla_metadata:
             collectors.append(XlaMetadataCollector(run.path))
     env = dict(os.environ)
     for collector in collectors:
@@ -200,6 +212,15 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
                 manifest.warnings.append(
                     f"{record.name} collector {record.status}: {record.reason}")
         tf_record = manifest.collectors.get("tf")
+        if lockstep and tf_profile and tf_record is not None \
+                and manifest.exit.signal in (signal.SIGSEGV, signal.SIGABRT) \
+                and tf_record.details.get("windows") \
+                and not tf_record.details.get("died_in_profiler_stop"):
+            manifest.warnings.append(
+                f"the job died of signal {manifest.exit.signal} after TF's profiler ran in this "
+                "task of a multi-worker job: TF 2.21's profiler can corrupt the heap when it "
+                "stops during collective ops, and the process may crash later "
+                "(docs/multi-worker.md)")
         if tf_record is not None:
             manifest.host["python"] = tf_record.details.get("job_python")
             manifest.host["tf_version"] = tf_record.details.get("tf_version")

@@ -3,6 +3,7 @@ read its shards through the 10 MB/s throttle, worker 0 from the page cache; both
 `ioprof trace -o JOBDIR/{task}`, MultiWorkerMirroredStrategy on loopback, TF 2.21 CPU)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -15,6 +16,7 @@ from ioprof.analyzers import analyze_run
 from ioprof.analyzers.cluster.model import Worker, WorkerStep
 from ioprof.analyzers.cluster.run import analyze_cluster
 from ioprof.analyzers.cluster.straggler import find_straggler
+from ioprof.analyzers.model import Bottleneck
 from ioprof.reports.words import headline
 
 DATA = Path(__file__).parent / "data" / "cluster_read_slow1"
@@ -79,11 +81,34 @@ def test_cluster_json_has_the_documented_shape(job):
     json.dumps(c)
 
 
-def _worker(task: str, owns: list[float], waits: list[float]) -> Worker:
+def _worker(task: str, owns: list[float], waits: list[float], **more) -> Worker:
     steps = tuple(WorkerStep(step=i, dur_ns=int((o + w) * 1e6), wait_ns=int(w * 1e6),
                              input_ns=0) for i, (o, w) in enumerate(zip(owns, waits,
                                                                         strict=True)))
-    return Worker(task=task, run=task, host=None, report=None, steps=steps)
+    return Worker(task=task, run=task, host=more.pop("host", None), report=None, steps=steps,
+                  **more)
+
+
+def test_cpu_work_on_a_shared_saturated_host_is_contention_not_a_straggler():
+    """Two workers on one 2-core host: one falls behind on CPU work, which one is the OS
+    scheduler's choice (measured: it changes between runs), so neither is named."""
+    compute = Bottleneck(category="compute", summary="")
+    read = Bottleneck(category="read", summary="")
+    fast = _worker("worker:0", [4] * 8, [6] * 8, host="vm", own_bottleneck=compute,
+                   cpu_saturated=True, host_cpu_percent=95.0)
+    slow = _worker("worker:1", [9] * 8, [1] * 8, host="vm", own_bottleneck=compute,
+                   cpu_saturated=False, host_cpu_percent=88.0)
+    straggler, why = find_straggler([fast, slow], tuple(range(8)))
+    assert straggler is None and "scheduler" in why and "host vm" in why
+    # the same figures, but its own time is reading: that is its own cause, and it is named
+    slow = dataclasses.replace(slow, own_bottleneck=read)
+    straggler, _ = find_straggler([fast, slow], tuple(range(8)))
+    assert straggler is not None and straggler.task == "worker:1"
+    # or on hosts of their own: named
+    slow = dataclasses.replace(slow, own_bottleneck=compute, host="other")
+    straggler, _ = find_straggler([fast, slow], tuple(range(8)))
+    assert straggler is not None and straggler.task == "worker:1"
+    assert straggler.others_wait == pytest.approx(0.5)  # (6 - 1) of a 10 ms step
 
 
 def test_balanced_workers_name_no_straggler():

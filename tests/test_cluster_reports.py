@@ -63,7 +63,7 @@ def two_workers(task: str = "worker:1", file: str = TRAIN, op: str = "DecodeJpeg
     workers = [worker(0, 40, 30, step_ms=100),
                worker(1, 98, 30, step_ms=100, input_ms=60, task=task, host=host, b=slow)]
     s = Straggler(task=task, bottleneck=slow, gain_bound=2.34, slowest_share=1.0,
-                  own_over_median=2.45,
+                  own_over_median=2.45, others_wait=0.55,
                   evidence="its own time was the longest in 30 of 30 steps (2.45x the median)")
     return cluster(workers, s)
 
@@ -138,7 +138,8 @@ def sixty_four() -> ClusterAnalysis:
     workers = [worker(i, 40 + i % 7, 200, step_ms=90, jitter=True) for i in range(64)]
     workers[37] = worker(37, 88, 200, step_ms=90, input_ms=50, b=bottleneck())
     s = Straggler(task="worker:37", bottleneck=workers[37].own_bottleneck, gain_bound=1.9,
-                  slowest_share=0.97, own_over_median=2.0, evidence="slowest in 97% of steps")
+                  slowest_share=0.97, own_over_median=2.0, others_wait=0.5,
+                  evidence="slowest in 97% of steps")
     return cluster(workers, s)
 
 

@@ -598,9 +598,13 @@ class RunFacts:
     steps_seen: int | None = None  # the bootstrap's step counter over the whole run
     collectors: Mapping[str, str] = field(default_factory=dict)  # name -> status
     origin: str = "traced"  # "traced", or how a run ioprof did not start came to be
+    cluster_task: str | None = None  # "worker:1" in a multi-worker job (TF_CONFIG)
+    cluster_size: int = 1  # tasks in that job's cluster spec
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **({"cluster_task": self.cluster_task, "cluster_size": self.cluster_size}
+               if self.cluster_task else {}),
             "path": self.path,
             "origin": self.origin,
             "command": list(self.command),

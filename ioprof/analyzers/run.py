@@ -73,6 +73,9 @@ def _run_facts(loaded: LoadedRun) -> RunFacts:
         steps_seen=exit_rec.get("steps") if isinstance(exit_rec.get("steps"), int) else None,
         collectors={k: v.status for k, v in m.collectors.items()},
         origin=str((m.origin or {}).get("kind") or "traced"),
+        cluster_task=(m.cluster or {}).get("task"),
+        cluster_size=sum(len(v) for v in ((m.cluster or {}).get("spec") or {}).values()
+                         if isinstance(v, list)) or 1,
     )
 
 

@@ -238,6 +238,9 @@ class CaptureScheduler:
             self._done += 1
             boot = self.bootstrap
             steps = boot.steps - self._window_start_step
+            # Written before TF's stop: a process that dies inside it (TF 2.21's profiler can,
+            # on a multi-worker job) leaves this as its last capture record.
+            boot.log.emit("capture_stopping", capture=self._done)
             try:
                 self.original_stop()
                 ok, error = True, None

@@ -66,6 +66,12 @@ def _task_slug() -> str:
 @click.option("--no-xla-metadata", is_flag=True,
               help="Do not ask XLA to dump its compiled modules (then XLA-compiled time "
                    "cannot be named by TF op or layer).")
+@click.option("--cluster-capture", is_flag=True,
+              help="In a task of a multi-worker job (TF_CONFIG), capture with TF's profiler "
+                   "anyway: TF 2.21's profiler can crash a worker when it stops during "
+                   "collective ops (seen here on ~1 stop in 6 of non-chief workers; see "
+                   "docs/multi-worker.md). Without it a worker's own time and its wait for "
+                   "the others cannot be told apart.")
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
 @click.option("--no-probe", is_flag=True,
               help="On a read-bound verdict, do not probe the data volume after the job.")
@@ -75,7 +81,8 @@ def trace_command(
     pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
     no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
-    no_xla_metadata: bool, no_analyze: bool, no_probe: bool, command: tuple[str, ...],
+    no_xla_metadata: bool, cluster_capture: bool, no_analyze: bool, no_probe: bool,
+    command: tuple[str, ...],
 ) -> int:
     """Run CMD with ioprof's collectors and write a run directory.
 
@@ -94,7 +101,8 @@ def trace_command(
         tf=not no_tf, tf_profile=not no_tf_profile, capture_after_steps=capture_after_steps,
         capture_after_s=capture_after_seconds, capture_steps=capture_steps,
         capture_s=capture_seconds, capture_windows=captures,
-        capture_interval_s=capture_interval, xla_metadata=not no_xla_metadata, quiet=quiet,
+        capture_interval_s=capture_interval, xla_metadata=not no_xla_metadata,
+        cluster_capture=cluster_capture, quiet=quiet,
         analyze=not no_analyze,
     )
     from ioprof.tracer import resolve_command

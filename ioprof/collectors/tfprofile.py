@@ -166,7 +166,14 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
             "ended_by": stop.get("ended_by") if stop else "lost",
             "reason": start.get("reason"),
         })
-        if stop is None:
+        stopping = any(s.get("capture") == start.get("capture")
+                       for s in by_type.get("capture_stopping", []))
+        if stop is None and stopping:
+            record.degrade(f"capture {start.get('capture')} was lost: the job died inside "
+                           "TensorFlow's profiler stop (tf.profiler.experimental.stop); on a "
+                           "multi-worker job this is TF's own crash (docs/multi-worker.md)")
+            details["died_in_profiler_stop"] = True
+        elif stop is None:
             record.degrade(f"capture {start.get('capture')} was lost: the job ended "
                            "(killed?) before it could be saved")
         elif not stop.get("ok"):

@@ -63,6 +63,8 @@ def straggler_lines(analysis: ClusterAnalysis) -> list[str]:
     s = analysis.straggler
     if s is None:
         reason = analysis.no_straggler_reason or "no worker's own time stands out"
+        if reason in analysis.summary:  # the summary line already says it
+            return []
         return _wrap(f"No straggler: {reason}")
     worker = worker_by_task(analysis, s.task)
     host = f" on {worker.host}" if worker is not None and worker.host else ""

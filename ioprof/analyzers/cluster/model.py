@@ -56,6 +56,8 @@ class Worker:
     own_bottleneck: Bottleneck | None = None  # the worker's single-run verdict chain
     breakdown: dict[str, float] = field(default_factory=dict)  # its single-run category shares
     warnings: tuple[str, ...] = ()
+    host_cpu_percent: float | None = None  # its host's CPUs, busy over its capture
+    cpu_saturated: bool | None = None  # that host's CPUs were (nearly) all busy
 
     def median(self, what: str) -> float | None:
         """Median over the aligned captured steps of `dur`, `wait`, `own` or `input` (ns)."""
@@ -87,6 +89,8 @@ class Worker:
             "own_percent": _r(100.0 * own / total if total else None),
             "input_wait_percent": _r(100.0 * inp / total if total else None),
             "clock_offset_ms": _ms(self.clock_offset_ns),
+            "host_cpu_percent": _r(self.host_cpu_percent, 1),
+            "cpu_saturated": self.cpu_saturated,
             "breakdown": {k: _r(v, 4) for k, v in self.breakdown.items()},
             "own_bottleneck": self.own_bottleneck.to_json() if self.own_bottleneck else None,
             "steps": [{"step": s.step, "dur_ms": _ms(s.dur_ns), "own_ms": _ms(s.own_ns),
@@ -107,6 +111,7 @@ class Straggler:
     gain_bound: float
     slowest_share: float  # of aligned steps in which its own time was the largest
     own_over_median: float  # its median own time over the other workers' median own time
+    others_wait: float  # the others' wait for it, beyond the exchange's own cost (of step)
     evidence: str  # one sentence with the figures above
 
     def to_json(self) -> dict[str, Any]:
@@ -116,6 +121,7 @@ class Straggler:
             "gain_bound": _r(self.gain_bound, 3),
             "slowest_share": _r(self.slowest_share, 3),
             "own_over_median": _r(self.own_over_median, 3),
+            "others_wait_percent": _r(100 * self.others_wait),
             "evidence": self.evidence,
         }
 

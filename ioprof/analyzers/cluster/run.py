@@ -33,6 +33,10 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
         warnings.extend(w.warnings)
     aligned = aligned_steps(workers)
     straggler, why_none = find_straggler(workers, aligned)
+    if not any(w.steps for w in workers):
+        why_none = ("no worker has a TF capture, so no worker's own time can be told from its "
+                    "wait for the others (multi-worker captures are opt-in: trace every worker "
+                    "with `ioprof trace --cluster-capture`; docs/multi-worker.md)")
     spec = next((r.spec for r in results if r.spec), None)
     return ClusterAnalysis(
         job_dir=str(job_dir), command=results[0].command, cluster_spec=spec,
@@ -100,8 +104,6 @@ def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str |
         culprit = next((c for c in b.culprits if c.source), None)
         cause = f": on its own it is {b.category}-bound" + (
             f" at {short_loc(culprit.source)}" if culprit else "")
-    others = [w.wait_for_others_percent for w in workers
-              if w.task != straggler.task and w.wait_for_others_percent is not None]
-    wait = (f", and the other workers wait {statistics.median(others):.0f}% of their step "
-            "time for it in the all-reduce") if others else ""
+    wait = (f", and the other workers wait {100 * straggler.others_wait:.0f}% of their step "
+            "time for it in the all-reduce")
     return f"{straggler.task} holds the cluster back{cause}{wait}."

@@ -7,8 +7,15 @@ does the most of its own work and waits least. A worker is named when, over the 
 on every worker,
 - its own time is the largest in at least `MIN_SLOWEST_SHARE` of them (consistently, not once),
 - its median own time is at least `MIN_OWN_RATIO` times the median of the others' medians,
-- and the others wait at least `MIN_OTHERS_WAIT` of their step time (they are held back).
-A balanced cluster fails the second test and names nobody.
+- and the others wait *for it* at least `MIN_OTHERS_WAIT` of their step time: their wait
+  beyond the straggler's own (the straggler waits for nobody, so its time in the all-reduce is
+  what the exchange itself costs; a fast network or a tiny model makes that most of every
+  worker's "wait").
+A balanced cluster fails the second or the third test and names nobody. And a worker whose
+own time is CPU work (compute, decode, other) on a host it shares with other workers, whose
+CPUs were saturated, is not named either: the workers compete for the same cores, and which one
+falls behind is the OS scheduler's doing (it changes from run to run), not a cause in its code;
+the reason says so.
 
 The gain bound: per aligned step, the step with the straggler's own time replaced by the
 median of the others' own times at that step, the others' own times and the exchange's own
@@ -25,7 +32,7 @@ from ioprof.analyzers.cluster.model import Straggler, Worker, WorkerStep
 MIN_ALIGNED_STEPS = 5
 MIN_SLOWEST_SHARE = 0.6
 MIN_OWN_RATIO = 1.2
-MIN_OTHERS_WAIT = 0.10
+MIN_OTHERS_WAIT = 0.20
 
 
 def aligned_steps(workers: list[Worker]) -> tuple[int, ...]:
@@ -60,7 +67,8 @@ def find_straggler(workers: list[Worker], aligned: tuple[int, ...]
     medians = [statistics.median(t[s].own_ns for s in aligned) for t in table]
     others = [m for i, m in enumerate(medians) if i != top]
     ratio = medians[top] / max(statistics.median(others), 1.0)
-    waits = [sum(t[s].wait_ns for s in aligned) / max(1, sum(t[s].dur_ns for s in aligned))
+    waits = [sum(max(0, t[s].wait_ns - table[top][s].wait_ns) for s in aligned)
+             / max(1, sum(t[s].dur_ns for s in aligned))
              for i, t in enumerate(table) if i != top]
     others_wait = statistics.median(waits)
     name = live[top].task
@@ -72,16 +80,46 @@ def find_straggler(workers: list[Worker], aligned: tuple[int, ...]
         return None, (f"no worker is consistently the slowest: {name} has the largest own "
                       f"time in {share:.0%} of the steps (needs {MIN_SLOWEST_SHARE:.0%})")
     if others_wait < MIN_OTHERS_WAIT:
-        return None, (f"{name} does the most own work, but the others wait only "
-                      f"{others_wait:.0%} of their step time for it")
+        return None, (f"{name} does the most own work, but the others wait for it only "
+                      f"{others_wait:.0%} of their step time (beyond what the all-reduce "
+                      f"itself costs; a straggler holds them back at least "
+                      f"{MIN_OTHERS_WAIT:.0%})")
+    shared = _contended(live, top)
+    if shared is not None:
+        return None, (f"{name}'s own time was the largest ({ratio:.1f}x the others'), but it "
+                      f"shares {shared} and its own time is CPU work "
+                      f"({live[top].own_bottleneck.category}): the workers compete for the same "
+                      "cores, and which one falls behind is the OS scheduler's doing, not a "
+                      "cause in its code (give each worker its own cores or host)")
     gain = _gain_bound(table, top, aligned)
     evidence = (f"{name}'s own time (median {medians[top] / 1e6:.1f} ms a step) is "
                 f"{ratio:.1f}x the other workers' (median {statistics.median(others) / 1e6:.1f}"
                 f" ms) and the largest in {share:.0%} of the {len(aligned)} steps captured on "
-                f"every worker; the others wait {others_wait:.0%} of their step time in the "
-                "all-reduce")
+                f"every worker; the others wait for it {others_wait:.0%} of their step time "
+                "(beyond what the all-reduce itself costs)")
     return Straggler(task=name, bottleneck=live[top].own_bottleneck, gain_bound=gain,
-                     slowest_share=share, own_over_median=ratio, evidence=evidence), None
+                     slowest_share=share, own_over_median=ratio, others_wait=others_wait,
+                     evidence=evidence), None
+
+
+CPU_CATEGORIES = ("compute", "decode", "other")
+
+
+def _contended(workers: list[Worker], top: int) -> str | None:
+    """'host vm with worker:0, whose CPUs were 95% busy' when the candidate's own time is CPU
+    work on a saturated host it shares with other workers; else None."""
+    me = workers[top]
+    b = me.own_bottleneck
+    if b is None or b.category not in CPU_CATEGORIES or not me.host:
+        return None
+    mates = [w for i, w in enumerate(workers) if i != top and w.host == me.host]
+    # one host, one saturation: each worker sampled it over its own capture
+    if not mates or not any(w.cpu_saturated for w in [me, *mates]):
+        return None
+    percents = [w.host_cpu_percent for w in [me, *mates] if w.host_cpu_percent is not None]
+    busy = f", whose CPUs were up to {max(percents):.0f}% busy" if percents \
+        else ", whose CPUs were saturated"
+    return f"host {me.host} with {', '.join(w.task for w in mates[:4])}{busy},"
 
 
 def _gain_bound(table: list[dict[int, WorkerStep]], top: int, aligned: tuple[int, ...]

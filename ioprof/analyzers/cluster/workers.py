@@ -86,7 +86,8 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         own_bottleneck=analysis.bottleneck if analysis.assessment.verdict else None,
         breakdown={c: analysis.breakdown.get(c) for c in
                    ("read", "decode", "transfer", "compute", "other")},
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), host_cpu_percent=analysis.host.system_cpu_percent,
+        cpu_saturated=analysis.host.cpu_saturated)
     index = cluster.get("index")
     return WorkerResult(worker=worker, command=tuple(manifest.command),
                         spec=cluster.get("spec"), step_ends_ns=ends,

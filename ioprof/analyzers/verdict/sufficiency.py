@@ -13,6 +13,8 @@ covers, and what qualifies it. The rules (docs/analysis-format.md, "assessment")
 - **Captures stand for the run.** A capture that saw no steps is never used. A capture whose
   steps ran faster than the run's other steps (`MIN_REPRESENTATIVE_SLOWDOWN`) is not used when
   another capture is representative, and qualifies the verdict when none is.
+- **A worker of a multi-worker job** without a TF capture gets no verdict: its own work and
+  its wait in the all-reduce are one TF call to py-spy.
 - **The job's end.** A job that failed or was interrupted gets a verdict only on the steps
   before its end, and the headline says so first.
 Below these, the verdict is withheld: the report says what ioprof cannot tell and what would
@@ -104,6 +106,12 @@ def decide(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = 
 def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
     """Why the evidence cannot carry a verdict (empty when it can), and what would."""
     steps = a.steps
+    if a.run.cluster_size > 1 and steps.source == "fallback":
+        return ([f"{a.run.cluster_task} is one of {a.run.cluster_size} tasks of a multi-worker "
+                 "job and has no TF capture: its own work and its wait for the other workers "
+                 "happen inside the same TF call, which Python's samples cannot tell apart"],
+                ["a TF capture on every worker (`ioprof trace --cluster-capture`; "
+                 "docs/multi-worker.md says what it risks on TF 2.21)"])
     if steps.count >= MIN_VERDICT_STEPS and a.bottleneck is not None:
         if steps.source != "fallback" or (steps.coverage or 0.0) >= MIN_COVERAGE:
             return [], []
