@@ -13,6 +13,7 @@ import pytest
 from conftest import run_ioprof
 
 from ioprof.analyzers import analyze_run
+from ioprof.analyzers.cluster import timestamps
 from ioprof.analyzers.cluster.model import Worker, WorkerStep
 from ioprof.analyzers.cluster.run import analyze_cluster
 from ioprof.analyzers.cluster.straggler import find_straggler
@@ -162,3 +163,29 @@ def test_report_on_an_empty_folder_is_a_one_line_error(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+TIMESTAMPS = Path(__file__).parent / "data" / "cluster_timestamps_slow1"
+
+
+def test_without_a_capture_the_timestamps_name_the_straggler(tmp_path):
+    """The default trace of the same job (no TF capture, timestamps around the all-reduce):
+    every step after the first five is compared, and worker 1 is named."""
+    job = tmp_path / "job"
+    shutil.copytree(TIMESTAMPS, job)
+    c = analyze_cluster(job, processes=1)
+    assert {w.measured_by for w in c.workers} == {"timestamps"}
+    assert len(c.aligned_steps) == 60 - 1 - timestamps.SKIP_STEPS
+    assert c.straggler is not None and c.straggler.task == "worker:1"
+    assert c.straggler.bottleneck is None  # its cause needs a capture: said, not guessed
+    assert "needs a TF capture" in c.summary
+    fast, slow = c.workers
+    assert fast.wait_for_others_percent > 80 and slow.wait_for_others_percent < 10
+    # each step's wait is inside the step, and the steps are the job's ~12.8 steps/s
+    assert all(0 <= s.wait_ns <= s.dur_ns for s in fast.steps)
+    assert 60e6 < fast.median("dur") < 100e6
+
+
+def test_union_of_overlapping_collectives():
+    assert timestamps._covered([(0, 10), (5, 12), (20, 25)]) == 17
+    assert timestamps._covered([]) == 0

@@ -37,6 +37,7 @@ import typing
 
 # Beside this file on sys.path (sitecustomize's folder), like this module itself.
 from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
+from _ioprof_bootstrap_collectives import CollectiveTimes  # type: ignore[import-not-found]
 from _ioprof_bootstrap_keras import (  # type: ignore[import-not-found]
     _record_callbacks,
     _record_layer_scopes,
@@ -151,6 +152,9 @@ class _Bootstrap:
         self.tf: typing.Any = None  # the tensorflow module, once the job imports it
         self.dataset_count = 0
         self.capture = CaptureScheduler(self, config.get("capture") or {})
+        # a task of a multi-worker job: its time in the all-reduce, without TF's profiler
+        self.collectives = CollectiveTimes(self) \
+            if (config.get("capture") or {}).get("lockstep") else None
         self._own_trace = threading.local()
         self._job_steps_open = threading.local()  # .n: the job's step traces open here
         self._step_times: list = []
@@ -196,6 +200,7 @@ class _Bootstrap:
             _DatasetRecorder(self, tf).install()
         self._patch_profiler(tf)
         self._watch_gradients(tf)
+        self._time_collectives(tf)
         record_autograph(self)
         # Registered after TF's own atexit handlers, so it runs before them (LIFO).
         atexit.register(self._at_exit)
@@ -318,11 +323,18 @@ class _Bootstrap:
         trace_cls.__exit__ = exit_
 
     @_guarded
+    def _time_collectives(self, tf) -> None:
+        if self.collectives is not None:
+            self.collectives.install(tf)
+
+    @_guarded
     def _at_exit(self) -> None:
         if getattr(self, "_exited", False):
             return
         self._exited = True
         self.capture.finish("the job exited during the capture")
+        if self.collectives is not None:
+            self.collectives.flush()
         flush_layers(self)
         self.flush_step_times()
         self.log.emit("steps", count=self.steps, source=self.step_source)

@@ -106,6 +106,8 @@ class CaptureScheduler:
                 if boot.steps != last_reported and now - last_report_t >= 1.0:
                     boot.log.emit("steps", count=boot.steps, source=boot.step_source)
                     last_reported, last_report_t = boot.steps, now
+                    if boot.collectives is not None:
+                        boot.collectives.flush()
                 if not self.enabled or self._stepped_aside or self.original_start is None:
                     continue
                 if self._active:

@@ -218,7 +218,7 @@ def cluster_context(analysis: ClusterAnalysis) -> dict[str, Any]:
         "no_straggler_reason": analysis.no_straggler_reason,
         "rows": _worker_rows(analysis, labels),
         "aligned": (f"{len(aligned)} aligned steps ({aligned[0]}–{aligned[-1]})" if aligned
-                    else "no step captured on every worker"),
+                    else "no step measured on every worker"),
         "job_dir": analysis.job_dir,
         "command": shlex.join(analysis.command) if analysis.command else "",
         "spec": (json.dumps(analysis.cluster_spec, indent=2, sort_keys=True, default=str)

@@ -68,9 +68,11 @@ def straggler_lines(analysis: ClusterAnalysis) -> list[str]:
         return _wrap(f"No straggler: {reason}")
     worker = worker_by_task(analysis, s.task)
     host = f" on {worker.host}" if worker is not None and worker.host else ""
-    lines = _wrap(f"Straggler: {s.task}{host}; on its own it is {verdict_word(s.bottleneck)}"
-                  + (f": {s.bottleneck.summary}" if s.bottleneck and s.bottleneck.summary
-                     else ""))
+    own = (f"on its own it is {verdict_word(s.bottleneck)}"
+           + (f": {s.bottleneck.summary}" if s.bottleneck.summary else "")
+           if s.bottleneck is not None else
+           "its own cause is not measured (no TF capture of it: see docs/multi-worker.md)")
+    lines = _wrap(f"Straggler: {s.task}{host}; {own}")
     culprit = top_culprit(s.bottleneck)
     if culprit is not None:
         lines += _wrap(f"Top culprit: {culprit_text(culprit)}")

@@ -57,6 +57,9 @@ class Worker:
     breakdown: dict[str, float] = field(default_factory=dict)  # its single-run category shares
     warnings: tuple[str, ...] = ()
     host_cpu_percent: float | None = None  # its host's CPUs, busy over its capture
+    # "capture": steps of its TF capture (own input measured); "timestamps": every step from
+    # the step clock and the timestamps around its collectives (no TF capture: timestamps.py)
+    measured_by: str = "capture"
     cpu_saturated: bool | None = None  # that host's CPUs were (nearly) all busy
 
     def median(self, what: str) -> float | None:
@@ -81,6 +84,7 @@ class Worker:
             "run": self.run,
             "host": self.host,
             "report": self.report,
+            "measured_by": self.measured_by,
             "captured_steps": len(self.steps),
             "step_ms_median": _ms(self.median("dur")),
             "own_ms_median": _ms(self.median("own")),

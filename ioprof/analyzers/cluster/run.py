@@ -34,9 +34,9 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
     aligned = aligned_steps(workers)
     straggler, why_none = find_straggler(workers, aligned)
     if not any(w.steps for w in workers):
-        why_none = ("no worker has a TF capture, so no worker's own time can be told from its "
-                    "wait for the others (multi-worker captures are opt-in: trace every worker "
-                    "with `ioprof trace --cluster-capture`; docs/multi-worker.md)")
+        why_none = ("no worker has measured steps: neither a TF capture nor timestamps around "
+                    "its collectives (traced by an older ioprof, or the job builds its "
+                    "all-reduce another way; docs/multi-worker.md)")
     spec = next((r.spec for r in results if r.spec), None)
     return ClusterAnalysis(
         job_dir=str(job_dir), command=results[0].command, cluster_spec=spec,
@@ -99,7 +99,8 @@ def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str |
                "all-reduce (median)" if waits else ""
         return f"No straggler: {why_none}{wait}."
     b = straggler.bottleneck
-    cause = ""
+    cause = ": what slows it needs a TF capture of it (`--cluster-capture`, which TF 2.21 makes " \
+        "risky: docs/multi-worker.md)"
     if b is not None:
         culprit = next((c for c in b.culprits if c.source), None)
         cause = f": on its own it is {b.category}-bound" + (

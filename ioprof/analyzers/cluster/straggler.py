@@ -54,7 +54,7 @@ def find_straggler(workers: list[Worker], aligned: tuple[int, ...]
     if len(live) < 2:
         return None, "fewer than two workers have captured steps"
     if len(aligned) < MIN_ALIGNED_STEPS:
-        return None, (f"only {len(aligned)} step(s) were captured on every worker (at least "
+        return None, (f"only {len(aligned)} step(s) were measured on every worker (at least "
                       f"{MIN_ALIGNED_STEPS} needed to compare them)")
     keep = set(aligned)
     table = [_by_step(w, keep) for w in live]
@@ -86,15 +86,17 @@ def find_straggler(workers: list[Worker], aligned: tuple[int, ...]
                       f"{MIN_OTHERS_WAIT:.0%})")
     shared = _contended(live, top)
     if shared is not None:
+        b = live[top].own_bottleneck
+        work = (f"its own time is CPU work ({b.category})" if b is not None else
+                "without a TF capture its own time may be CPU work")
         return None, (f"{name}'s own time was the largest ({ratio:.1f}x the others'), but it "
-                      f"shares {shared} and its own time is CPU work "
-                      f"({live[top].own_bottleneck.category}): the workers compete for the same "
+                      f"shares {shared} and {work}: the workers compete for the same "
                       "cores, and which one falls behind is the OS scheduler's doing, not a "
                       "cause in its code (give each worker its own cores or host)")
     gain = _gain_bound(table, top, aligned)
     evidence = (f"{name}'s own time (median {medians[top] / 1e6:.1f} ms a step) is "
                 f"{ratio:.1f}x the other workers' (median {statistics.median(others) / 1e6:.1f}"
-                f" ms) and the largest in {share:.0%} of the {len(aligned)} steps captured on "
+                f" ms) and the largest in {share:.0%} of the {len(aligned)} steps measured on "
                 f"every worker; the others wait for it {others_wait:.0%} of their step time "
                 "(beyond what the all-reduce itself costs)")
     return Straggler(task=name, bottleneck=live[top].own_bottleneck, gain_bound=gain,
@@ -109,8 +111,8 @@ def _contended(workers: list[Worker], top: int) -> str | None:
     """'host vm with worker:0, whose CPUs were 95% busy' when the candidate's own time is CPU
     work on a saturated host it shares with other workers; else None."""
     me = workers[top]
-    b = me.own_bottleneck
-    if b is None or b.category not in CPU_CATEGORIES or not me.host:
+    b = me.own_bottleneck  # None: no capture, so its own time may be CPU work too
+    if (b is not None and b.category not in CPU_CATEGORIES) or not me.host:
         return None
     mates = [w for i, w in enumerate(workers) if i != top and w.host == me.host]
     # one host, one saturation: each worker sampled it over its own capture

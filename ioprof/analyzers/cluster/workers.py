@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers.cluster.model import Worker, WorkerStep
+from ioprof.analyzers.cluster.timestamps import timestamp_steps
 from ioprof.errors import IoprofError
 from ioprof.rundir import MANIFEST, REPORT_HTML, RunDir
 
@@ -72,13 +73,18 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         (WorkerStep(step=s.step, dur_ns=s.dur_ns, wait_ns=s.collective_ns,
                     input_ns=s.input_wait_ns) for s in analysis.steps.per_step),
         key=lambda s: s.step))
+    measured_by = "capture"
+    if not steps or not analysis.captures:
+        timed = timestamp_steps(path)
+        if timed:
+            steps, measured_by = timed, "timestamps"
     warnings = []
     if not manifest.cluster:
         warnings.append(f"{path.name}: its manifest names no cluster task (traced without "
                         "TF_CONFIG, or by an older ioprof): named by its folder")
     if not steps:
-        warnings.append(f"{task}: no captured steps ({analysis.assessment.reasons[0]})"
-                        if analysis.assessment.reasons else f"{task}: no captured steps")
+        warnings.append(f"{task}: no measured steps ({analysis.assessment.reasons[0]})"
+                        if analysis.assessment.reasons else f"{task}: no measured steps")
     worker = Worker(
         task=task, run=os.path.relpath(path, job_dir), host=manifest.host.get("hostname"),
         report=os.path.relpath(report, job_dir) if report.exists() else None, steps=steps,
@@ -87,7 +93,7 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         breakdown={c: analysis.breakdown.get(c) for c in
                    ("read", "decode", "transfer", "compute", "other")},
         warnings=tuple(warnings), host_cpu_percent=analysis.host.system_cpu_percent,
-        cpu_saturated=analysis.host.cpu_saturated)
+        cpu_saturated=analysis.host.cpu_saturated, measured_by=measured_by)
     index = cluster.get("index")
     return WorkerResult(worker=worker, command=tuple(manifest.command),
                         spec=cluster.get("spec"), step_ends_ns=ends,
