@@ -470,6 +470,7 @@ _SHAPES: dict[str, tuple[tuple[str, bool, Check], ...]] = {
                      ("ok", False, _is_bool), ("error", False, is_str)),
     "capture_skipped": (("reason", False, is_str),),
     "collective_times": (("t0_ns", True, _list_of(is_ns)), ("t1_ns", True, _list_of(is_ns))),
+    "input_times": (("t0_ns", True, _list_of(is_ns)), ("t1_ns", True, _list_of(is_ns))),
     "callback": (("cls", True, is_str), ("module", False, is_str), ("site", True, _SOURCE)),
     "layer": (("cls", True, is_str), ("layer", True, is_str), ("site", True, _SOURCE)),
     "warning": (("message", False, is_str),),

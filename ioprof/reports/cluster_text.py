@@ -78,8 +78,8 @@ def straggler_lines(analysis: ClusterAnalysis) -> list[str]:
         lines += _wrap(f"Top culprit: {culprit_text(culprit)}")
     lines += _wrap(s.evidence)
     gain = gain_phrase(s)
-    lines += _wrap(f"Gain: {gain} (an upper bound: the other workers' own time and the "
-                   "all-reduce's own cost stay as measured).")
+    lines += _wrap(f"Gain: {gain} (an upper bound while the other workers' own time stays "
+                   "as measured: it counts the exchange itself as free).")
     return lines
 
 

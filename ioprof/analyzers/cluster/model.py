@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ioprof.analyzers.model import Bottleneck
+from ioprof.analyzers.model import Bottleneck, SourceRef
 
 CLUSTER_FORMAT = "ioprof-cluster"
 CLUSTER_FORMAT_VERSION = "1.0"
@@ -60,6 +60,10 @@ class Worker:
     # "capture": steps of its TF capture (own input measured); "timestamps": every step from
     # the step clock and the timestamps around its collectives (no TF capture: timestamps.py)
     measured_by: str = "capture"
+    # the job's input readers (TFRecordDataset ...) as the bootstrap recorded them, and what the
+    # host saw of its data files' storage: the straggler's chain when it has no capture
+    input_sources: tuple[tuple[str, SourceRef], ...] = ()
+    storage: tuple[str, ...] = ()
     cpu_saturated: bool | None = None  # that host's CPUs were (nearly) all busy
 
     def median(self, what: str) -> float | None:
@@ -85,6 +89,9 @@ class Worker:
             "host": self.host,
             "report": self.report,
             "measured_by": self.measured_by,
+            "input_sources": [{"op": op, "source": src.to_json()}
+                              for op, src in self.input_sources],
+            "storage": list(self.storage),
             "captured_steps": len(self.steps),
             "step_ms_median": _ms(self.median("dur")),
             "own_ms_median": _ms(self.median("own")),
@@ -111,12 +118,13 @@ class Straggler:
     task: str
     bottleneck: Bottleneck | None  # its own chain: category -> tf.data op -> line -> host
     # Step-time speedup if it ran like the median worker: an upper bound (the others' own
-    # time and the all-reduce's own cost stay as measured).
+    # time as measured, the exchange itself free: straggler.py).
     gain_bound: float
     slowest_share: float  # of aligned steps in which its own time was the largest
     own_over_median: float  # its median own time over the other workers' median own time
     others_wait: float  # the others' wait for it, beyond the exchange's own cost (of step)
     evidence: str  # one sentence with the figures above
+    own_input_share: float | None = None  # of its own time, waiting for its input pipeline
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +134,8 @@ class Straggler:
             "slowest_share": _r(self.slowest_share, 3),
             "own_over_median": _r(self.own_over_median, 3),
             "others_wait_percent": _r(100 * self.others_wait),
+            "own_input_percent": _r(None if self.own_input_share is None
+                                    else 100 * self.own_input_share),
             "evidence": self.evidence,
         }
 

@@ -99,8 +99,7 @@ def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str |
                "all-reduce (median)" if waits else ""
         return f"No straggler: {why_none}{wait}."
     b = straggler.bottleneck
-    cause = ": what slows it needs a TF capture of it (`--cluster-capture`, which TF 2.21 makes " \
-        "risky: docs/multi-worker.md)"
+    cause = _uncaptured_cause(straggler, next(w for w in workers if w.task == straggler.task))
     if b is not None:
         culprit = next((c for c in b.culprits if c.source), None)
         cause = f": on its own it is {b.category}-bound" + (
@@ -108,3 +107,30 @@ def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str |
     wait = (f", and the other workers wait {100 * straggler.others_wait:.0f}% of their step "
             "time for it in the all-reduce")
     return f"{straggler.task} holds the cluster back{cause}{wait}."
+
+
+# Of the straggler's own time, its input wait at or above which the input is what slows it.
+INPUT_LEADS = 0.5
+
+
+def _uncaptured_cause(straggler: Straggler, worker: Worker) -> str:
+    """What the timestamps and the host say of a straggler without a TF capture: how much of
+    its own time waits for its input, the reader its job built, and its data's storage; the
+    split between reading and decoding needs a capture, and the sentence says so."""
+    capture = ("; telling reading from decoding needs a TF capture of it (`--cluster-capture`, "
+               "which TF 2.21 makes risky: docs/multi-worker.md)")
+    share = straggler.own_input_share
+    if share is None or not any(s.input_ns for s in worker.steps):
+        return ": what slows it needs a TF capture of it (`--cluster-capture`, which TF 2.21 " \
+            "makes risky: docs/multi-worker.md)"
+    if share < INPUT_LEADS:
+        return (f": only {share:.0%} of its own time waits for its input, the rest is its "
+                "compute or Python; what exactly needs a TF capture of it (`--cluster-capture`,"
+                " which TF 2.21 makes risky: docs/multi-worker.md)")
+    text = f": {share:.0%} of its own time waits for its input pipeline"
+    if worker.input_sources:
+        op, src = worker.input_sources[0]
+        text += f", which reads with the {op} built at {short_loc(src)}"
+    if worker.storage:
+        text += f" ({worker.storage[0]})"
+    return text + capture

@@ -5,7 +5,9 @@ In a task of a multi-worker job ioprof times every collective the strategy build
 running TF's profiler, which can kill a worker (docs/multi-worker.md). With the step clock
 (`step_times`: one wall-clock time per counted step), that gives each step's duration and the
 part of it spent inside collectives: the worker's wait for the others (plus the exchange
-itself), the same quantity a capture's `collective` part measures, on every step of the run.
+itself), the same quantity a capture's `collective` part measures, on every step of the run;
+and the time the step function waited for its batch (`input_times`: its input pipeline's read
+and decode together, which only a capture can split).
 The steps are numbered by the step clock's count, which synchronous workers share.
 """
 
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ioprof.analyzers.captures import catalog
 from ioprof.analyzers.cluster.model import WorkerStep
+from ioprof.analyzers.model import SourceRef
 from ioprof.errors import IoprofError
 from ioprof.rundir import TF_EVENTS, read_jsonl
 
@@ -29,31 +33,37 @@ def timestamp_steps(run_path: Path) -> tuple[WorkerStep, ...]:
     except (IoprofError, OSError):
         return ()
     clock: list[int] = []
-    arrive: list[int] = []
-    leave: list[int] = []
+    spans: dict[str, list[tuple[int, int]]] = {"collective_times": [], "input_times": []}
     for r in records:
-        if r.get("type") == "step_times":
+        kind = r.get("type")
+        if kind == "step_times":
             clock.extend(r["times_ns"])
-        elif r.get("type") == "collective_times" and len(r["t0_ns"]) == len(r["t1_ns"]):
-            arrive.extend(r["t0_ns"])
-            leave.extend(r["t1_ns"])
-    if len(clock) < SKIP_STEPS + 2 or not arrive:
+        elif kind in spans and len(r["t0_ns"]) == len(r["t1_ns"]):
+            spans[kind].extend(zip(r["t0_ns"], r["t1_ns"], strict=True))
+    if len(clock) < SKIP_STEPS + 2 or not spans["collective_times"]:
         return ()
     clock.sort()
-    spans = sorted(zip(arrive, leave, strict=True), key=lambda p: p[1])
-    steps = []
+    waits = _per_step(clock, spans["collective_times"])
+    inputs = _per_step(clock, spans["input_times"])
+    return tuple(WorkerStep(step=k, dur_ns=clock[k + 1] - clock[k], wait_ns=waits[k],
+                            input_ns=min(inputs[k], clock[k + 1] - clock[k] - waits[k]))
+                 for k in range(SKIP_STEPS, len(clock) - 1))
+
+
+def _per_step(clock: list[int], pairs: list[tuple[int, int]]) -> list[int]:
+    """Per step of the clock, the time covered by the spans that end in it (clipped to it)."""
+    spans = sorted(pairs, key=lambda p: p[1])
+    out = []
     j = 0
     for k in range(len(clock) - 1):
         start, end = clock[k], clock[k + 1]
         inside: list[tuple[int, int]] = []
-        while j < len(spans) and spans[j][1] < end:  # a collective belongs to the step it ends in
+        while j < len(spans) and spans[j][1] < end:  # a span belongs to the step it ends in
             if spans[j][1] >= start:
                 inside.append((max(spans[j][0], start), spans[j][1]))
             j += 1
-        if k >= SKIP_STEPS:
-            steps.append(WorkerStep(step=k, dur_ns=end - start, wait_ns=_covered(inside),
-                                    input_ns=0))
-    return tuple(steps)
+        out.append(_covered(inside))
+    return out
 
 
 def _covered(intervals: list[tuple[int, int]]) -> int:
@@ -67,3 +77,21 @@ def _covered(intervals: list[tuple[int, int]]) -> int:
             total += b - reach
             reach = b
     return total
+
+
+def input_sources(run_path: Path) -> tuple[tuple[str, SourceRef], ...]:
+    """The job's file readers (`TFRecordDataset` ...) with the line that built each, from the
+    bootstrap's dataset records: where a worker's input starts."""
+    try:
+        records, _ = read_jsonl(run_path / TF_EVENTS)
+    except (IoprofError, OSError):
+        return ()
+    out: dict[tuple[str, str, int], tuple[str, SourceRef]] = {}
+    for r in records:
+        site = r.get("site") if r.get("type") == "dataset" else None
+        op = str(r.get("op") or "")
+        if isinstance(site, dict) and catalog.is_read_kind(op.removesuffix("Dataset")) \
+                and isinstance(site.get("file"), str) and isinstance(site.get("line"), int):
+            src = SourceRef(site["file"], site["line"], site.get("function"))
+            out.setdefault((op, src.file, src.line), (op, src))
+    return tuple(out.values())

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers.cluster.model import Worker, WorkerStep
-from ioprof.analyzers.cluster.timestamps import timestamp_steps
+from ioprof.analyzers.cluster.timestamps import input_sources, timestamp_steps
+from ioprof.analyzers.verdict.bottleneck import volume_evidence
 from ioprof.errors import IoprofError
 from ioprof.rundir import MANIFEST, REPORT_HTML, RunDir
 
@@ -78,6 +79,8 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         timed = timestamp_steps(path)
         if timed:
             steps, measured_by = timed, "timestamps"
+    storage = tuple(e.text for e in volume_evidence(analysis.host)) \
+        if analysis.host.available else ()
     warnings = []
     if not manifest.cluster:
         warnings.append(f"{path.name}: its manifest names no cluster task (traced without "
@@ -93,7 +96,8 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         breakdown={c: analysis.breakdown.get(c) for c in
                    ("read", "decode", "transfer", "compute", "other")},
         warnings=tuple(warnings), host_cpu_percent=analysis.host.system_cpu_percent,
-        cpu_saturated=analysis.host.cpu_saturated, measured_by=measured_by)
+        cpu_saturated=analysis.host.cpu_saturated, measured_by=measured_by,
+        input_sources=input_sources(path), storage=storage)
     index = cluster.get("index")
     return WorkerResult(worker=worker, command=tuple(manifest.command),
                         spec=cluster.get("spec"), step_ends_ns=ends,
