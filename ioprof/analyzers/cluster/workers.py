@@ -19,7 +19,7 @@ from typing import Any
 
 from ioprof.analyzers.cluster.model import Worker, WorkerStep
 from ioprof.analyzers.cluster.timestamps import input_sources, timestamp_steps
-from ioprof.analyzers.verdict.bottleneck import volume_evidence
+from ioprof.analyzers.model import HostSummary
 from ioprof.errors import IoprofError
 from ioprof.rundir import MANIFEST, REPORT_HTML, RunDir
 
@@ -79,8 +79,7 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         timed = timestamp_steps(path)
         if timed:
             steps, measured_by = timed, "timestamps"
-    storage = tuple(e.text for e in volume_evidence(analysis.host)) \
-        if analysis.host.available else ()
+    storage = _storage(analysis.host)
     warnings = []
     if not manifest.cluster:
         warnings.append(f"{path.name}: its manifest names no cluster task (traced without "
@@ -113,3 +112,15 @@ def summarize_all(runs: list[Path], job_dir: Path,
         return [summarize_worker(*a) for a in args]
     with ProcessPoolExecutor(max_workers=n) as pool:
         return list(pool.map(summarize_worker, *zip(*args, strict=True)))
+
+
+def _storage(host: HostSummary) -> tuple[str, ...]:
+    """One short phrase per volume holding the job's data files: where, and how fast the
+    processes reading it got their bytes (the full evidence is in the worker's own report)."""
+    out = []
+    for v in host.volumes if host.available else ():
+        where = f"{v.fstype or v.kind} at {v.mount}" if v.mount else (v.fstype or v.kind)
+        rate = v.disk_read_mb_s if v.disk_read_mb_s is not None else v.readers_mb_s
+        out.append(f"its data files are on {where}" + (f", read at {rate:.1f} MB/s"
+                                                        if rate is not None else ""))
+    return tuple(out)
