@@ -175,6 +175,7 @@ def test_without_a_capture_the_timestamps_name_the_straggler(tmp_path):
     shutil.copytree(TIMESTAMPS, job)
     c = analyze_cluster(job, processes=1)
     assert {w.measured_by for w in c.workers} == {"timestamps"}
+    assert c.warnings == ()  # step markers: compared step by step
     assert len(c.aligned_steps) == 60 - 1 - timestamps.SKIP_STEPS
     assert c.straggler is not None and c.straggler.task == "worker:1"
     # without a capture: its input share and its reader's line; read vs decode is not guessed

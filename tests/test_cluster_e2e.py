@@ -85,3 +85,23 @@ def test_balanced_cluster_names_no_straggler_and_no_worker_guesses(tmp_path):
         assert own["assessment"]["verdict"] is False and own["bottleneck"] is None
         assert "--cluster-capture" in own["assessment"]["needs"][0]
         assert own["run"]["cluster_task"] == worker.replace("-", ":")
+
+
+def test_a_tutorial_shaped_job_without_step_markers(tmp_path):
+    """examples/validation/mwms_tutorial.py is written like TF's multi-worker custom-loop
+    tutorial: no `Trace(step_num=)`, so no step clock; the collectives are the clock, and the
+    worker whose input does extra work is still named, its input share measured."""
+    job = tmp_path / "job"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cluster_launch.py"), "--workers", "2", "--trace",
+         str(job), "--ioprof-args=--no-analyze", "--", sys.executable,
+         str(EXAMPLES / "validation" / "mwms_tutorial.py"), "--epochs", "1",
+         "--steps-per-epoch", "40", "--slow-worker", "1"],
+        capture_output=True, text=True, timeout=400,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    cluster = _report(job)
+    assert cluster["straggler"] is not None, cluster["no_straggler_reason"]
+    assert cluster["straggler"]["task"] == "worker:1"
+    assert cluster["straggler"]["own_input_percent"] > 50
+    assert any("no step markers" in w for w in cluster["workers"][0]["warnings"])

@@ -71,7 +71,8 @@ def straggler_lines(analysis: ClusterAnalysis) -> list[str]:
     own = (f"on its own it is {verdict_word(s.bottleneck)}"
            + (f": {s.bottleneck.summary}" if s.bottleneck.summary else "")
            if s.bottleneck is not None else
-           "its own cause is not measured (no TF capture of it: see docs/multi-worker.md)")
+           "measured without a TF capture of it (timestamps around its collectives and its "
+           "batch fetch: docs/multi-worker.md)")
     lines = _wrap(f"Straggler: {s.task}{host}; {own}")
     culprit = top_culprit(s.bottleneck)
     if culprit is not None:

@@ -29,8 +29,6 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
     offsets = _clock_offsets(results)
     workers = [Worker(**{**_fields(r.worker), "clock_offset_ns": off})
                for r, off in zip(results, offsets, strict=True)]
-    for w in workers:
-        warnings.extend(w.warnings)
     aligned = aligned_steps(workers)
     straggler, why_none = find_straggler(workers, aligned)
     if not any(w.steps for w in workers):

@@ -8,7 +8,11 @@ part of it spent inside collectives: the worker's wait for the others (plus the 
 itself), the same quantity a capture's `collective` part measures, on every step of the run;
 and the time the step function waited for its batch (`input_times`: its input pipeline's read
 and decode together, which only a capture can split).
-The steps are numbered by the step clock's count, which synchronous workers share.
+The steps are numbered by the step clock's count, which synchronous workers share. A job with
+no step markers (TF's own multi-worker tutorial has none) has no step clock: then every
+collective is a sync point all workers leave together, and a "step" is the stretch from one
+collective's end to the next one's (numbered by collective, the same on every worker): its
+wait is the time in that collective, its own time the rest.
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from ioprof.rundir import TF_EVENTS, read_jsonl
 SKIP_STEPS = 5
 
 
-def timestamp_steps(run_path: Path) -> tuple[WorkerStep, ...]:
-    """Every step (after the first `SKIP_STEPS`) with its time inside collectives; () when the
-    run has no collective timestamps or no step clock."""
+def timestamp_steps(run_path: Path) -> tuple[tuple[WorkerStep, ...], str]:
+    """Every step (after the first `SKIP_STEPS`) with its time inside collectives, and what a
+    step is: "step" (the step clock's), "collective" (between two collectives: no step
+    markers); ((), "") when the run has no collective timestamps."""
     try:
         records, _ = read_jsonl(run_path / TF_EVENTS)
     except (IoprofError, OSError):
-        return ()
+        return (), ""
     clock: list[int] = []
     spans: dict[str, list[tuple[int, int]]] = {"collective_times": [], "input_times": []}
     for r in records:
@@ -40,14 +45,16 @@ def timestamp_steps(run_path: Path) -> tuple[WorkerStep, ...]:
             clock.extend(r["times_ns"])
         elif kind in spans and len(r["t0_ns"]) == len(r["t1_ns"]):
             spans[kind].extend(zip(r["t0_ns"], r["t1_ns"], strict=True))
-    if len(clock) < SKIP_STEPS + 2 or not spans["collective_times"]:
-        return ()
+    if not spans["collective_times"]:
+        return (), ""
+    if len(clock) < SKIP_STEPS + 2:  # no step markers: the collectives are the clock
+        return _segments(spans["collective_times"], spans["input_times"]), "collective"
     clock.sort()
     waits = _per_step(clock, spans["collective_times"])
     inputs = _per_step(clock, spans["input_times"])
     return tuple(WorkerStep(step=k, dur_ns=clock[k + 1] - clock[k], wait_ns=waits[k],
                             input_ns=min(inputs[k], clock[k + 1] - clock[k] - waits[k]))
-                 for k in range(SKIP_STEPS, len(clock) - 1))
+                 for k in range(SKIP_STEPS, len(clock) - 1)), "step"
 
 
 def _per_step(clock: list[int], pairs: list[tuple[int, int]]) -> list[int]:
@@ -95,3 +102,20 @@ def input_sources(run_path: Path) -> tuple[tuple[str, SourceRef], ...]:
             src = SourceRef(site["file"], site["line"], site.get("function"))
             out.setdefault((op, src.file, src.line), (op, src))
     return tuple(out.values())
+
+
+def _segments(collectives: list[tuple[int, int]], inputs: list[tuple[int, int]]
+              ) -> tuple[WorkerStep, ...]:
+    """Stretches between consecutive collectives' ends, after the first `SKIP_STEPS`."""
+    spans = sorted(collectives, key=lambda p: p[1])
+    clock = [leave for _, leave in spans]
+    # an input fetch belongs to the stretch it ends in; the clock's last instant closes it
+    fed = _per_step(clock + [clock[-1] + 1], inputs)
+    out = []
+    for k in range(SKIP_STEPS, len(spans) - 1):
+        start, (arrive, end) = clock[k], spans[k + 1]
+        dur = end - start
+        wait = end - max(arrive, start)  # in the collective that ends the stretch
+        out.append(WorkerStep(step=k, dur_ns=dur, wait_ns=wait,
+                              input_ns=min(fed[k], dur - wait)))
+    return tuple(out)

@@ -75,18 +75,23 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
                     input_ns=s.input_wait_ns) for s in analysis.steps.per_step),
         key=lambda s: s.step))
     measured_by = "capture"
+    unit = "step"
     if not steps or not analysis.captures:
-        timed = timestamp_steps(path)
+        timed, unit = timestamp_steps(path)
         if timed:
             steps, measured_by = timed, "timestamps"
     storage = _storage(analysis.host)
     warnings = []
     if not manifest.cluster:
-        warnings.append(f"{path.name}: its manifest names no cluster task (traced without "
-                        "TF_CONFIG, or by an older ioprof): named by its folder")
+        warnings.append("its manifest names no cluster task (traced without TF_CONFIG, or by "
+                        "an older ioprof): named by its folder")
+    if steps and unit == "collective":
+        warnings.append("no step markers: its time is compared stretch by stretch between "
+                        "consecutive collectives (every worker leaves each one together), not "
+                        "step by step")
     if not steps:
-        warnings.append(f"{task}: no measured steps ({analysis.assessment.reasons[0]})"
-                        if analysis.assessment.reasons else f"{task}: no measured steps")
+        warnings.append(f"no measured steps ({analysis.assessment.reasons[0]})"
+                        if analysis.assessment.reasons else "no measured steps")
     worker = Worker(
         task=task, run=os.path.relpath(path, job_dir), host=manifest.host.get("hostname"),
         report=os.path.relpath(report, job_dir) if report.exists() else None, steps=steps,
