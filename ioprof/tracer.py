@@ -69,6 +69,8 @@ class TraceOptions:
     # A task of a multi-worker job gets a TF capture only when asked: TF 2.21's profiler can
     # crash a worker when it stops during collective ops (docs/multi-worker.md).
     cluster_capture: bool = False
+    # ... and its collectives timed (two tf.timestamp() ops and a py_function beside each)
+    collective_timing: bool = True
     quiet: bool = False
     analyze: bool = True
     # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
@@ -125,6 +127,36 @@ def default_run_path(argv: list[str], base: Path | None = None) -> Path:
     return path
 
 
+def _cluster_setup(manifest: Manifest, options: TraceOptions) -> tuple[bool, bool, bool]:
+    """A task of a multi-worker job (TF_CONFIG): record it in the manifest, and decide
+    (lockstep windows, TF capture, collective timestamps). A synchronous job's workers
+    (MultiWorkerMirroredStrategy: no `ps` task) get no TF capture unless asked, since TF 2.21's
+    profiler can kill them when it stops (docs/multi-worker.md); their collectives are timed
+    instead. A parameter-server job has no all-reduce, and keeps its capture."""
+    cluster, problem = cluster_from_env(os.environ)
+    if problem:
+        manifest.warnings.append(problem)
+    lockstep = cluster is not None and cluster.size > 1
+    synchronous = lockstep and cluster is not None and "ps" not in cluster.spec
+    tf_profile = options.tf_profile
+    if synchronous and tf_profile and not options.cluster_capture and cluster is not None:
+        tf_profile = False
+        manifest.warnings.append(
+            f"{cluster.task} of a {cluster.size}-task job: no TF capture unless asked "
+            "(--cluster-capture): TF 2.21's profiler can crash a worker when it stops during "
+            "collective ops (docs/multi-worker.md); its collectives are timed instead")
+    # with a capture, the capture measures the collectives (and would list ioprof's own
+    # py_function among the job's ops)
+    timing = synchronous and options.collective_timing and not tf_profile
+    if cluster is not None:
+        clock = time.get_clock_info("time")
+        manifest.cluster = {**cluster.to_json(), "clock": {
+            "name": "CLOCK_REALTIME (epoch ns)", "resolution_ns": int(clock.resolution * 1e9),
+            "adjustable": clock.adjustable, "lockstep_windows": lockstep},
+            "capture": "on" if tf_profile else "off", "collective_timing": timing}
+    return lockstep, tf_profile, timing
+
+
 def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult:
     """Run argv under the collectors; returns after the child is reaped and files written."""
     executable = resolve_command(argv)
@@ -132,24 +164,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     manifest = Manifest(command=redact_argv(argv), cwd=os.getcwd(), start_ns=time.time_ns(),
                         host=host_facts())
     manifest.warnings.extend(options.extra_warnings)
-    cluster, problem = cluster_from_env(os.environ)
-    if problem:
-        manifest.warnings.append(problem)
-    lockstep = cluster is not None and cluster.size > 1
-    tf_profile = options.tf_profile
-    if lockstep and tf_profile and not options.cluster_capture:
-        tf_profile = False
-        manifest.warnings.append(
-            f"{cluster.task} of a {cluster.size}-task job: no TF capture unless asked "
-            "(--cluster-capture): TF 2.21's profiler can crash a worker when it stops during "
-            "collective ops (docs/multi-worker.md); without a capture a worker's own time "
-            "and its wait for the others cannot be told apart")
-    if cluster is not None:
-        clock = time.get_clock_info("time")
-        manifest.cluster = {**cluster.to_json(), "clock": {
-            "name": "CLOCK_REALTIME (epoch ns)", "resolution_ns": int(clock.resolution * 1e9),
-            "adjustable": clock.adjustable, "lockstep_windows": lockstep},
-            "capture": "off" if lockstep and not options.cluster_capture else "on"}
+    lockstep, tf_profile, timing = _cluster_setup(manifest, options)
     collectors: list = []
     if options.host:
         collectors.append(HostCollector(run.path, options.host_interval_s))
@@ -163,6 +178,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             after_s=options.capture_after_s, window_steps=options.capture_steps,
             window_s=options.capture_s, windows=options.capture_windows,
             interval_s=options.capture_interval_s, lockstep=lockstep,
+            collective_timing=timing,
         ))
         if tf_profile and options.xla_metadata:
             collectors.append(XlaMetadataCollector(run.path))

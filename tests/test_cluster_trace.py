@@ -42,6 +42,23 @@ def test_output_named_by_task_and_manifest_says_which(tmp_path):
     assert cluster["task"] == "worker:1" and cluster["spec"] == SPEC
     assert cluster["clock"]["lockstep_windows"] is True
     assert manifest(run)["collectors"]["tf"]["config"]["lockstep"] is True
+    # a synchronous job's task: no TF capture by default, its collectives timed instead
+    assert cluster["capture"] == "off" and cluster["collective_timing"] is True
+    assert manifest(run)["collectors"]["tf"]["config"]["enabled"] is False
+
+
+def test_a_parameter_server_task_keeps_its_capture(tmp_path):
+    """No all-reduce in a parameter-server job: TF's capture is not known to crash it."""
+    spec = {**SPEC, "ps": ["127.0.0.1:4444"]}
+    env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": spec,
+                                                 "task": {"type": "worker", "index": 0}}))
+    run = tmp_path / "run"
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--no-pyspy", "-o", str(run), "--",
+                       sys.executable, "-c", "pass"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    cluster = manifest(run)["cluster"]
+    assert cluster["capture"] == "on" and cluster["collective_timing"] is False
+    assert manifest(run)["collectors"]["tf"]["config"]["lockstep"] is True
 
 
 def test_task_placeholder_without_tf_config_is_a_one_line_error(tmp_path):

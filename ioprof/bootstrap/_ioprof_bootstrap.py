@@ -154,7 +154,7 @@ class _Bootstrap:
         self.capture = CaptureScheduler(self, config.get("capture") or {})
         # a task of a multi-worker job: its time in the all-reduce, without TF's profiler
         self.collectives = CollectiveTimes(self) \
-            if (config.get("capture") or {}).get("lockstep") else None
+            if (config.get("capture") or {}).get("collective_timing") else None
         self._own_trace = threading.local()
         self._job_steps_open = threading.local()  # .n: the job's step traces open here
         self._step_times: list = []

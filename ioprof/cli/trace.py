@@ -72,6 +72,10 @@ def _task_slug() -> str:
                    "collective ops (seen here on ~1 stop in 6 of non-chief workers; see "
                    "docs/multi-worker.md). Without it a worker's own time and its wait for "
                    "the others cannot be told apart.")
+@click.option("--no-collective-timing", is_flag=True,
+              help="In a task of a multi-worker job, do not time its collectives (by default "
+                   "two tf.timestamp() ops and a py_function are added beside each all-reduce "
+                   "the strategy builds; the all-reduce itself is untouched).")
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
 @click.option("--no-probe", is_flag=True,
               help="On a read-bound verdict, do not probe the data volume after the job.")
@@ -81,8 +85,8 @@ def trace_command(
     pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
     no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
-    no_xla_metadata: bool, cluster_capture: bool, no_analyze: bool, no_probe: bool,
-    command: tuple[str, ...],
+    no_xla_metadata: bool, cluster_capture: bool, no_collective_timing: bool,
+    no_analyze: bool, no_probe: bool, command: tuple[str, ...],
 ) -> int:
     """Run CMD with ioprof's collectors and write a run directory.
 
@@ -102,7 +106,8 @@ def trace_command(
         capture_after_s=capture_after_seconds, capture_steps=capture_steps,
         capture_s=capture_seconds, capture_windows=captures,
         capture_interval_s=capture_interval, xla_metadata=not no_xla_metadata,
-        cluster_capture=cluster_capture, quiet=quiet,
+        cluster_capture=cluster_capture, collective_timing=not no_collective_timing,
+        quiet=quiet,
         analyze=not no_analyze,
     )
     from ioprof.tracer import resolve_command

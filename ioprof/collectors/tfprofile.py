@@ -34,7 +34,7 @@ class TfProfileCollector:
         self, run_path: Path, *, profile: bool = True, after_steps: int = 5,
         after_s: float = 5.0, window_steps: int = 200, window_s: float = 10.0,
         windows: int = 1, interval_s: float = 30.0, step_markers: bool = True,
-        record_datasets: bool = True, lockstep: bool = False,
+        record_datasets: bool = True, lockstep: bool = False, collective_timing: bool = False,
     ) -> None:
         self.run_path = run_path
         # lockstep (a task of a multi-worker job): windows open and close at step numbers
@@ -43,6 +43,7 @@ class TfProfileCollector:
             "enabled": profile, "after_steps": after_steps, "after_s": after_s,
             "steps": window_steps, "seconds": window_s, "windows": windows,
             "interval_s": interval_s, "lockstep": lockstep,
+            "collective_timing": collective_timing,
             "logdir": str((run_path / TF_LOGDIR).resolve()),
         }
         self.step_markers = step_markers
