@@ -58,6 +58,7 @@ def main() -> int:
     ports = free_ports(args.workers)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
+    pipes = []
     for i in range(args.workers):
         env = dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": cluster, "task": {"type": "worker", "index": i}}))
@@ -67,8 +68,10 @@ def main() -> int:
                     "-o", os.path.join(args.trace, "{task}"), "--", *command]
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=_pipe, args=(f"worker-{i}", proc.stdout, sys.stdout),
-                         daemon=True).start()
+        pipe = threading.Thread(target=_pipe, args=(f"worker-{i}", proc.stdout, sys.stdout),
+                                daemon=True)
+        pipe.start()
+        pipes.append(pipe)
         procs.append(proc)
     status = 0
     try:
@@ -87,6 +90,8 @@ def main() -> int:
     for p in procs:
         p.wait()
         status = status or p.returncode
+    for pipe in pipes:  # every worker's last lines (its steps_per_s) are printed
+        pipe.join(timeout=10)
     return status
 
 

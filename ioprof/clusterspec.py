@@ -39,6 +39,13 @@ class ClusterTask:
     def size(self) -> int:
         return sum(len(v) for v in self.spec.values())
 
+    @property
+    def in_all_reduce(self) -> bool:
+        """A task that joins a synchronous job's all-reduce: a worker (or chief/master) of a
+        cluster without parameter servers; an evaluator runs apart from the collectives."""
+        return self.size > 1 and "ps" not in self.spec and \
+            self.type in ("worker", "chief", "master")
+
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task, "type": self.type, "index": self.index,
                 "spec": self.spec, "source": TF_CONFIG}
@@ -62,9 +69,11 @@ def from_env(env: Mapping[str, str]) -> tuple[ClusterTask | None, str | None]:
     ok_spec = isinstance(cluster, dict) and all(
         isinstance(k, str) and isinstance(v, list) and all(isinstance(a, str) for a in v)
         for k, v in cluster.items())
+    index = task.get("index", 0) if isinstance(task, dict) else None
+    if isinstance(index, str) and index.strip().isdigit():  # TF itself does int(index)
+        index = int(index)
     if not ok_spec or not isinstance(task, dict) or not isinstance(task.get("type"), str) \
-            or not isinstance(task.get("index", 0), int) or isinstance(task.get("index"), bool):
+            or not isinstance(index, int) or isinstance(index, bool):
         return None, ("TF_CONFIG's cluster or task is not in TF's shape; the run is not tied "
                       "to a cluster task")
-    return ClusterTask(spec=dict(cluster), type=task["type"], index=int(task.get("index", 0))
-                       ), None
+    return ClusterTask(spec=dict(cluster), type=task["type"], index=index), None

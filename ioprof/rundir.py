@@ -33,6 +33,7 @@ PYSPY_TRACE = "pyspy/samples.chrometrace.json"  # py-spy's own output, replaced 
 PYSPY_SAMPLES = "pyspy/samples.json"  # its compact form (ioprof.stacks)
 PYSPY_LOG = "pyspy/pyspy.log"
 TF_EVENTS = "tf/events.jsonl"
+TIMED_OPS = "tf/timed_ops.txt"  # a multi-worker task's timed collectives and batch fetches
 TF_LOG = "tf/bootstrap.log"
 TF_LOGDIR = "tf/logdir"
 TF_XLA = "tf/xla"  # the optimized HLO text of each module XLA compiled
@@ -469,8 +470,6 @@ _SHAPES: dict[str, tuple[tuple[str, bool, Check], ...]] = {
     "capture_stop": (("capture", False, is_int), ("steps", False, is_int),
                      ("ok", False, _is_bool), ("error", False, is_str)),
     "capture_skipped": (("reason", False, is_str),),
-    "collective_times": (("t0_ns", True, _list_of(is_ns)), ("t1_ns", True, _list_of(is_ns))),
-    "input_times": (("t0_ns", True, _list_of(is_ns)), ("t1_ns", True, _list_of(is_ns))),
     "callback": (("cls", True, is_str), ("module", False, is_str), ("site", True, _SOURCE)),
     "layer": (("cls", True, is_str), ("layer", True, is_str), ("site", True, _SOURCE)),
     "warning": (("message", False, is_str),),

@@ -69,7 +69,7 @@ class TraceOptions:
     # A task of a multi-worker job gets a TF capture only when asked: TF 2.21's profiler can
     # crash a worker when it stops during collective ops (docs/multi-worker.md).
     cluster_capture: bool = False
-    # ... and its collectives timed (two tf.timestamp() ops and a py_function beside each)
+    # ... and its collectives timed (two tf.timestamp() ops and a tf.print beside each)
     collective_timing: bool = True
     quiet: bool = False
     analyze: bool = True
@@ -137,7 +137,7 @@ def _cluster_setup(manifest: Manifest, options: TraceOptions) -> tuple[bool, boo
     if problem:
         manifest.warnings.append(problem)
     lockstep = cluster is not None and cluster.size > 1
-    synchronous = lockstep and cluster is not None and "ps" not in cluster.spec
+    synchronous = cluster is not None and cluster.in_all_reduce
     tf_profile = options.tf_profile
     if synchronous and tf_profile and not options.cluster_capture and cluster is not None:
         tf_profile = False
@@ -146,7 +146,7 @@ def _cluster_setup(manifest: Manifest, options: TraceOptions) -> tuple[bool, boo
             "(--cluster-capture): TF 2.21's profiler can crash a worker when it stops during "
             "collective ops (docs/multi-worker.md); its collectives are timed instead")
     # with a capture, the capture measures the collectives (and would list ioprof's own
-    # py_function among the job's ops)
+    # print ops among the job's ops)
     timing = synchronous and options.collective_timing and not tf_profile
     if cluster is not None:
         clock = time.get_clock_info("time")

@@ -81,3 +81,24 @@ def test_a_malformed_tf_config_is_a_warning_and_the_job_still_runs(tmp_path):
     assert data["cluster"] is None
     assert any("TF_CONFIG is not JSON" in w for w in data["warnings"])
     assert data["collectors"]["tf"]["config"]["lockstep"] is False
+
+
+def test_a_restarted_task_gets_a_fresh_run_dir(tmp_path):
+    """A scheduler restarts a failed worker with the same command: the job must still run,
+    in `worker-1.2`, and the earlier run is kept."""
+    env = dict(os.environ, TF_CONFIG=_tf_config("worker", 1))
+    for _ in range(2):
+        proc = run_ioprof(["trace", "-q", "--no-analyze", "--no-pyspy", "-o",
+                           str(tmp_path / "job" / "{task}"), "--", sys.executable, "-c",
+                           "print('ran')"], env=env)
+        assert proc.returncode == 0 and "ran" in proc.stdout, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["worker-1", "worker-1.2"]
+
+
+def test_tf_config_index_as_a_string_and_an_evaluator():
+    task, _ = from_env({"TF_CONFIG": json.dumps({"cluster": SPEC,
+                                                 "task": {"type": "worker", "index": "1"}})})
+    assert task is not None and task.task == "worker:1" and task.in_all_reduce
+    task, _ = from_env({"TF_CONFIG": json.dumps({"cluster": SPEC,
+                                                 "task": {"type": "evaluator", "index": 0}})})
+    assert task is not None and not task.in_all_reduce  # evaluates apart: keeps its capture

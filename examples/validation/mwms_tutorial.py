@@ -9,8 +9,10 @@ Keras model built in `strategy.scope()`, a `train_step` that calls `strategy.run
                                                             [--slow-worker I] [--slow-ms 40]
 
 `--slow-worker I`: worker I's input does extra work per element in a `py_function` (sleeps
-`--slow-ms` ms a batch in total): a straggler whose cause is its input pipeline, the way a slow
-augmentation or a slow disk would make one. Ground truth by intervention: without it, no worker
+`--slow-ms` ms per `--batch` elements; auto-sharding by data makes each worker map every
+element of the global batch before dropping the others', so N workers sleep N times that a
+step): a straggler whose cause is its input pipeline, the way a slow augmentation or a slow
+disk would make one. Ground truth by intervention: without it, no worker
 is slow. Prints `task=worker:I steps_per_s=...` last.
 """
 

@@ -604,7 +604,7 @@ class RunFacts:
     def to_json(self) -> dict[str, Any]:
         return {
             **({"cluster_task": self.cluster_task, "cluster_size": self.cluster_size}
-               if self.cluster_task else {}),
+               if self.cluster_task and self.cluster_size > 1 else {}),
             "path": self.path,
             "origin": self.origin,
             "command": list(self.command),

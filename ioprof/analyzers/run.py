@@ -122,6 +122,7 @@ def _analyze(path: Path) -> Analysis:
     sources: list[str] = []
     markers: list[str] = []
     cpu_only = True
+    multi_worker = _run_facts(loaded).cluster_size > 1
     wait_windows_ns: list[tuple[int, int]] = []
     has_tfdata = False
     busy_fracs: list[tuple[float, int]] = []
@@ -148,8 +149,11 @@ def _analyze(path: Path) -> Analysis:
         found = find_steps(scan)
         if found.note and found.note not in warnings:
             warnings.append(found.note)
+        # Collectives are a wait for *other workers* only in a task of a multi-worker job; on
+        # one host (MirroredStrategy's NCCL) they stay where they always were (compute).
         parts, waits = attribute_steps(found.spans, scan.waits, scan.transfers, pipeline,
-                                       scan.collectives, scan.kernel_work)
+                                       *((scan.collectives, scan.kernel_work) if multi_worker
+                                         else ()))
         add_blocking(pipeline, waits)
         _merge_ops(model_ops, pipeline.model_ops)
         for (module, instruction), (runs, self_ps) in scan.xla.ops.items():

@@ -153,7 +153,8 @@ class _Bootstrap:
         self.dataset_count = 0
         self.capture = CaptureScheduler(self, config.get("capture") or {})
         # a task of a multi-worker job: its time in the all-reduce, without TF's profiler
-        self.collectives = CollectiveTimes(self) \
+        self.collectives = CollectiveTimes(self, os.path.join(
+            os.path.dirname(config["events"]), "timed_ops.txt")) \
             if (config.get("capture") or {}).get("collective_timing") else None
         self._own_trace = threading.local()
         self._job_steps_open = threading.local()  # .n: the job's step traces open here
@@ -333,8 +334,6 @@ class _Bootstrap:
             return
         self._exited = True
         self.capture.finish("the job exited during the capture")
-        if self.collectives is not None:
-            self.collectives.flush()
         flush_layers(self)
         self.flush_step_times()
         self.log.emit("steps", count=self.steps, source=self.step_source)

@@ -106,8 +106,6 @@ class CaptureScheduler:
                 if boot.steps != last_reported and now - last_report_t >= 1.0:
                     boot.log.emit("steps", count=boot.steps, source=boot.step_source)
                     last_reported, last_report_t = boot.steps, now
-                    if boot.collectives is not None:
-                        boot.collectives.flush()
                 if not self.enabled or self._stepped_aside or self.original_start is None:
                     continue
                 if self._active:
@@ -124,7 +122,9 @@ class CaptureScheduler:
         """Close the open window when it has its steps or its seconds; returns when the next
         scheduled window (if any) is due, start to start."""
         by_steps = self.bootstrap.steps - self._window_start_step >= self.window_steps
-        limit_s = self.window_s * (10 if self.lockstep else 1)
+        # lockstep windows close on steps; the clock only stops a window whose steps stalled
+        # (a job without step markers keeps the usual limit)
+        limit_s = self.window_s * (10 if self.lockstep and self.bootstrap.step_source else 1)
         by_time = now - self._window_start >= limit_s
         if not (by_steps or by_time):
             return None

@@ -7,13 +7,16 @@ What the cluster report needs most is each worker's time in the all-reduce per s
 strategy builds its all-reduce in Python, at trace time, through
 `tensorflow.python.ops.collective_ops.all_reduce_v2` / `all_gather_v2`; the wrapper installed
 here adds, beside each collective it builds, two `tf.timestamp()` ops (one after the
-collective's input is ready, one after its output is) and a `py_function` that hands the two
-times to the bootstrap. The collective's inputs and outputs are untouched, so the job computes
-exactly what it did; the cost is one Python call per collective per step (tens of µs). Not
-done inside an XLA-compiled function (`py_function` cannot be compiled there). The times are
-written in batches as `collective_times` records: `{t0_ns: [...], t1_ns: [...]}`, wall clock.
-The step function's own batch fetch (`iterator_get_next`) is timed the same way
-(`input_times`), never inside the pipeline's own tf.data functions.
+collective's input is ready, one after its output is) and a `tf.print` of both, in whole
+microseconds, to a file of the run directory (`tf/timed_ops.txt`: `kind t0_us t1_us` a line).
+
+Why a print to a file and not a `py_function`: inside a `tf.function` TF runs the stateful ops
+that take no resource in program order, so the next all-reduce waits for whatever ioprof added
+after the previous one; a `py_function` there would put the GIL on the step's path, a print is
+a few microseconds of C++. The collective's own inputs and outputs are untouched. The step
+function's own batch fetch (`iterator_get_next`) is timed the same way, from the function's
+start to its batch (`input`), never inside tf.data's own functions (`_data_fn`). Not done inside
+an XLA-compiled function.
 """
 
 from __future__ import annotations
@@ -23,21 +26,16 @@ import threading
 import typing
 
 _NAMES = ("all_reduce_v2", "all_gather_v2")
-# The step function's own fetch of its next batch (a distributed dataset's per-worker iterator
-# too): how long the step waited for its input pipeline. Never inside a tf.data function (the
-# pipeline's own internals), which `_in_data_fn` tells.
 _INPUT_NAMES = ("iterator_get_next", "iterator_get_next_as_optional")
-_FLUSH_AT = 500  # times kept before a record is written
+TIMED_OPS = "tf/timed_ops.txt"  # relative to the run directory
 
 
 class CollectiveTimes:
-    """Collects (arrive, leave) pairs from the job's TF threads; the capture thread flushes."""
+    """Installs the wrappers; TF itself writes the times (no Python runs per step)."""
 
-    def __init__(self, bootstrap: typing.Any) -> None:
+    def __init__(self, bootstrap: typing.Any, path: str) -> None:
         self.bootstrap = bootstrap
-        self._lock = threading.Lock()
-        self._times: dict[str, tuple[list[int], list[int]]] = {
-            "collective_times": ([], []), "input_times": ([], [])}
+        self.path = path
         self._data_fn = threading.local()  # .depth: tf.data functions being traced here
         self.installed = False
 
@@ -47,15 +45,16 @@ class CollectiveTimes:
         xla = importlib.import_module("tensorflow.python.ops.control_flow_util")
         collective = importlib.import_module("tensorflow.python.ops.collective_ops")
         dataset = importlib.import_module("tensorflow.python.ops.gen_dataset_ops")
-        for module, names, kind, first_arg in ((collective, _NAMES, "collective_times", True),
-                                               (dataset, _INPUT_NAMES, "input_times", False)):
+        for module, names, kind, after_input in ((collective, _NAMES, "collective", True),
+                                                 (dataset, _INPUT_NAMES, "input", False)):
             for name in names:
                 original = getattr(module, name, None)
                 if original is not None and not getattr(original, "_ioprof_wrapped", False):
-                    setattr(module, name, self._wrap(tf, original, xla, kind, first_arg))
+                    setattr(module, name, self._wrap(tf, original, xla, kind, after_input))
         self._mark_data_functions()
         self.installed = True
-        self.bootstrap.log.emit("collectives_timed", functions=list(_NAMES + _INPUT_NAMES))
+        self.bootstrap.log.emit("collectives_timed", functions=list(_NAMES + _INPUT_NAMES),
+                                path=TIMED_OPS)
 
     def _mark_data_functions(self) -> None:
         """While tf.data traces a function of the pipeline, nothing is timed."""
@@ -78,46 +77,34 @@ class CollectiveTimes:
 
     def _wrap(self, tf: typing.Any, original: typing.Any, xla: typing.Any, kind: str,
               after_input: bool) -> typing.Any:
-        """`after_input`: the first span starts when the op's first input is ready (a
+        """`after_input`: the first time is taken when the op's first input is ready (a
         collective's tensor); else when the step function starts (an iterator's handle is
-        ready from the start, so the span is the op's wait)."""
+        ready from the start, so the span is the op's wait for its batch)."""
         times = self
-
-        def record(arrive, leave):
-            return times.record(kind, arrive, leave)
+        stream = f"file://{self.path}"
 
         @functools.wraps(original)
         def wrapped(*args, **kwargs):
-            graph = tf.compat.v1.get_default_graph()
-            if (not tf.inside_function() or getattr(times._data_fn, "depth", 0)
-                    or xla.GraphOrParentsInXlaContext(graph)):
+            try:
+                graph = tf.compat.v1.get_default_graph()
+                timed = (tf.inside_function() and not getattr(times._data_fn, "depth", 0)
+                         and not xla.GraphOrParentsInXlaContext(graph))
+            except Exception:  # noqa: BLE001 - never in the way of the job's own op
+                timed = False
+            if not timed:
                 return original(*args, **kwargs)
-            deps = [args[0]] if after_input and args else []
-            with tf.control_dependencies(deps):
+            with tf.control_dependencies([args[0]] if after_input and args else []):
                 arrive = tf.timestamp()
             out = original(*args, **kwargs)
             with tf.control_dependencies(tf.nest.flatten(out)):
                 leave = tf.timestamp()
-            tf.py_function(record, [arrive, leave], [tf.int32], name=f"ioprof_{kind}")
+            tf.print(kind, _us(tf, arrive), _us(tf, leave), output_stream=stream)
             return out
 
         wrapped._ioprof_wrapped = True  # type: ignore[attr-defined]
         return wrapped
 
-    def record(self, kind: str, arrive: typing.Any, leave: typing.Any) -> int:
-        """Called on TF's thread once per timed op per step: two floats, nothing more."""
-        with self._lock:
-            t0, t1 = self._times[kind]
-            t0.append(int(float(arrive) * 1e9))
-            t1.append(int(float(leave) * 1e9))
-            full = len(t0) >= _FLUSH_AT
-        if full:
-            self.flush()
-        return 0
 
-    def flush(self) -> None:
-        with self._lock:
-            batches = {k: v for k, v in self._times.items() if v[0]}
-            self._times = {k: ([], []) for k in self._times}
-        for kind, (t0, t1) in batches.items():
-            self.bootstrap.log.emit(kind, t0_ns=t0, t1_ns=t1)
+def _us(tf: typing.Any, seconds: typing.Any) -> typing.Any:
+    """Epoch seconds (float64) as whole microseconds (int64: exact to 2^53 us)."""
+    return tf.cast(tf.round(seconds * 1e6), tf.int64)

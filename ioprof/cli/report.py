@@ -27,10 +27,16 @@ def report_command(run_dir: Path, fmt: str, output: Path | None, open_browser: b
     Given a folder of run directories (JOBDIR, each worker of one multi-worker job traced with
     `ioprof trace -o JOBDIR/{task}`), write the cluster report: JOBDIR/cluster.json and
     JOBDIR/report.html, naming the worker that holds the others back."""
-    from ioprof.analyzers.cluster.workers import is_job_dir
+    from ioprof.analyzers.cluster.workers import is_job_dir, run_dirs
 
     if is_job_dir(run_dir):
         return _cluster_report(run_dir, fmt, output, open_browser, anonymize)
+    runs = [] if (run_dir / "manifest.json").exists() else run_dirs(run_dir)
+    if runs:
+        what = "run directory" if len(runs) == 1 else f"{len(runs)} run directories"
+        raise IoprofError(f"{run_dir} holds {what} of separate jobs (none was traced as a "
+                          f"task of a multi-worker job); give one of them, e.g. "
+                          f"`ioprof report {runs[-1]}`")
     try:
         from ioprof.analyzers import analyze_run, write_analysis
         from ioprof.reports import render

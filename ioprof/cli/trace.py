@@ -10,6 +10,16 @@ from ioprof.errors import IoprofError
 from ioprof.tracer import TraceOptions, default_run_path, trace
 
 
+def _fresh(path: Path) -> Path:
+    """A scheduler restarts a failed worker with the same command: its earlier run stays, and
+    the new one gets `worker-1.2`, `.3` ... (the cluster report takes the newest per task)."""
+    candidate, n = path, 1
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
 def _task_slug() -> str:
     """`worker-1` from this process's TF_CONFIG (what the job will read too)."""
     import os
@@ -74,7 +84,7 @@ def _task_slug() -> str:
                    "the others cannot be told apart.")
 @click.option("--no-collective-timing", is_flag=True,
               help="In a task of a multi-worker job, do not time its collectives (by default "
-                   "two tf.timestamp() ops and a py_function are added beside each all-reduce "
+                   "two tf.timestamp() ops and a tf.print are added beside each all-reduce "
                    "the strategy builds; the all-reduce itself is untouched).")
 @click.option("--no-analyze", is_flag=True, help="Only collect; skip analysis and report.")
 @click.option("--no-probe", is_flag=True,
@@ -115,7 +125,7 @@ def trace_command(
     resolve_command(argv)  # fail fast (127/126/2) before anything is created
     run_path = output if output is not None else default_run_path(argv)
     if "{task}" in str(run_path):
-        run_path = Path(str(run_path).replace("{task}", _task_slug()))
+        run_path = _fresh(Path(str(run_path).replace("{task}", _task_slug())))
     result = trace(argv, run_path, options)
     if result.interrupted:
         click.echo(f"ioprof: analysis skipped (interrupted); run directory: {result.run.path} "

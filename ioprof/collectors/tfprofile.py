@@ -13,12 +13,20 @@ customer's machine. Nothing ioprof adds is reachable from another host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from ioprof.rundir import TF_EVENTS, TF_LOG, TF_LOGDIR, CollectorRecord, read_jsonl
+from ioprof.rundir import (
+    TF_EVENTS,
+    TF_LOG,
+    TF_LOGDIR,
+    TIMED_OPS,
+    CollectorRecord,
+    read_jsonl,
+)
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent.parent / "bootstrap"
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
@@ -169,7 +177,7 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
         })
         stopping = any(s.get("capture") == start.get("capture")
                        for s in by_type.get("capture_stopping", []))
-        if stop is None and stopping:
+        if stop is None and stopping and record.config.get("lockstep"):
             record.degrade(f"capture {start.get('capture')} was lost: the job died inside "
                            "TensorFlow's profiler stop (tf.profiler.experimental.stop); on a "
                            "multi-worker job this is TF's own crash (docs/multi-worker.md)")
@@ -183,6 +191,11 @@ def judge_capture(record: CollectorRecord, events: list[dict[str, Any]], run_pat
             record.degrade(f"capture {start.get('capture')} was cut short: the job exited "
                            "during it (what was captured is kept)")
     details["windows"] = windows
+    timed = run_path / TIMED_OPS
+    if timed.is_file():  # a multi-worker task's timed collectives (bootstrap/..._collectives)
+        record.files.append(TIMED_OPS)
+        with contextlib.suppress(OSError):
+            details["timed_ops"] = sum(1 for _ in timed.open("rb"))
     xplanes = find_xplanes(run_path)
     record.files.extend(str(p.relative_to(run_path)) for p in xplanes)
     if not starts and record.status == "ok":

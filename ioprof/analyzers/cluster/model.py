@@ -65,6 +65,7 @@ class Worker:
     input_sources: tuple[tuple[str, SourceRef], ...] = ()
     storage: tuple[str, ...] = ()
     cpu_saturated: bool | None = None  # that host's CPUs were (nearly) all busy
+    cpu_cores: float | None = None  # the worker's own processes, cores used (psutil)
 
     def median(self, what: str) -> float | None:
         """Median over the aligned captured steps of `dur`, `wait`, `own` or `input` (ns)."""
@@ -102,6 +103,7 @@ class Worker:
             "clock_offset_ms": _ms(self.clock_offset_ns),
             "host_cpu_percent": _r(self.host_cpu_percent, 1),
             "cpu_saturated": self.cpu_saturated,
+            "cpu_cores": _r(self.cpu_cores, 2),
             "breakdown": {k: _r(v, 4) for k, v in self.breakdown.items()},
             "own_bottleneck": self.own_bottleneck.to_json() if self.own_bottleneck else None,
             "steps": [{"step": s.step, "dur_ms": _ms(s.dur_ns), "own_ms": _ms(s.own_ns),

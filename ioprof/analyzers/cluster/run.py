@@ -6,6 +6,7 @@ together, estimate the hosts' clock offsets, and decide once (`straggler.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -21,16 +22,29 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
     if not runs:
         raise IoprofError(f"{job_dir}: no run directories in it (each worker's "
                           "`ioprof trace -o JOBDIR/{task}` makes one)")
-    results = summarize_all(runs, job_dir, processes)
+    results, problems = summarize_all(runs, job_dir, processes)
+    if not results:
+        raise IoprofError(f"{job_dir}: none of its runs could be analysed ({problems[0]})")
+    results = _newest_per_task(results, problems)
     results.sort(key=lambda r: (r.worker.task.split(":")[0] != "chief",
                                 r.worker.task.split(":")[0],
                                 r.index if r.index is not None else 1 << 30, r.worker.run))
-    warnings = _consistency(results)
+    warnings = problems + _consistency(results)
     offsets = _clock_offsets(results)
     workers = [Worker(**{**_fields(r.worker), "clock_offset_ns": off})
                for r, off in zip(results, offsets, strict=True)]
     aligned = aligned_steps(workers)
+    keep = set(aligned)
+    if keep:  # every figure is over the steps all workers have
+        workers = [dataclasses.replace(w, steps=tuple(s for s in w.steps if s.step in keep))
+                   for w in workers]
     straggler, why_none = find_straggler(workers, aligned)
+    ways = {w.measured_by for w in workers if w.steps}
+    if len(ways) > 1:
+        straggler = None
+        why_none = ("the workers were measured in different ways (a TF capture on some, "
+                    "timestamps on others), whose step numbers do not match: trace every "
+                    "worker alike")
     if not any(w.steps for w in workers):
         why_none = ("no worker has measured steps: neither a TF capture nor timestamps around "
                     "its collectives (traced by an older ioprof, or the job builds its "
@@ -41,6 +55,19 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
         workers=tuple(workers), aligned_steps=aligned, straggler=straggler,
         summary=_summary(workers, straggler, why_none), no_straggler_reason=why_none,
         warnings=tuple(dict.fromkeys(warnings)))
+
+
+def _newest_per_task(results: list[WorkerResult], warnings: list[str]) -> list[WorkerResult]:
+    """A restarted task leaves several runs (`worker-1`, `worker-1.2` ...): the newest stands
+    for the task, the others are said."""
+    newest: dict[str, WorkerResult] = {}
+    for r in sorted(results, key=lambda r: r.start_ns):  # oldest first: the last one stays
+        earlier = newest.get(r.worker.task)
+        if earlier is not None:
+            warnings.append(f"{earlier.worker.run}: an earlier run of {r.worker.task} "
+                            f"(restarted?), left out for {r.worker.run}")
+        newest[r.worker.task] = r
+    return list(newest.values())
 
 
 def _fields(worker: Worker) -> dict:
@@ -59,11 +86,8 @@ def _consistency(results: list[WorkerResult]) -> list[str]:
                    + "; ".join(f"{r.worker.task}: {' '.join(r.command)[:80]}" for r in results
                                if r.command != results[0].command)[:400])
     tasks = [r.worker.task for r in results]
-    dupes = sorted({t for t in tasks if tasks.count(t) > 1})
-    if dupes:
-        out.append(f"several runs claim the same task: {', '.join(dupes)}")
     spec = next((r.spec for r in results if r.spec), None)
-    if spec:
+    if spec and all(r.spec for r in results):  # a run named by its folder cannot be matched
         expected = {f"{kind}:{i}" for kind, addresses in spec.items()
                     if kind not in ("ps", "evaluator") for i in range(len(addresses))}
         missing = sorted(expected - set(tasks))
@@ -92,7 +116,7 @@ def _clock_offsets(results: list[WorkerResult]) -> list[float | None]:
 
 def _summary(workers: list[Worker], straggler: Straggler | None, why_none: str | None) -> str:
     if straggler is None:
-        waits = [w.wait_for_others_percent for w in workers if w.steps]
+        waits = [p for w in workers if (p := w.wait_for_others_percent) is not None]
         wait = f"; the workers wait {statistics.median(waits):.0f}% of their step time in the " \
                "all-reduce (median)" if waits else ""
         return f"No straggler: {why_none}{wait}."

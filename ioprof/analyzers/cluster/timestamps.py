@@ -6,13 +6,15 @@ running TF's profiler, which can kill a worker (docs/multi-worker.md). With the 
 (`step_times`: one wall-clock time per counted step), that gives each step's duration and the
 part of it spent inside collectives: the worker's wait for the others (plus the exchange
 itself), the same quantity a capture's `collective` part measures, on every step of the run;
-and the time the step function waited for its batch (`input_times`: its input pipeline's read
-and decode together, which only a capture can split).
+and the time the step function waited for its batch (`input`: its input pipeline's read and
+decode together, which only a capture can split). Both come from `tf/timed_ops.txt`.
 The steps are numbered by the step clock's count, which synchronous workers share. A job with
-no step markers (TF's own multi-worker tutorial has none) has no step clock: then every
-collective is a sync point all workers leave together, and a "step" is the stretch from one
-collective's end to the next one's (numbered by collective, the same on every worker): its
-wait is the time in that collective, its own time the rest.
+no step markers (TF's own multi-worker tutorial has none) has no step clock: then the step
+function's own batch fetches are the clock (one a step, each timed from the function's start);
+without those either, every collective is a sync point all workers leave together, and a
+"step" is the stretch from one collective's end to the next one's (numbered by collective): its
+wait is the time in that collective, its own time the rest. Either way the numbering is the
+same on every worker.
 """
 
 from __future__ import annotations
@@ -23,38 +25,56 @@ from ioprof.analyzers.captures import catalog
 from ioprof.analyzers.cluster.model import WorkerStep
 from ioprof.analyzers.model import SourceRef
 from ioprof.errors import IoprofError
-from ioprof.rundir import TF_EVENTS, read_jsonl
+from ioprof.rundir import TF_EVENTS, TIMED_OPS, read_jsonl
 
 # The first steps trace and compile the step function: never compared.
 SKIP_STEPS = 5
 
 
-def timestamp_steps(run_path: Path) -> tuple[tuple[WorkerStep, ...], str]:
-    """Every step (after the first `SKIP_STEPS`) with its time inside collectives, and what a
-    step is: "step" (the step clock's), "collective" (between two collectives: no step
-    markers); ((), "") when the run has no collective timestamps."""
+def read_timed_ops(run_path: Path) -> dict[str, list[tuple[int, int]]]:
+    """`tf/timed_ops.txt` (`kind t0_us t1_us` a line, written by TF's own print ops in the job)
+    as ns spans by kind; lines torn by a killed job are skipped."""
+    spans: dict[str, list[tuple[int, int]]] = {"collective": [], "input": []}
+    try:
+        text = (run_path / TIMED_OPS).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return spans
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in spans and parts[1].isdigit() and parts[2].isdigit():
+            t0, t1 = int(parts[1]) * 1000, int(parts[2]) * 1000
+            if t1 >= t0:
+                spans[parts[0]].append((t0, t1))
+    return spans
+
+
+def step_clock(run_path: Path) -> list[int]:
+    """The bootstrap's step clock: one wall-clock time per counted step, sorted."""
     try:
         records, _ = read_jsonl(run_path / TF_EVENTS)
     except (IoprofError, OSError):
+        return []
+    return sorted(t for r in records if r.get("type") == "step_times" for t in r["times_ns"])
+
+
+def timestamp_steps(run_path: Path) -> tuple[tuple[WorkerStep, ...], str]:
+    """Every step (after the first `SKIP_STEPS`) with its time inside collectives, and what a
+    step is: "step" (the step clock's), "fetch" (no step markers: from one batch fetch of the
+    step function to the next, the function's start), "collective" (between collectives: no
+    markers and no timed fetch); ((), "") when the run has no collective timestamps."""
+    spans = read_timed_ops(run_path)
+    if not spans["collective"]:
         return (), ""
-    clock: list[int] = []
-    spans: dict[str, list[tuple[int, int]]] = {"collective_times": [], "input_times": []}
-    for r in records:
-        kind = r.get("type")
-        if kind == "step_times":
-            clock.extend(r["times_ns"])
-        elif kind in spans and len(r["t0_ns"]) == len(r["t1_ns"]):
-            spans[kind].extend(zip(r["t0_ns"], r["t1_ns"], strict=True))
-    if not spans["collective_times"]:
-        return (), ""
-    if len(clock) < SKIP_STEPS + 2:  # no step markers: the collectives are the clock
-        return _segments(spans["collective_times"], spans["input_times"]), "collective"
-    clock.sort()
-    waits = _per_step(clock, spans["collective_times"])
-    inputs = _per_step(clock, spans["input_times"])
+    clock, unit = step_clock(run_path), "step"
+    if len(clock) < SKIP_STEPS + 2:  # no step markers: each step fetches its batch once
+        clock, unit = sorted(t0 for t0, _ in spans["input"]), "fetch"
+    if len(clock) < SKIP_STEPS + 2:  # nor a timed fetch: the collectives are the clock
+        return _segments(spans["collective"], spans["input"]), "collective"
+    waits = _per_step(clock, spans["collective"])
+    inputs = _per_step(clock, spans["input"])
     return tuple(WorkerStep(step=k, dur_ns=clock[k + 1] - clock[k], wait_ns=waits[k],
                             input_ns=min(inputs[k], clock[k + 1] - clock[k] - waits[k]))
-                 for k in range(SKIP_STEPS, len(clock) - 1)), "step"
+                 for k in range(SKIP_STEPS, len(clock) - 1)), unit
 
 
 def _per_step(clock: list[int], pairs: list[tuple[int, int]]) -> list[int]:

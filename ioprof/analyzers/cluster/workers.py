@@ -28,17 +28,39 @@ MAX_PROCESSES = 4
 
 
 def run_dirs(job_dir: Path) -> list[Path]:
-    """The run directories directly under `job_dir` (sorted by name), or [] when none."""
+    """The run directories directly under `job_dir` (sorted by name), or [] when none; a
+    folder that cannot be read is no run."""
     try:
         children = sorted(p for p in job_dir.iterdir() if p.is_dir())
     except OSError:
         return []
-    return [p for p in children if (p / MANIFEST).is_file()]
+    out = []
+    for p in children:
+        try:
+            if (p / MANIFEST).is_file():
+                out.append(p)
+        except OSError:
+            continue
+    return out
 
 
 def is_job_dir(path: Path) -> bool:
-    """A folder of run directories (not itself one)."""
-    return path.is_dir() and not (path / MANIFEST).exists() and bool(run_dirs(path))
+    """A folder of one multi-worker job's runs: not itself a run, and holding at least one run
+    traced as a task of a cluster (`manifest.cluster`). A folder of unrelated runs (e.g.
+    ./ioprof-runs) is not a job, and `ioprof report` says so rather than compare them."""
+    try:
+        if not path.is_dir() or (path / MANIFEST).exists():
+            return False
+    except OSError:
+        return False
+    for run in run_dirs(path):
+        try:
+            _, manifest = RunDir.open(run)
+        except (IoprofError, OSError):
+            continue
+        if manifest.cluster:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,7 @@ class WorkerResult:
     spec: dict[str, Any] | None
     step_ends_ns: tuple[int, ...]  # the step clock: every step's end (this host's clock)
     index: int | None  # TF_CONFIG's task index (for ordering); None without one
+    start_ns: int = 0  # when the run started (the newest run of a restarted task stands)
 
 
 def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
@@ -76,16 +99,18 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         key=lambda s: s.step))
     measured_by = "capture"
     unit = "step"
-    if not steps or not analysis.captures:
-        timed, unit = timestamp_steps(path)
-        if timed:
-            steps, measured_by = timed, "timestamps"
+    if not analysis.captures:  # py-spy's fallback steps know nothing of the wait: never them
+        steps, unit = timestamp_steps(path)
+        measured_by = "timestamps"
     storage = _storage(analysis.host)
     warnings = []
     if not manifest.cluster:
         warnings.append("its manifest names no cluster task (traced without TF_CONFIG, or by "
                         "an older ioprof): named by its folder")
-    if steps and unit == "collective":
+    if steps and unit == "fetch":
+        warnings.append("no step markers: its steps run from one batch fetch of the step "
+                        "function to the next")
+    elif steps and unit == "collective":
         warnings.append("no step markers: its time is compared stretch by stretch between "
                         "consecutive collectives (every worker leaves each one together), not "
                         "step by step")
@@ -100,23 +125,43 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
         breakdown={c: analysis.breakdown.get(c) for c in
                    ("read", "decode", "transfer", "compute", "other")},
         warnings=tuple(warnings), host_cpu_percent=analysis.host.system_cpu_percent,
-        cpu_saturated=analysis.host.cpu_saturated, measured_by=measured_by,
+        cpu_saturated=analysis.host.cpu_saturated, cpu_cores=analysis.host.job_cpu_cores,
+        measured_by=measured_by,
         input_sources=input_sources(path), storage=storage)
     index = cluster.get("index")
     return WorkerResult(worker=worker, command=tuple(manifest.command),
                         spec=cluster.get("spec"), step_ends_ns=ends,
-                        index=index if isinstance(index, int) else None)
+                        index=index if isinstance(index, int) else None,
+                        start_ns=manifest.start_ns)
 
 
 def summarize_all(runs: list[Path], job_dir: Path,
-                  processes: int | None = None) -> list[WorkerResult]:
-    """Every run, in parallel processes when there are several (at most MAX_PROCESSES)."""
+                  processes: int | None = None) -> tuple[list[WorkerResult], list[str]]:
+    """Every run, in parallel processes when there are several (at most MAX_PROCESSES); a run
+    that cannot be analysed is left out with a warning naming it, never the whole report."""
     n = processes or min(MAX_PROCESSES, os.cpu_count() or 1, len(runs))
-    args = [(str(r), str(job_dir)) for r in runs]
+    results: list[WorkerResult] = []
+    problems: list[str] = []
     if n <= 1 or len(runs) == 1:
-        return [summarize_worker(*a) for a in args]
+        for run in runs:
+            try:
+                results.append(summarize_worker(str(run), str(job_dir)))
+            except Exception as exc:  # noqa: BLE001 - one bad run must not hide the others
+                problems.append(_unreadable(run, exc))
+        return results, problems
     with ProcessPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(summarize_worker, *zip(*args, strict=True)))
+        futures = [(run, pool.submit(summarize_worker, str(run), str(job_dir))) for run in runs]
+        for run, future in futures:
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001
+                problems.append(_unreadable(run, exc))
+    return results, problems
+
+
+def _unreadable(run: Path, exc: BaseException) -> str:
+    why = exc.message if isinstance(exc, IoprofError) else f"{type(exc).__name__}: {exc}"
+    return f"{run.name}: left out, its run could not be analysed ({why})"
 
 
 def _storage(host: HostSummary) -> tuple[str, ...]:
