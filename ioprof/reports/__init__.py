@@ -126,12 +126,16 @@ def render(run_dir: Path, analysis: Analysis, fmt: str, output: Path | None,
         text = render_text(analysis) + "\n"
     else:
         raise IoprofError(f"unknown report format {fmt!r} (html, json or text)")
+    path = emit(text, output, run_dir / _DEFAULT_NAMES[fmt])
+    if path is not None and fmt == "html" and output is None:
+        _write_trace(run_dir, analysis, anonymizer)
+    return path
+
+
+def emit(text: str, output: Path | None, default: Path) -> Path | None:
+    """Write a rendered report to `output` (`-`: stdout, returns None), else to `default`."""
     if output is not None and str(output) == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return None
-    path = output if output is not None else run_dir / _DEFAULT_NAMES[fmt]
-    _write(path, text)
-    if fmt == "html" and output is None:
-        _write_trace(run_dir, analysis, anonymizer)
-    return path
+    return _write(output if output is not None else default, text)

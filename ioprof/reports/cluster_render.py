@@ -4,12 +4,11 @@ and formats, written the way the single-run reports are (atomically, `-` for std
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ioprof.analyzers.cluster.model import ClusterAnalysis
 from ioprof.errors import IoprofError
-from ioprof.reports import _write
+from ioprof.reports import _write, emit
 
 CLUSTER_JSON = "cluster.json"
 _DEFAULT_NAMES = {"html": "report.html", "json": CLUSTER_JSON, "text": "report.txt"}
@@ -38,9 +37,4 @@ def render_cluster(job_dir: Path, analysis: ClusterAnalysis, fmt: str, output: P
         text = render_cluster_text(analysis) + "\n"
     else:
         raise IoprofError(f"unknown report format {fmt!r} (html, json or text)")
-    if output is not None and str(output) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return None
-    path = output if output is not None else job_dir / _DEFAULT_NAMES[fmt]
-    return _write(path, text)
+    return emit(text, output, job_dir / _DEFAULT_NAMES[fmt])
