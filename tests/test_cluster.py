@@ -216,3 +216,11 @@ def test_a_run_that_cannot_be_analysed_is_left_out_not_fatal(job):
     (job / "worker-1" / "manifest.json").write_text("{not json")
     c = analyze_cluster(job, processes=1)
     assert any("worker-1: left out" in w for w in c.warnings)
+
+
+def test_anonymized_cluster_report_and_its_summary_hide_the_host(job):
+    proc = run_ioprof(["report", str(job), "--anonymize"])
+    assert proc.returncode == 0, proc.stderr
+    assert "worker:1 holds the cluster back" in proc.stderr
+    assert " on vm" not in proc.stderr  # the host's name, as in the page
+    assert ">vm<" not in (job / "report.html").read_text()

@@ -67,9 +67,11 @@ def _cluster_report(job_dir: Path, fmt: str, output: Path | None, open_browser: 
         click.echo(f"ioprof: warning: {line}", err=True)
     path = render_cluster(job_dir, analysis, fmt=fmt, output=output, anonymize=anonymize)
     if fmt != "text":  # the terminal summary (with --format text it is the output itself)
+        from ioprof.reports.cluster_anonymize import anonymize_cluster
         from ioprof.reports.cluster_text import render_cluster_text
 
-        click.echo(render_cluster_text(analysis), err=True)
+        shown = anonymize_cluster(analysis) if anonymize else analysis  # as the report is
+        click.echo(render_cluster_text(shown), err=True)
     if path is not None:
         click.echo(f"ioprof: wrote {path}", err=True)
         if open_browser and fmt == "html":
