@@ -255,25 +255,29 @@ class _Builder:
                               self.pairs("k_reads"), self.col("k_read_process", np.int32))
         out.waits = self.pairs("waits")
         out.transfers = self.pairs("transfers")
-        out.collectives = self.pairs("collectives")
-        if len(out.collectives):
-            out.kernel_work = self._own_kernel_work(out.kernels)
+        out.collectives, out.kernel_work = self._collective_split(out.kernels)
         out.compute = self.pairs("compute")
         out.read_events = self.pairs("reads")
         out.read_event_keys = self.col("read_keys", np.int32)
         out.span_ps = (self.lo or 0, self.hi or 0)
 
 
-    def _own_kernel_work(self, kernels: Kernels) -> np.ndarray:
-        """The intervals of the model's kernels other than collectives (only built for a
-        capture that has collectives)."""
-        start = self.col("k_start")
+    def _collective_split(self, kernels: Kernels) -> tuple[np.ndarray, np.ndarray]:
+        """(collective ops' intervals, the model's other kernels' intervals), both outside the
+        tf.data lines, classified once per op type over the whole capture; (EMPTY, EMPTY) for
+        a capture without collectives (every single-worker one)."""
         if not len(kernels.op):
-            return EMPTY
+            return EMPTY, EMPTY
         is_coll = np.array([catalog.is_collective_op(kind) for _, kind, _ in self.out.ops],
-                           bool)
-        own = ~is_coll[kernels.op] & ~kernels.on_tfdata
-        return np.column_stack((start[own], start[own] + kernels.dur[own]))
+                           bool)[kernels.op]
+        coll = is_coll & ~kernels.on_tfdata
+        if not coll.any():
+            return EMPTY, EMPTY
+        start = self.col("k_start")
+        end = start + kernels.dur
+        own = ~is_coll & ~kernels.on_tfdata
+        return (np.column_stack((start[coll], end[coll])),
+                np.column_stack((start[own], end[own])))
 
 
 class _Lookup:
@@ -572,7 +576,6 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         if not tfdata_line:
             loose = kernels[process < 0]
             b.add("compute", np.column_stack((s[loose], e[loose])))
-            _collective_kernels(b, kernels, op, s, e)
     b.process_rows += len(procs)
 
     # Input waits on the training threads (outermost only).
@@ -603,16 +606,6 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         _step_markers(ctx, cols, rows, others, s, e, mid, step_sid, buf, event_class,
                       lname, out)
     return lname
-
-
-def _collective_kernels(b: _Builder, kernels: np.ndarray, op: np.ndarray, s: np.ndarray,
-                        e: np.ndarray) -> None:
-    """The intervals of collective ops (all-reduce ...): a worker's wait for the others."""
-    ops = b.out.ops
-    collective = [i for i in np.unique(op).tolist() if catalog.is_collective_op(ops[i][1])]
-    if collective:
-        coll = np.isin(op, collective)
-        b.add("collectives", np.column_stack((s[kernels[coll]], e[kernels[coll]])))
 
 
 def _links(buf: np.ndarray, cols: wire.EventColumns, rows: np.ndarray, ctx: _PlaneContext,
