@@ -51,7 +51,6 @@ class Worker:
     host: str | None
     report: str | None  # the worker's own report.html, relative to JOBDIR (None: not written)
     steps: tuple[WorkerStep, ...]  # captured steps, by step number
-    step_clock_ns: tuple[int, ...] = ()  # every step's duration from the step clock (whole run)
     clock_offset_ns: float | None = None  # this host's clock minus the first worker's, estimated
     own_bottleneck: Bottleneck | None = None  # the worker's single-run verdict chain
     breakdown: dict[str, float] = field(default_factory=dict)  # its single-run category shares

@@ -48,24 +48,17 @@ def read_timed_ops(run_path: Path) -> dict[str, list[tuple[int, int]]]:
     return spans
 
 
-def step_clock(run_path: Path) -> list[int]:
-    """The bootstrap's step clock: one wall-clock time per counted step, sorted."""
-    try:
-        records, _ = read_jsonl(run_path / TF_EVENTS)
-    except (IoprofError, OSError):
-        return []
-    return sorted(t for r in records if r.get("type") == "step_times" for t in r["times_ns"])
-
-
-def timestamp_steps(run_path: Path) -> tuple[tuple[WorkerStep, ...], str]:
-    """Every step (after the first `SKIP_STEPS`) with its time inside collectives, and what a
-    step is: "step" (the step clock's), "fetch" (no step markers: from one batch fetch of the
-    step function to the next, the function's start), "collective" (between collectives: no
-    markers and no timed fetch); ((), "") when the run has no collective timestamps."""
+def timestamp_steps(run_path: Path, clock: list[int]
+                    ) -> tuple[tuple[WorkerStep, ...], str]:
+    """Every step (after the first `SKIP_STEPS`) with its time inside collectives, given the
+    run's step clock (`run_step_times`, sorted), and what a step is: "step" (the step clock's),
+    "fetch" (no step markers: from one batch fetch of the step function to the next, the
+    function's start), "collective" (between collectives: no markers and no timed fetch);
+    ((), "") when the run has no collective timestamps."""
     spans = read_timed_ops(run_path)
     if not spans["collective"]:
         return (), ""
-    clock, unit = step_clock(run_path), "step"
+    unit = "step"
     if len(clock) < SKIP_STEPS + 2:  # no step markers: each step fetches its batch once
         clock, unit = sorted(t0 for t0, _ in spans["input"]), "fetch"
     if len(clock) < SKIP_STEPS + 2:  # nor a timed fetch: the collectives are the clock

@@ -100,7 +100,7 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
     measured_by = "capture"
     unit = "step"
     if not analysis.captures:  # py-spy's fallback steps know nothing of the wait: never them
-        steps, unit = timestamp_steps(path)
+        steps, unit = timestamp_steps(path, list(ends))
         measured_by = "timestamps"
     storage = _storage(analysis.host)
     warnings = []
@@ -120,7 +120,6 @@ def summarize_worker(run_path: str, job_dir: str) -> WorkerResult:
     worker = Worker(
         task=task, run=os.path.relpath(path, job_dir), host=manifest.host.get("hostname"),
         report=os.path.relpath(report, job_dir) if report.exists() else None, steps=steps,
-        step_clock_ns=tuple(b - a for a, b in zip(ends, ends[1:], strict=False)),
         own_bottleneck=analysis.bottleneck if analysis.assessment.verdict else None,
         breakdown={c: analysis.breakdown.get(c) for c in
                    ("read", "decode", "transfer", "compute", "other")},
