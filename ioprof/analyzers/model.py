@@ -351,6 +351,10 @@ class Bottleneck:
     culprits: tuple[Culprit, ...] = ()
     evidence: tuple[Evidence, ...] = ()
 
+    def evidence_value(self, name: str) -> float | None:
+        """The value of the evidence item `name`, None when the chain has none."""
+        return next((e.value for e in self.evidence if e.name == name), None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "category": self.category,

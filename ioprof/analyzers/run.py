@@ -257,7 +257,8 @@ def _analyze(path: Path) -> Analysis:
         bottleneck = bn.make_bottleneck(category, breakdown, culprits, host, input_pct,
                                         cpu_only, busy)
         collective = collective_share(steps)
-        if is_waiting(category, breakdown, collective):  # a worker of a multi-worker job
+        waiting = is_waiting(category, breakdown, collective)
+        if waiting:  # a worker of a multi-worker job, in the all-reduce
             bottleneck = waiting_bottleneck(breakdown, collective, model_op_stats, input_pct,
                                             bottleneck.evidence)
         contended = find_contention(
@@ -270,7 +271,7 @@ def _analyze(path: Path) -> Analysis:
                                                breakdown.compute)
         verdict = bn.verdict(input_pct, 100 * breakdown.other, bottleneck.summary, xprof_pct)
         recs = recommend(bottleneck, pipeline_nodes, host, loaded.datasets, input_pct)
-        if is_waiting(category, breakdown, collective):
+        if waiting:
             recs = (waiting_recommendation(collective),)
         if cpu_only and collective:
             warnings.append("CPU-only capture: there is no host-to-device transfer; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ioprof.analyzers.cluster.model import ClusterAnalysis, Straggler, Worker
 from ioprof.analyzers.model import Analysis, Bottleneck, Culprit, RunFacts
+from ioprof.analyzers.verdict.collective import WAITING_EVIDENCE
 from ioprof.reports import words
 from ioprof.reports.text import _wrap
 
@@ -43,7 +44,7 @@ def verdict_word(bottleneck: Bottleneck | None) -> str:
     """A worker's own verdict in one word ("Read-bound"), or that it has none."""
     if bottleneck is None:
         return "no verdict"
-    if any(e.name == "collective_wait_share" for e in bottleneck.evidence):
+    if bottleneck.evidence_value(WAITING_EVIDENCE) is not None:
         return "Waiting for others"  # verdict/collective.py: transfer that is the all-reduce
     return words.BOUND[bottleneck.category]
 

@@ -15,8 +15,8 @@ from ioprof.analyzers.model import (
     Category,
     Culprit,
     SourceRef,
-    collective_share,
 )
+from ioprof.analyzers.verdict.collective import WAITING_EVIDENCE
 
 BOUND = {
     "read": "Read-bound",
@@ -164,12 +164,13 @@ def _verdict_sentence(analysis: Analysis) -> str:
     contention = _contention(analysis)
     if contention is not None:
         return contention
-    waiting = collective_share(analysis.steps.per_step)
+    b = analysis.bottleneck
+    waiting = b.evidence_value(WAITING_EVIDENCE) if b is not None else None
     if cat in ("read", "decode"):
         text = (f"{BOUND[cat]}: {analysis.input_bound_percent:.0f}% of step time waits for "
                 f"input")
-    elif cat == "transfer" and waiting >= 0.5 * share:
-        # a worker of a synchronous multi-worker job, in the all-reduce: no op of its own
+    elif waiting is not None:
+        # the analysis decided: a multi-worker job's worker in the all-reduce (collective.py)
         return (f"Waiting for other workers: {pct(waiting)} of step time is in collective "
                 "ops (the all-reduce every worker joins each step) while this worker runs "
                 "nothing of its own; a slower worker sets the pace (`ioprof report` on the "

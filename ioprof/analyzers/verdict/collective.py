@@ -23,6 +23,8 @@ from ioprof.analyzers.model import (
 
 # Collective time over the transfer category at or above which transfer *is* the wait.
 WAITING_SHARE_OF_TRANSFER = 0.5
+# The evidence item that marks a waiting worker's chain: renderers read the decision from it.
+WAITING_EVIDENCE = "collective_wait_share"
 
 
 def is_waiting(category: str, b: Breakdown, collective: float) -> bool:
@@ -51,7 +53,7 @@ def waiting_bottleneck(b: Breakdown, collective: float, model_ops: tuple[OpStat,
                "worker.")
     return Bottleneck(category="transfer", summary=summary, culprits=culprits,
                       evidence=evidence + (Evidence(
-                          "collective_wait_share", collective, "fraction",
+                          WAITING_EVIDENCE, collective, "fraction",
                           f"{collective:.0%} of step time in collective ops with no kernel "
                           "of this worker's own running"),))
 
