@@ -31,7 +31,7 @@ def analyze_cluster(job_dir: Path, processes: int | None = None) -> ClusterAnaly
                                 r.index if r.index is not None else 1 << 30, r.worker.run))
     warnings = problems + _consistency(results)
     offsets = _clock_offsets(results)
-    workers = [Worker(**{**_fields(r.worker), "clock_offset_ns": off})
+    workers = [dataclasses.replace(r.worker, clock_offset_ns=off)
                for r, off in zip(results, offsets, strict=True)]
     aligned = aligned_steps(workers)
     keep = set(aligned)
@@ -68,10 +68,6 @@ def _newest_per_task(results: list[WorkerResult], warnings: list[str]) -> list[W
                             f"(restarted?), left out for {r.worker.run}")
         newest[r.worker.task] = r
     return list(newest.values())
-
-
-def _fields(worker: Worker) -> dict:
-    return {f: getattr(worker, f) for f in worker.__dataclass_fields__}
 
 
 def _consistency(results: list[WorkerResult]) -> list[str]:
