@@ -146,3 +146,28 @@ def test_lockstep_window_waits_for_its_step_not_the_clock():
     assert sched._window_due(1e9, 0.0)[0] is False  # the clock says due; step 33 not reached
     boot.step(1, 5.0)
     assert sched._window_due(0.0, 1e9)[0] is True
+
+
+def test_two_windows_closed_within_one_second_keep_both_captures(tmp_path):
+    """TF names a capture's folder by the stop's wall-clock second; a retake that closes in the
+    same second as the window before it must not overwrite that window's capture."""
+    boot = _Boot()
+    sched = capture.CaptureScheduler(boot, {"logdir": str(tmp_path), "steps": 10})
+    saved: list[int] = []
+
+    def stop_like_tf() -> None:  # what TF's stop writes: LOGDIR/plugins/profile/<second>/
+        folder = tmp_path / "plugins" / "profile" / "2026_12_03_14_59_31"  # the same second
+        folder.mkdir(parents=True, exist_ok=True)
+        saved.append(len(saved) + 1)
+        (folder / "vm.xplane.pb").write_text(f"capture {saved[-1]}")
+
+    sched.original_stop = stop_like_tf
+    for _ in range(2):
+        sched._active, sched._window_start_step = True, boot.steps
+        boot.step(10, 1.0)
+        sched._stop_window("steps")
+    files = sorted((tmp_path / "plugins" / "profile").glob("*/*.xplane.pb"))
+    assert [f.read_text() for f in files] == ["capture 1", "capture 2"]
+    stops = [f for kind, f in boot.log.events if kind == "capture_stop"]
+    assert [s["folder"] for s in stops] == [f.parent.name for f in files]
+    assert stops[0]["folder"] == "2026_12_03_14_59_31_capture1"

@@ -215,6 +215,9 @@ def test_several_capture_windows(tmp_path):
         # again, once, and the check that decided so is in the event log
         checks = [e for e in events(run) if e["type"] == "capture_check"]
         assert captures == [1, 2, 3] and any(not c["representative"] for c in checks)
+    # every window kept its own capture, even a retake that closed in the same second
+    assert [p.parent.name for p in xplanes(run)] == [
+        e["folder"] for e in events(run) if e["type"] == "capture_stop"]
     assert len(xplanes(run)) == len(captures)
 
 

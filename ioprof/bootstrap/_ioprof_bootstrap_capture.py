@@ -32,6 +32,7 @@ It runs on its own thread, so the job's threads only ever bump a counter.
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -42,6 +43,7 @@ import typing
 # capture's own cost (TF's profiler can slow steps of a few ms 2-3x), reported by the analysis.
 # The same bound as ioprof.analyzers.model.MIN_REPRESENTATIVE_SLOWDOWN (stdlib only here).
 MIN_REPRESENTATIVE = 0.67
+_CAPTURE_SUFFIX = "_capture"  # TF's folder name + this + the capture's number
 _RETAKES = 2  # windows taken again because they saw no steps
 # A window's representativeness is judged on the steps after it: at least this many, over at
 # least this long (a few milliseconds of short steps say nothing), or this many in any case.
@@ -250,12 +252,33 @@ class CaptureScheduler:
                 ok, error = False, f"{type(exc).__name__}: {exc}"
             fields: dict[str, object] = {"capture": self._done, "steps": steps, "ok": ok,
                                          "ended_by": why}
+            folder = self._name_capture_folder() if ok else None
+            if folder:
+                fields["folder"] = folder
             if error:
                 fields["error"] = error
             if note:
                 fields["note"] = note
             boot.log.emit("capture_stop", **fields)
             self._after_window(steps)
+
+    def _name_capture_folder(self) -> str | None:
+        """Give the folder TF just wrote this capture's number. TF names it by the stop's wall
+        clock second, so two windows closing within one second (a retake right after a short
+        window) would share a folder and the second save would overwrite the first."""
+        root = os.path.join(str(self.logdir), "plugins", "profile")
+        try:
+            fresh = [n for n in os.listdir(root) if _CAPTURE_SUFFIX not in n]
+        except OSError:
+            return None
+        for name in fresh:
+            renamed = f"{name}{_CAPTURE_SUFFIX}{self._done}"
+            try:
+                os.rename(os.path.join(root, name), os.path.join(root, renamed))
+            except OSError:
+                return name
+            return renamed
+        return None
 
     def _after_window(self, steps: int) -> None:
         """What the closed window owes: a retake when it saw no steps in a job that had not
