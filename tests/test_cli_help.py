@@ -14,7 +14,7 @@ from conftest import HAS_TF, needs_tf, run_ioprof
 from ioprof.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(cli.list_commands(click.Context(cli)))
 WIDE = {"COLUMNS": "80"}  # click wraps help to the terminal: fix it, so the layout is checked
 
 
@@ -44,7 +44,8 @@ def test_wrapping_commands_show_how_to_pass_the_command(name):
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_option_is_explained(name):
-    command = cli.commands[name]
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
     bare = [p.opts for p in command.params if isinstance(p, click.Option) and not p.help]
     assert bare == [], f"ioprof {name}: options without help: {bare}"
 
