@@ -45,6 +45,8 @@ import typing
 MIN_REPRESENTATIVE = 0.67
 _CAPTURE_SUFFIX = "_capture"  # TF's folder name + this + the capture's number
 _RETAKES = 2  # windows taken again because they saw no steps
+_POLL_S = 0.05  # the scheduler's cadence while a window is open or may open
+_IDLE_POLL_S = 0.5  # ...and once nothing more can be captured (the steady state)
 # A window's representativeness is judged on the steps after it: at least this many, over at
 # least this long (a few milliseconds of short steps say nothing), or this many in any case.
 _CHECK_MIN_STEPS = 5
@@ -102,7 +104,7 @@ class CaptureScheduler:
         last_reported = -1
         last_report_t = 0.0
         next_window_t: float | None = None
-        while not self._stop_event.wait(0.05):
+        while not self._stop_event.wait(_IDLE_POLL_S if self._nothing_owed() else _POLL_S):
             try:
                 now = time.monotonic()
                 if boot.steps != last_reported and now - last_report_t >= 1.0:
@@ -119,6 +121,14 @@ class CaptureScheduler:
                     self._start_window(reason)
             except Exception:  # noqa: BLE001
                 boot.log.log_exception("capture scheduler")
+
+    def _nothing_owed(self) -> bool:
+        """No window open, due or possible: the thread only reports the step count (once a
+        second), so it need not wake 20 times a second for the rest of the job's life."""
+        if not self.enabled or self._stepped_aside:
+            return True
+        return (not self._active and self._retake_reason is None
+                and self._pending_check is None and self._done - self._voided >= self.windows)
 
     def _maybe_close(self, now: float) -> float | None:
         """Close the open window when it has its steps or its seconds; returns when the next
