@@ -388,19 +388,36 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
     original_fit = model_cls.fit
 
     class IoprofStepMarkers(callback_base):
-        """Opens a `train` Trace with `step_num` around each batch, as XProf expects."""
+        """Opens a `train` Trace with `step_num` around each batch, as XProf expects.
+
+        From begin-type hooks only: a callback with its own `on_train_batch_end` makes Keras 3
+        run every batch end synchronously (it converts the step's logs to Python numbers, i.e.
+        waits for the step), which would slow a job that has no such callback. So a step ends
+        where the next begins, or where validation, the epoch or `fit` ends."""
 
         def __init__(self) -> None:
             super().__init__()
             self._trace = None
+            self._open = False
+
+        def _end_step(self) -> None:
+            if self._open:
+                trace, self._trace, self._open = self._trace, None, False
+                _close_step_marker(bootstrap, trace)
+                bootstrap.count_step("keras")
 
         def on_train_batch_begin(self, batch, logs=None):
-            self._trace = _open_step_marker(bootstrap)
+            self._end_step()
+            self._trace, self._open = _open_step_marker(bootstrap), True
 
-        def on_train_batch_end(self, batch, logs=None):
-            trace, self._trace = self._trace, None
-            _close_step_marker(bootstrap, trace)
-            bootstrap.count_step("keras")
+        def on_test_begin(self, logs=None):  # validation inside `fit` is not a step's
+            self._end_step()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._end_step()
+
+        def on_train_end(self, logs=None):
+            self._end_step()
 
     try:
         signature = inspect.signature(original_fit)
