@@ -1,19 +1,43 @@
-"""Tracing overhead: the same job traced and untraced, interleaved A/B/A/B.
+"""Tracing overhead, its two costs measured apart: the steady state and the capture window.
 
-Prints, per pair, wall seconds and CPU-seconds (job + every process ioprof adds: the ioprof
-process with its psutil thread, py-spy, the bootstrap inside the job), then the median and
-min of the traced/untraced ratios. This VM's timings are bimodal, so pairs are interleaved
-and CPU-seconds are quoted beside wall time.
+A profiler that slows the job changes what it measures. `ioprof trace` has two costs:
+- the **steady state** (host sampling, py-spy, the bootstrap's step markers and records) that
+  a job pays for its whole life: `ioprof trace --no-tf-profile` against the untraced job;
+- the **capture window** (TF's profiler on for a window), a fixed cost: the default trace
+  against `--no-tf-profile`. It is compared with the same window taken by TF's own profiler,
+  started and stopped by the job itself (`tf.profiler.experimental.start/stop` after the same
+  warm-up steps, for the same number of steps), against the untraced job.
 
-    python benchmarks/overhead.py --pairs 5 -- python examples/decode_bound.py
+Each round runs the variants of one job back to back, in an order that reverses every round
+(drifts cancel out); each variant's figures are paired with the untraced run of its round.
+Per run: the job's training time (`train_s`, Keras `fit` from call to return, printed by the
+job; the process's start-up and TF import are not training), its median step, wall seconds
+and CPU-seconds (user+system of the job and everything ioprof runs: the tracer with its psutil
+thread, py-spy, the bootstrap inside the job; from `getrusage(RUSAGE_CHILDREN)`).
 
-Analysis and report writing are excluded (`--no-analyze`): they run after the job and do not
-slow it; `benchmarks/analysis_speed.py` measures them.
+Reported per job:
+- steady state: training-time ratio of the fastest runs (min traced / min untraced: this VM's
+  timings are bimodal, the minimum is the run nothing disturbed), the median of the per-round
+  ratios beside it, and the median per-round CPU-seconds ratio. Goal: <= 1.02 and <= 1.05.
+- capture: the fixed cost of ioprof's window (median per-round difference to `--no-tf-profile`,
+  training seconds and CPU-seconds), the same for TF's own profiler (difference to untraced),
+  the window's steps, and how much the window slowed the steps it measured (`slowdown` of the
+  run's analysis, run after the timings);
+- a 1-hour job's amortised cost of a default trace: steady ratio + capture seconds / 3600.
+
+    python benchmarks/overhead.py                        # both jobs, 5 rounds
+    python benchmarks/overhead.py --jobs short --rounds 3 --variants untraced,steady
+    python benchmarks/overhead.py --ioprof-args="--pyspy-rate 10" --json overhead.json
+
+Analysis and report writing run after the job and are not timed;
+`benchmarks/analysis_speed.py` measures them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import resource
 import shutil
 import statistics
@@ -24,59 +48,223 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+JOB = REPO / "benchmarks" / "jobs" / "keras_steps.py"
+VARIANTS = ("untraced", "steady", "capture", "own")
+HOUR_S = 3600.0
+_FIGURES = re.compile(r"train_s=([\d.]+) steps=(\d+) step_ms=([\d.]+)")
 
 
-def run_once(argv: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user+system of all waited-for descendants) of one command."""
+def run_once(argv: list[str]) -> dict:
+    """Wall and CPU seconds of one command (it and every process it reaped), and the job's own
+    figures from its last line."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
+    found = _FIGURES.findall(proc.stdout)
+    if proc.returncode != 0 or not found:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr[-2000:]}")
+    train_s, _, step_ms = found[-1]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return {"wall_s": wall, "cpu_s": cpu, "train_s": float(train_s), "step_ms": float(step_ms)}
+
+
+def ioprof_cpu_of(run: Path) -> float | None:
+    """CPU-seconds of ioprof's own processes (the tracer with its sampler thread, py-spy), as
+    the host collector sampled them: a direct figure, where the ratios are differences of
+    noisy totals. The bootstrap's work inside the job is not in it."""
+    path = run / "host" / "samples.jsonl"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        if '"ioprof"' in line:
+            last = line
+    return float(json.loads(last)["ioprof"]) if last else None
+
+
+def window_of(run: Path) -> tuple[int, int] | None:
+    """(steps before the window, steps in it) of a traced run's first capture."""
+    events = [json.loads(line) for line in (run / "tf" / "events.jsonl").read_text().splitlines()
+              if line.strip()]
+    start = next((e for e in events if e.get("type") == "capture_start"), None)
+    stop = next((e for e in events if e.get("type") == "capture_stop"), None)
+    if not start or not stop:
+        return None
+    return int(start["step"]), int(stop["steps"])
+
+
+def slowdown_of(run: Path) -> float | None:
+    """The first capture's slowdown, from the run's analysis (made now, untimed)."""
+    subprocess.run([sys.executable, "-m", "ioprof", "report", "--format", "json", "-o",
+                    str(run / "report.json"), str(run)], capture_output=True, text=True)
+    path = run / "analysis.json"
+    if not path.is_file():
+        return None
+    captures = json.loads(path.read_text()).get("captures") or []
+    return captures[0].get("slowdown") if captures else None
+
+
+def argv_for(variant: str, job: list[str], run: Path, ioprof_args: list[str],
+             window: tuple[int, int] | None) -> list[str] | None:
+    trace = [sys.executable, "-m", "ioprof", "trace", "-q", "--no-analyze", *ioprof_args,
+             "-o", str(run)]
+    if variant == "untraced":
+        return job
+    if variant == "steady":
+        return [*trace, "--no-tf-profile", "--", *job]
+    if variant == "capture":
+        return [*trace, "--", *job]
+    if window is None:  # "own": the window ioprof's capture took, by the job's own profiler
+        return None
+    return [*job, "--own-profiler", f"{window[0]}:{window[1]}"]
+
+
+def measure_job(kind: str, rounds: int, variants: list[str], ioprof_args: list[str],
+                workdir: Path) -> dict:
+    job = [sys.executable, str(JOB), "--kind", kind]
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    window: tuple[int, int] | None = None
+    capture_runs: list[Path] = []
+    for i in range(rounds):
+        order = variants if i % 2 == 0 else list(reversed(variants))
+        if "own" in order and window is None:  # ioprof's window first, to copy it
+            order = [v for v in order if v != "own"] + ["own"]
+        for variant in order:
+            run = workdir / f"{kind}-{variant}-{i}"
+            argv = argv_for(variant, job, run, ioprof_args, window)
+            if argv is None:
+                continue
+            figures = run_once(argv)
+            figures["round"] = i
+            if variant in ("steady", "capture"):
+                figures["ioprof_cpu_s"] = ioprof_cpu_of(run)
+            runs[variant].append(figures)
+            if variant == "capture":
+                capture_runs.append(run)
+                window = window or window_of(run)
+            print(f"  {kind} round {i + 1} {variant:9s} train {figures['train_s']:7.2f} s  "
+                  f"step {figures['step_ms']:7.2f} ms  wall {figures['wall_s']:6.2f} s  "
+                  f"cpu {figures['cpu_s']:6.2f} s", flush=True)
+    slowdowns = [s for s in (slowdown_of(r) for r in capture_runs) if s is not None]
+    return summarize(kind, runs, window, slowdowns)
+
+
+def _paired(runs: dict[str, list[dict]], a: str, b: str, key: str, how: str) -> list[float]:
+    """Per round, a's figure over (ratio) or minus (diff) b's figure of the same round."""
+    by_round = {r["round"]: r[key] for r in runs.get(b, [])}
+    out = []
+    for r in runs.get(a, []):
+        if r["round"] in by_round:
+            base = by_round[r["round"]]
+            out.append(r[key] / base if how == "ratio" else r[key] - base)
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(kind: str, runs: dict[str, list[dict]], window: tuple[int, int] | None,
+              slowdowns: list[float]) -> dict:
+    out: dict = {"job": kind, "runs": runs, "window": window}
+    untraced = runs.get("untraced") or []
+    if untraced and runs.get("steady"):
+        out["steady"] = {
+            "train_min_ratio": min(r["train_s"] for r in runs["steady"])
+            / min(r["train_s"] for r in untraced),
+            "train_median_ratio": _median(_paired(runs, "steady", "untraced", "train_s",
+                                                  "ratio")),
+            "step_median_ratio": _median(_paired(runs, "steady", "untraced", "step_ms",
+                                                 "ratio")),
+            "cpu_median_ratio": _median(_paired(runs, "steady", "untraced", "cpu_s", "ratio")),
+            "ioprof_cpu_share": _median([r["ioprof_cpu_s"] / r["cpu_s"] for r in runs["steady"]
+                                         if r.get("ioprof_cpu_s") is not None]),
+        }
+    if runs.get("capture") and runs.get("steady"):
+        out["capture"] = {
+            "train_s": _median(_paired(runs, "capture", "steady", "train_s", "diff")),
+            "cpu_s": _median(_paired(runs, "capture", "steady", "cpu_s", "diff")),
+            "slowdown": _median(slowdowns),
+        }
+    if runs.get("own") and untraced:
+        out["own_profiler"] = {
+            "train_s": _median(_paired(runs, "own", "untraced", "train_s", "diff")),
+            "cpu_s": _median(_paired(runs, "own", "untraced", "cpu_s", "diff")),
+        }
+    steady, capture = out.get("steady"), out.get("capture")
+    if steady and capture and untraced:
+        cpu_rate = statistics.median(r["cpu_s"] / r["wall_s"] for r in untraced)
+        out["hour"] = {
+            "train_ratio": steady["train_min_ratio"] + capture["train_s"] / HOUR_S,
+            "cpu_ratio": steady["cpu_median_ratio"] + capture["cpu_s"] / (HOUR_S * cpu_rate),
+        }
+    return out
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def print_summary(result: dict) -> None:
+    kind, untraced = result["job"], result["runs"].get("untraced") or []
+    step = _median([r["step_ms"] for r in untraced])
+    print(f"\n{kind} job (untraced median step {_f(step, '.1f')} ms, training "
+          f"{_f(_median([r['train_s'] for r in untraced]), '.1f')} s):")
+    if "steady" in result:
+        s = result["steady"]
+        print(f"  steady state (--no-tf-profile): training {s['train_min_ratio']:.3f}x (min/min;"
+              f" per-round median {_f(s['train_median_ratio'], '.3f')}x, median step "
+              f"{_f(s['step_median_ratio'], '.3f')}x), CPU-seconds "
+              f"{_f(s['cpu_median_ratio'], '.3f')}x; ioprof's own processes "
+              f"{_f(100 * (s['ioprof_cpu_share'] or 0), '.1f')}% of the CPU-seconds")
+    if "capture" in result:
+        c, w = result["capture"], result["window"]
+        steps = f"{w[1]} steps after {w[0]}" if w else "window unknown"
+        print(f"  capture window ({steps}): +{_f(c['train_s'], '.2f')} s training, "
+              f"+{_f(c['cpu_s'], '.2f')} CPU-s; slowed its steps "
+              f"{_f(c['slowdown'], '.2f')}x")
+    if "own_profiler" in result:
+        o = result["own_profiler"]
+        print(f"  TF's own profiler, same window: +{_f(o['train_s'], '.2f')} s training, "
+              f"+{_f(o['cpu_s'], '.2f')} CPU-s")
+    if "hour" in result:
+        h = result["hour"]
+        print(f"  a 1-hour job, default trace: training {h['train_ratio']:.3f}x, "
+              f"CPU-seconds {h['cpu_ratio']:.3f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", default="short,long", help="kinds of keras_steps.py")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--ioprof-args", default="",
-                        help="extra `ioprof trace` options, e.g. '--pyspy-rate 50'")
-    parser.add_argument("command", nargs=argparse.REMAINDER)
+                        help="extra `ioprof trace` options, e.g. '--pyspy-rate 10'")
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
     args = parser.parse_args()
-    command = [c for c in args.command if c != "--"] or [
-        sys.executable, str(REPO / "examples" / "decode_bound.py")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or "untraced" not in variants:
+        sys.exit(f"--variants: from {', '.join(VARIANTS)}, with untraced")
     workdir = Path(tempfile.mkdtemp(prefix="ioprof-overhead-"))
-    print(f"job: {' '.join(command)}\npairs: {args.pairs}, interleaved (untraced first)")
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm caches
-    rows = []
+    print(f"{args.rounds} rounds of {', '.join(variants)}, order reversed every round; "
+          f"started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    results = []
     try:
-        for i in range(args.pairs):
-            base = run_once(command)
-            traced_argv = [sys.executable, "-m", "ioprof", "trace", "-q", "--no-analyze",
-                           *args.ioprof_args.split(), "-o", str(workdir / f"run{i}"), "--",
-                           *command]
-            traced = run_once(traced_argv)
-            rows.append((base, traced))
-            print(f"pair {i + 1}: untraced {base[0]:6.2f} s wall {base[1]:6.2f} cpu-s | "
-                  f"traced {traced[0]:6.2f} s wall {traced[1]:6.2f} cpu-s | "
-                  f"ratio wall {traced[0] / base[0]:.3f} cpu {traced[1] / base[1]:.3f}",
-                  flush=True)
+        for kind in args.jobs.split(","):
+            subprocess.run([sys.executable, str(JOB), "--kind", kind, "--steps", "20"],
+                           capture_output=True)  # warm the page cache and TF's import
+            results.append(measure_job(kind, args.rounds, variants, args.ioprof_args.split(),
+                                       workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    wall_ratios = [t[0] / b[0] for b, t in rows]
-    cpu_ratios = [t[1] / b[1] for b, t in rows]
-    print(f"wall ratio: median {statistics.median(wall_ratios):.3f}, min {min(wall_ratios):.3f},"
-          f" max {max(wall_ratios):.3f}")
-    print(f"cpu-seconds ratio: median {statistics.median(cpu_ratios):.3f}, "
-          f"min {min(cpu_ratios):.3f}, max {max(cpu_ratios):.3f}")
-    print(f"untraced: median {statistics.median(b[0] for b, _ in rows):.2f} s wall, "
-          f"{statistics.median(b[1] for b, _ in rows):.2f} cpu-s; traced: median "
-          f"{statistics.median(t[0] for _, t in rows):.2f} s wall, "
-          f"{statistics.median(t[1] for _, t in rows):.2f} cpu-s")
+    for result in results:
+        print_summary(result)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
