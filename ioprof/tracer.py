@@ -71,6 +71,9 @@ class TraceOptions:
     cluster_capture: bool = False
     # ... and its collectives timed (two tf.timestamp() ops and a tf.print beside each)
     collective_timing: bool = True
+    # `ioprof try`: changes made at tf.data call sites, and the steps the run is to take
+    # (the bootstrap config's `try` entry; see ioprof/bootstrap/_ioprof_bootstrap_try.py)
+    try_config: dict | None = None
     quiet: bool = False
     analyze: bool = True
     # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
@@ -178,7 +181,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             after_s=options.capture_after_s, window_steps=options.capture_steps,
             window_s=options.capture_s, windows=options.capture_windows,
             interval_s=options.capture_interval_s, lockstep=lockstep,
-            collective_timing=timing,
+            collective_timing=timing, try_config=options.try_config,
         ))
         if tf_profile and options.xla_metadata:
             collectors.append(XlaMetadataCollector(run.path))

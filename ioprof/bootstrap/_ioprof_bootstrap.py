@@ -51,6 +51,7 @@ from _ioprof_bootstrap_sites import (  # type: ignore[import-not-found]
     _library_call,
     record_autograph,
 )
+from _ioprof_bootstrap_try import TryChanges  # type: ignore[import-not-found]
 
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
 ORIG_PYTHONPATH_ENV = "IOPROF_ORIG_PYTHONPATH"
@@ -152,6 +153,10 @@ class _Bootstrap:
         self.tf: typing.Any = None  # the tensorflow module, once the job imports it
         self.dataset_count = 0
         self.capture = CaptureScheduler(self, config.get("capture") or {})
+        # `ioprof try`: changes made at tf.data call sites, and the steps the run is to take
+        self.trying = TryChanges(self, config.get("try") or {})
+        self.trying.watch_failures()
+        self.in_fit = 0  # Keras `fit` calls under way (they end by `stop_training`)
         # a task of a multi-worker job: its time in the all-reduce, without TF's profiler
         self.collectives = CollectiveTimes(self, os.path.join(
             os.path.dirname(config["events"]), "timed_ops.txt")) \
@@ -241,6 +246,12 @@ class _Bootstrap:
         self.recent_step_ns.append(now)
         if len(self._step_times) >= _STEP_TIMES_CHUNK:
             self.flush_step_times()
+        # steps counted when they begin (the job's own `Trace(step_num=)`) have one fewer done
+        done = self.steps - (1 if source == "trace" else 0)
+        if self.trying and self.trying.after_step(done) and not self.in_fit:
+            # a plain loop has no way to be asked to stop: it ends as if its code had called
+            # sys.exit(0) here (its `finally` blocks and atexit handlers run)
+            raise SystemExit(0)
 
     def flush_step_times(self) -> None:
         times, self._step_times = self._step_times, []
@@ -338,6 +349,7 @@ class _Bootstrap:
         self.flush_step_times()
         self.log.emit("steps", count=self.steps, source=self.step_source)
         self.log.emit("exit", steps=self.steps)
+        self.trying.end_process()
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):
@@ -408,6 +420,8 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
 
         def on_train_batch_begin(self, batch, logs=None):
             self._end_step()
+            if bootstrap.trying.stopping and self.model is not None:
+                self.model.stop_training = True  # `ioprof try`: the run has its steps
             self._trace, self._open = _open_step_marker(bootstrap), True
 
         def on_test_begin(self, logs=None):  # validation inside `fit` is not a step's
@@ -435,7 +449,11 @@ def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
                 if not any(isinstance(cb, IoprofStepMarkers) for cb in callbacks):
                     callbacks.append(IoprofStepMarkers())
                 bound.arguments["callbacks"] = callbacks
-                return original_fit(*bound.args, **bound.kwargs)
+                bootstrap.in_fit += 1
+                try:
+                    return original_fit(*bound.args, **bound.kwargs)
+                finally:
+                    bootstrap.in_fit -= 1
         except TypeError:
             pass  # let the job's own call raise its own error below
         except Exception:  # noqa: BLE001
@@ -565,6 +583,7 @@ class _DatasetRecorder:
             return
         takes_name = "name" in signature.parameters
         recorder = self
+        trying = self.bootstrap.trying
         op_name = op or method
         attribute = op or method  # the name the job's code spells at the call
 
@@ -575,16 +594,27 @@ class _DatasetRecorder:
             site, spelled, via = caller, attribute, None
             if not _is_job_frame(caller):
                 site, spelled, via = _library_call(caller)
+            changes: list = []
+            if trying and args and not static and method != "__init__":
+                args = (trying.input_of(args[0]), *args[1:])
             if site is not None:
                 try:
                     record, kwargs = recorder._describe(op_name, spelled, signature, fn_arg,
                                                         takes_name, site, args, kwargs)
                     if via is not None:
                         record["via"] = via
+                    if trying:
+                        args, kwargs, changes = trying.arguments(op_name, record["site"],
+                                                                 signature, args, kwargs)
                 except Exception:  # noqa: BLE001
                     recorder.bootstrap.log.log_exception(f"record tf.data {op_name}")
                     record = None
             result = function(*args, **kwargs)
+            if changes and record is not None:
+                if method == "__init__":  # a reader: its instance is what the job gets
+                    trying.after_constructor(args[0], changes, record["site"])
+                else:
+                    result = trying.result(result, changes, record["site"])
             if record is not None:
                 recorder.bootstrap.log.emit("dataset", **record)
             return result

@@ -27,6 +27,7 @@ _COMMANDS = {  # name: (module, attribute)
     "bench": ("ioprof.cli.bench", "bench_command"),
     "compare": ("ioprof.cli.compare", "compare_command"),
     "probe": ("ioprof.cli.probe", "probe_command"),
+    "try": ("ioprof.cli.try_cmd", "try_command"),
 }
 
 

@@ -43,8 +43,10 @@ class TfProfileCollector:
         after_s: float = 5.0, window_steps: int = 200, window_s: float = 10.0,
         windows: int = 1, interval_s: float = 30.0, step_markers: bool = True,
         record_datasets: bool = True, lockstep: bool = False, collective_timing: bool = False,
+        try_config: dict | None = None,
     ) -> None:
         self.run_path = run_path
+        self.try_config = try_config
         # lockstep (a task of a multi-worker job): windows open and close at step numbers
         # only, so every worker captures the same steps (the bootstrap's docstring says how)
         self.capture = {
@@ -60,7 +62,8 @@ class TfProfileCollector:
             name=self.name,
             config={**{k: v for k, v in self.capture.items() if k != "logdir"},
                     "step_markers": step_markers, "record_datasets": record_datasets,
-                    "mechanism": "in-process tf.profiler.experimental.start/stop"},
+                    "mechanism": "in-process tf.profiler.experimental.start/stop",
+                    **({"try": try_config} if try_config else {})},
         )
         self._events_offset = 0
         self.steps_seen = 0
@@ -75,6 +78,7 @@ class TfProfileCollector:
             "events": str(events), "log": str((self.run_path / TF_LOG).resolve()),
             "capture": self.capture, "step_markers": self.step_markers,
             "record_datasets": self.record_datasets, "tf": True,
+            **({"try": self.try_config} if self.try_config else {}),
         }
         env[CONFIG_ENV] = json.dumps(config)
         previous = env.get("PYTHONPATH")

@@ -116,3 +116,39 @@ def compare_page(data: dict[str, Any]) -> str:
                                                      "change"], "rows": rows}] if rows else [],
         chart=chart, data=data,
     )
+
+
+def try_page(data: dict[str, Any]) -> str:
+    """`ioprof try`'s page: the "Tried" table (measured beside predicted) and what was not
+    tried, with the edit a person would make."""
+    base = data["baseline"]
+    best = next((v for v in data["variants"] if v["name"] == data["best"]), None)
+    if best:
+        verdict = (f"Best: {best['title']}, {best['speedup']:.2f}x "
+                   f"({best['ci'][0]:.2f}-{best['ci'][1]:.2f}), predicted "
+                   + (f"{best['predicted']:.2f}x" if best["predicted"] else "n/a"))
+    elif data["variants"]:
+        verdict = "No change gave a gain the runs can tell from noise."
+    else:
+        verdict = "Nothing was tried."
+    lines = [f"Command: {' '.join(data['command'])}", f"From: {data['from']}",
+             f"Baseline: {_fmt(base['steps_per_s'])} steps/s over {base['runs']} runs; each "
+             f"run {data['options']['warmup']} + {data['options']['steps']} steps, "
+             f"{data['options']['repeat']} rounds interleaved"]
+    if data.get("interrupted"):
+        lines.append("Stopped by Ctrl-C: the figures are of the runs done until then.")
+    rows = []
+    for v in data["variants"]:
+        ci = f"{v['ci'][0]:.2f}-{v['ci'][1]:.2f}" if v["ci"] else "—"
+        rows.append([v["title"], "yes" if v["applied"] else f"no: {v['reason']}",
+                     _fmt(v["speedup"]), ci, _fmt(v["predicted"]), v["edit"],
+                     "; ".join(v["flags"]) or "—"])
+    not_tried = [[n["change"], n["reason"], n["edit"] or "—"] for n in data["not_tried"]]
+    tables = [{"title": "Tried", "header": ["change", "applied", "speedup", "95% interval",
+                                            "predicted", "edit", "flags"], "rows": rows}]
+    if not_tried:
+        tables.append({"title": "Not tried", "header": ["change", "why", "edit"],
+                       "rows": not_tried})
+    return _PAGE.render(title="ioprof try", verdict=verdict,
+                        colour="#2a7" if best else "#888", lines=lines,
+                        flags=base.get("flags", []), tables=tables, chart="", data=data)

@@ -1,0 +1,70 @@
+"""`ioprof try`'s mechanism inside the job, on a real TF job: a change is made at its call site
+(file, line, op) and nowhere else, what it changed is logged, a change the call cannot take is
+logged as failed, and a run ends cleanly after its steps (Keras `fit` and a plain loop)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import needs_tf
+
+from ioprof.tracer import TraceOptions, trace
+
+JOB = Path(__file__).resolve().parent / "jobs" / "try_job.py"
+
+
+def _line(marker: str) -> int:
+    lines = JOB.read_text().splitlines()
+    return next(n for n, text in enumerate(lines, 1) if text.endswith(f"# {marker}"))
+
+
+def _run(tmp_path: Path, mode: str, steps: int, config: dict) -> tuple[list[dict], str]:
+    run = tmp_path / "run"
+    log = tmp_path / "job.log"
+    result = trace([sys.executable, str(JOB), mode, str(steps)], run, TraceOptions(
+        pyspy=False, host=False, tf_profile=False, analyze=False, quiet=True,
+        output_log=log, try_config=config))
+    assert result.exit_code == 0, log.read_text()[-2000:]
+    events = [json.loads(line) for line in (run / "tf" / "events.jsonl").read_text().splitlines()]
+    return events, log.read_text()
+
+
+@needs_tf
+def test_a_change_is_made_at_its_line_only_and_the_run_stops_after_its_steps(tmp_path):
+    change = {"id": "parallel-map", "file": str(JOB), "line": _line("SECOND MAP"), "op": "map",
+              "set": {"num_parallel_calls": "AUTOTUNE"}, "then": [["prefetch", "AUTOTUNE"]]}
+    events, out = _run(tmp_path, "fit", 200, {"changes": [change], "stop_after_steps": 12})
+    # the second map runs in parallel and is followed by a prefetch; the first is untouched
+    assert "first=_MapDataset second=_PrefetchDataset" in out, out
+    applied = [e for e in events if e["type"] == "try_applied"]
+    assert len(applied) == 1 and applied[0]["change"] == "parallel-map"
+    assert applied[0]["line"] == change["line"] and applied[0]["was"] == {
+        "num_parallel_calls": None}
+    # Keras stops at the end of the step it was asked to stop in: the 12 steps and one more
+    stopped = [e for e in events if e["type"] == "try_stopped"]
+    assert stopped and stopped[0]["steps"] == 12
+    assert "steps_run=13" in out, out
+
+
+@needs_tf
+def test_a_change_the_call_cannot_take_is_logged_and_the_job_runs_as_written(tmp_path):
+    change = {"id": "bad", "file": str(JOB), "line": _line("FIRST MAP"), "op": "map",
+              "set": {"no_such_argument": 3}}
+    events, out = _run(tmp_path, "fit", 5, {"changes": [change]})
+    failed = [e for e in events if e["type"] == "try_failed"]
+    assert failed and "no_such_argument" in failed[0]["reason"]
+    assert not [e for e in events if e["type"] == "try_applied"]
+    assert "first=_MapDataset second=_MapDataset" in out and "steps_run=5" in out, out
+
+
+@needs_tf
+def test_a_plain_loop_ends_cleanly_after_its_steps(tmp_path):
+    change = {"id": "parallel-first", "file": str(JOB), "line": _line("FIRST MAP"),
+              "op": "map", "set": {"num_parallel_calls": 2}}
+    events, out = _run(tmp_path, "loop", 500, {"changes": [change], "stop_after_steps": 20})
+    assert "first=_ParallelMapDataset second=_MapDataset" in out, out
+    # the job's own `finally` ran; it stopped when its 21st step began
+    assert "steps_run=20" in out, out
+    assert [e["steps"] for e in events if e["type"] == "try_stopped"] == [20]
