@@ -18,9 +18,10 @@ bound `1 / (1 - input share)`: removing every input wait is the most any input c
   shrinks by `m` (if the run reaches the second epoch within its steps);
 - parallel reads: `k` = 4 reads in flight instead of one: the wait shrinks by `W * (1 - 1/k)`;
   no gain when the job already reads at the rate the storage probe gave one reader (the
-  storage's bandwidth, not its latency, is the limit);
+  storage's bandwidth, not its latency, is the limit); no prediction without a probe;
 - cache after the reader (a repeat over it): steps after the first epoch (files' size / bytes
-  read per step) lose their input wait.
+  read per step) lose their read time (the read share of the step), assuming the rest of the
+  pipeline then keeps up.
 """
 
 from __future__ import annotations
@@ -184,15 +185,16 @@ class _Context:
     warmup_steps = 20
     measured_steps = 200
 
-    def epoch_prediction(self, epoch_steps: float | None) -> float | None:
-        """Speedup over the measured steps when every step after the first epoch loses its
-        input wait (a cache filled during the first epoch)."""
+    def epoch_prediction(self, epoch_steps: float | None, saved_ms: float) -> float | None:
+        """Speedup over the measured steps when every step after the first epoch saves
+        `saved_ms` (a cache filled during the first epoch)."""
         if epoch_steps is None or self.step_ms <= 0:
             return None
         n = self.measured_steps
         before = max(0.0, min(float(n), epoch_steps - self.warmup_steps))
         after = n - before
-        time_ms = before * self.step_ms + after * max(self.step_ms - self.wait_ms, 1e-9)
+        saved = min(saved_ms, self.wait_ms)
+        time_ms = before * self.step_ms + after * max(self.step_ms - saved, 1e-9)
         value = n * self.step_ms / time_ms
         return min(value, self.bound) if self.bound else value
 
@@ -319,15 +321,18 @@ def _parallel_reads(ctx: _Context, rec: Recommendation) -> Change | NotTried:
         basis = (f"the job already reads {read_mb_s:.1f} MB/s of the {probe.mb_per_s:.1f} MB/s "
                  "the storage gives one sequential reader (probe): bandwidth, not latency, is "
                  "the limit, so no gain is predicted")
-    else:
+    elif probe is not None and read_mb_s:
         saved = ctx.wait_ms * (1 - 1 / k)
         predicted = _speedup(ctx.step_ms, saved, ctx.bound)
         basis = (f"{k} reads in flight instead of one hide storage latency (wait "
-                 f"{ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step)"
-                 + (f"; the job reads {read_mb_s:.1f} MB/s, the storage gave "
-                    f"{probe.mb_per_s:.1f} MB/s to one reader (probe)" if probe and read_mb_s
-                    else "; no storage probe: whether the storage is latency- or "
-                    "bandwidth-bound is not known"))
+                 f"{ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step); the job reads "
+                 f"{read_mb_s:.1f} MB/s, the storage gave {probe.mb_per_s:.1f} MB/s to one "
+                 "reader (probe)")
+    else:
+        predicted = None
+        basis = ("no storage probe (`ioprof probe PATH --run RUN`): whether the storage is "
+                 "latency-bound (more reads in flight help) or bandwidth-bound (they do not) "
+                 f"is not known; at most {ctx.bound or 0:.1f}x (the input-wait bound)")
     return ctx.change("parallel-reads", "parallel reads", reader, {"num_parallel_reads": k}, (),
                       predicted, basis)
 
@@ -347,16 +352,21 @@ def _cache_reads(ctx: _Context, rec: Recommendation) -> Change | NotTried:
     if free is not None and volume.bytes > 0.5 * free:
         return NotTried("cache", f"the files read take {volume.bytes / 1e9:.1f} GB, more than "
                         f"half of the {free / 1e9:.1f} GB of memory available", rec.detail)
-    read_mb_s = host.job_read_mb_s or volume.readers_mb_s
+    # what the readers of the volume's files read (the job's own read_chars also count what
+    # a FUSE process in the job's tree passes through: twice)
+    read_mb_s = volume.readers_mb_s or host.job_read_mb_s
     predicted = None
     basis = f"the {volume.files} files ({volume.bytes / 1e6:.0f} MB) are read once, then served " \
             "from memory"
     if read_mb_s and ctx.step_ms > 0:
         per_step = read_mb_s * 1e6 * ctx.step_ms / 1e3
         ctx_epoch = volume.bytes / per_step if per_step else None
-        predicted = ctx.epoch_prediction(ctx_epoch)
+        read_ms = ctx.step_ms * ctx.analysis.breakdown.read
+        predicted = ctx.epoch_prediction(ctx_epoch, read_ms)
         if ctx_epoch is not None:
-            basis += f"; an epoch is ~{ctx_epoch:.0f} steps at {read_mb_s:.1f} MB/s"
+            basis += (f"; an epoch is ~{ctx_epoch:.0f} steps at {read_mb_s:.1f} MB/s, after "
+                      f"it a step loses its read time ({read_ms:.1f} ms; this assumes the "
+                      "rest of the pipeline then keeps up)")
     return ctx.change("cache", "cache after the reader", reader, {}, (("cache",),), predicted,
                       basis)
 
