@@ -32,6 +32,9 @@ def test_a_sequential_decode_map_gets_parallel_calls_at_its_line():
     minus, plus = change.edit.splitlines()
     assert minus.startswith("-ds = ds.map(fn") and "num_parallel_calls=tf.data.AUTOTUNE)" in plus
     assert change.bootstrap_config()["line"] == 86
+    # its function parses, decodes and resizes (no random op): a cache after it is tried too
+    cache = next(c for c in found.changes if c.id == "cache")
+    assert cache.line == 86 and cache.then == (("cache",),)
 
 
 def test_a_compute_bound_run_gets_no_input_change():
@@ -41,6 +44,7 @@ def test_a_compute_bound_run_gets_no_input_change():
 
 
 def test_a_map_that_draws_random_numbers_is_never_cached_after():
+    """The function is read from its source; decode_bound's map crops and flips at random."""
     decode = ROOT / "examples" / "decode_bound.py"
     line = next(n for n, text in enumerate(decode.read_text().splitlines(), 1)
                 if text.startswith("def parse_and_decode"))

@@ -276,7 +276,10 @@ def _function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | 
 
 
 def _cache_after_map(ctx: _Context, rec: Recommendation) -> Change | NotTried:
-    node = ctx.by_name.get(rec.culprit or "")
+    return _cache_after_map_at(ctx, ctx.by_name.get(rec.culprit or ""))
+
+
+def _cache_after_map_at(ctx: _Context, node: TfDataIterator | None) -> Change | NotTried:
     record = ctx.record_for(node)
     if node is None or record is None or record.site is None:
         return NotTried("cache", "the stage's call site is unknown: nothing to cache after")
@@ -424,6 +427,13 @@ def candidates(analysis: Analysis, datasets: list[DatasetRecord], cwd: str | Non
         made = _parallel_map_at(ctx, node)
         if isinstance(made, Change):
             changes.append(made)
+    if bottleneck.category == "decode" and record is not None and record.op == "map":
+        # the stage's work done once: tried when its function is deterministic, else said why
+        cached = _cache_after_map_at(ctx, node)
+        if isinstance(cached, Change):
+            changes.append(cached)
+        else:
+            not_tried.append(cached)
     for rec in analysis.recommendations:
         if rec.kind == "cache":
             made = (_cache_after_map(ctx, rec) if bottleneck.category == "decode"
