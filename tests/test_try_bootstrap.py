@@ -5,12 +5,11 @@ logged as failed, and a run ends cleanly after its steps (Keras `fit` and a plai
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 from conftest import needs_tf
-
-from ioprof.tracer import TraceOptions, trace
 
 JOB = Path(__file__).resolve().parent / "jobs" / "try_job.py"
 
@@ -20,13 +19,26 @@ def _line(marker: str) -> int:
     return next(n for n, text in enumerate(lines, 1) if text.endswith(f"# {marker}"))
 
 
+# The tracer runs in a process of its own, as `ioprof try` runs it: in pytest's process its
+# threads and files would be seen by later tests that watch this process's descriptors.
+_TRACE = """
+import json, sys
+from pathlib import Path
+from ioprof.tracer import TraceOptions, trace
+run, log, config, argv = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
+result = trace(argv, run, TraceOptions(pyspy=False, host=False, tf_profile=False, analyze=False,
+                                       quiet=True, output_log=log, try_config=config))
+sys.exit(result.exit_code)
+"""
+
+
 def _run(tmp_path: Path, mode: str, steps: int, config: dict) -> tuple[list[dict], str]:
     run = tmp_path / "run"
     log = tmp_path / "job.log"
-    result = trace([sys.executable, str(JOB), mode, str(steps)], run, TraceOptions(
-        pyspy=False, host=False, tf_profile=False, analyze=False, quiet=True,
-        output_log=log, try_config=config))
-    assert result.exit_code == 0, log.read_text()[-2000:]
+    proc = subprocess.run([sys.executable, "-c", _TRACE, str(run), str(log), json.dumps(config),
+                           sys.executable, str(JOB), mode, str(steps)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:] + log.read_text()[-2000:]
     events = [json.loads(line) for line in (run / "tf" / "events.jsonl").read_text().splitlines()]
     return events, log.read_text()
 

@@ -10,8 +10,9 @@ claim, a candidate is the same claim made testable. What cannot be applied safel
 Predictions (speedup of steps/s, from the baseline analysis; all bounded by the input-wait
 bound `1 / (1 - input share)`: removing every input wait is the most any input change gives):
 - parallel map: the map's self time per step `m`, run `p` ways instead of `p0` (p = the cores
-  the host left idle during the capture plus the map's own, at most the cores there are):
-  the wait shrinks by `m * (1 - p0 / p)`;
+  the host left idle during the capture plus the map's own, at most the cores there are; or
+  the cores there are when the job used under half of them: its map waits, it does not
+  compute): the wait shrinks by `m * (1 - p0 / p)`;
 - prefetch at the end: input and step overlap: `(C + W) / max(C, W)` with `W` the input wait
   per step and `C` the rest of the step;
 - cache after a deterministic map: the map's work goes after the first epoch: the wait
@@ -240,14 +241,21 @@ def _parallel_map_at(ctx: _Context, node: TfDataIterator | None,
         return NotTried("parallel-map", f"the stage is built by {record.op}(), which takes no "
                         "num_parallel_calls", detail)
     m = _per_step_ms(node, ctx.analysis)
-    cores = ctx.analysis.host.cpu_count or 1
+    host = ctx.analysis.host
+    cores = host.cpu_count or 1
     now = node.parallelism or 1
-    ways = min(float(cores), now + _idle_cores(ctx.analysis))
+    # A job that waits for input while using under half the cores waits on something other
+    # than the CPU (I/O, a remote call, a sleep): its calls overlap without idle cores, up to
+    # tf.data's AUTOTUNE ceiling (the cores there are). Else only idle cores run more calls.
+    waiting = host.job_cpu_cores is not None and host.job_cpu_cores < 0.5 * cores
+    ways = float(cores) if waiting else min(float(cores), now + _idle_cores(ctx.analysis))
     saved = m * (1 - now / ways) if ways > now else 0.0
     predicted = _speedup(ctx.step_ms, min(saved, ctx.wait_ms), ctx.bound)
+    why = (f"the job used {host.job_cpu_cores:.1f} of {cores} cores: the map waits rather "
+           "than computes" if waiting else
+           f"{_idle_cores(ctx.analysis):.1f} of {cores} cores idle in the capture")
     basis = (f"the map's self time {m:.1f} ms/step run {ways:.1f} ways instead of {now} "
-             f"({_idle_cores(ctx.analysis):.1f} of {cores} cores idle in the capture); "
-             f"input wait {ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step")
+             f"({why}); input wait {ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step")
     return ctx.change("parallel-map", "parallel map", record,
                       {"num_parallel_calls": "AUTOTUNE"}, (), predicted, basis)
 
