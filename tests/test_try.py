@@ -82,3 +82,30 @@ def test_dry_run_without_a_run_is_a_one_line_error(tmp_path):
     proc = run_ioprof(["try", "--dry-run", "--", sys.executable, "-V"], cwd=tmp_path)
     assert proc.returncode != 0 and "needs --from" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@needs_tf
+def test_ctrl_c_keeps_what_was_measured(tmp_path):
+    """Ctrl-C stops the current run, and try.json says what ran and what did not."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import ioprof_cmd
+
+    out = tmp_path / "try"
+    proc = subprocess.Popen(ioprof_cmd(False) + [
+        "try", "-o", str(out), "--steps", "2000", "--warmup", "5", "--repeat", "2", "--",
+        sys.executable, str(JOB), "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "runs").glob("baseline-1/tf/events.jsonl")):
+        time.sleep(0.5)
+    time.sleep(2)  # inside the first measured run (600 steps of ~15 ms, after TF's import)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    data = json.loads((out / "try.json").read_text())
+    assert data["interrupted"] is True
+    assert all(not v["applied"] and "not run" in v["reason"] for v in data["variants"])
+    assert "stopped by Ctrl-C" in stdout

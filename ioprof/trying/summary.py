@@ -91,7 +91,8 @@ def measure(all_runs: list[VariantRuns]) -> tuple[VariantRuns, list[Measured]]:
             continue
         applied = bool(runs.kpis) and all(runs.applied.get(c.id, False)
                                           for c in runs.variant.changes)
-        reason = "; ".join(runs.reasons.values())
+        reason = ("not run: stopped (Ctrl-C) before its runs" if not runs.kpis
+                  else "; ".join(runs.reasons.values()))
         rates = runs.rates
         speedup = ci = None
         if applied and rates and base_rates:
