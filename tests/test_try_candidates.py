@@ -68,3 +68,15 @@ def test_the_edit_is_the_line_a_person_would_change(tmp_path):
     assert edit_for(str(job), 2, "map", {}, (("cache",),)) == (
         "-ds = ds.map(g)\n+ds = ds.map(g).cache()")
     assert edit_for(str(job), 9, "map", {"num_parallel_calls": 4}, ()).startswith("line 9:")
+
+
+def test_a_shuffle_after_the_map_makes_its_order_free():
+    run = DATA / "decode_unfused_sequential"
+    loaded = load_run(run)
+    map_record = next(d for d in loaded.datasets if d.op == "map")
+    shuffled = [*loaded.datasets, DatasetRecord(id=99, op="shuffle", name=None,
+                                                site=map_record.site, fn=None, args={})]
+    found = candidates(analyze_run(run), shuffled, loaded.manifest.cwd)
+    change = next(c for c in found.changes if c.id == "parallel-map")
+    assert change.set == {"num_parallel_calls": "AUTOTUNE", "deterministic": False}
+    assert "deterministic=False" in change.edit.splitlines()[1]

@@ -256,8 +256,13 @@ def _parallel_map_at(ctx: _Context, node: TfDataIterator | None,
            f"{_idle_cores(ctx.analysis):.1f} of {cores} cores idle in the capture")
     basis = (f"the map's self time {m:.1f} ms/step run {ways:.1f} ways instead of {now} "
              f"({why}); input wait {ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step")
-    return ctx.change("parallel-map", "parallel map", record,
-                      {"num_parallel_calls": "AUTOTUNE"}, (), predicted, basis)
+    set_args: dict[str, Any] = {"num_parallel_calls": "AUTOTUNE"}
+    if any(d.op == "shuffle" and d.id > record.id for d in ctx.datasets):
+        # a shuffle after the map: the order of its elements does not matter, so a slow
+        # element need not hold back the ones behind it
+        set_args["deterministic"] = False
+        basis += "; deterministic=False: a shuffle after it reorders the elements anyway"
+    return ctx.change("parallel-map", "parallel map", record, set_args, (), predicted, basis)
 
 
 def _function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | None, str]:
