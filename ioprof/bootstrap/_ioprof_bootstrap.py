@@ -596,7 +596,10 @@ class _DatasetRecorder:
                 site, spelled, via = _library_call(caller)
             changes: list = []
             if trying and args and not static and method != "__init__":
-                args = (trying.input_of(args[0]), *args[1:])
+                try:
+                    args = (trying.input_of(args[0]), *args[1:])
+                except Exception:  # noqa: BLE001 - the job runs its call as written
+                    recorder.bootstrap.log.log_exception(f"try input of {op_name}")
             if site is not None:
                 try:
                     record, kwargs = recorder._describe(op_name, spelled, signature, fn_arg,

@@ -148,7 +148,8 @@ class TryChanges:
         functions call Python (`py_function`) can deadlock there: the iterator waits for a call
         that waits for the GIL (seen here on a job stopped mid-epoch). The job's `finally`
         blocks and atexit handlers have run; its exit code is 1 after an uncaught exception,
-        else 0 (a `sys.exit(N)` after the stop is not seen)."""
+        else 0 (a `sys.exit(N)` after the stop is not seen), and a file it left open unclosed
+        is not flushed by the interpreter's teardown (only stdout and stderr are, here)."""
         if not self.stopping:
             return
         for stream in (sys.stdout, sys.stderr):
