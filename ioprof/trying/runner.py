@@ -10,7 +10,6 @@ C B A), so a drift of the machine falls on every variant alike.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from ioprof.analyzers.evidence.kpi import RunKpis, run_kpis
 from ioprof.errors import IoprofError
-from ioprof.rundir import TF_EVENTS
+from ioprof.rundir import TF_EVENTS, read_jsonl
 from ioprof.tracer import TraceOptions, trace
 from ioprof.trying.candidates import Change
 
@@ -46,15 +45,7 @@ class VariantRuns:
 
 def _events(run: Path) -> list[dict[str, Any]]:
     path = run / TF_EVENTS
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return read_jsonl(path)[0] if path.is_file() else []
 
 
 def check_applied(runs: VariantRuns, run: Path) -> None:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,11 +67,10 @@ def _baseline_run(argv: list[str], out: Path, options: TryOptions, say: Say) -> 
 
 def _estimate_s(run: Path, analysis: Analysis, options: TryOptions) -> float | None:
     """One run's seconds: the traced run's time outside its steps, plus the steps to run."""
-    try:
-        manifest = json.loads((run / "manifest.json").read_text())
-        wall_s = (manifest["end_ns"] - manifest["start_ns"]) / 1e9
-    except (OSError, KeyError, TypeError, ValueError):
+    _, manifest = RunDir.open(run)
+    if not manifest.end_ns:
         return None
+    wall_s = (manifest.end_ns - manifest.start_ns) / 1e9
     step_s = (analysis.steps.median_ns or 0) / 1e9
     steps_seen = analysis.steps.count
     outside = max(0.0, wall_s - step_s * max(steps_seen, 0))
