@@ -219,9 +219,23 @@ def test_open_files_keep_only_files_open_for_reading(tmp_path):
     assert watcher.errors == 0
 
 
+_HOLDER = """
+import os, sys
+files = [open(os.path.join(sys.argv[1], f"d{i:04d}.bin"), "rb") for i in range(1500)]
+folder = os.open(sys.argv[1], os.O_RDONLY)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
 def test_open_files_scan_looks_at_each_descriptor_once_and_backs_off(tmp_path, monkeypatch):
     """Thousands of open files: a descriptor's access mode is read once, not every scan; a
-    costly scan makes the next ones wait; an open directory is not a data file."""
+    costly scan makes the next ones wait; an open directory is not a data file.
+
+    The files are held by a process of their own: in pytest's, a thread an earlier test left
+    running (a probe given up on a slow mount keeps reading) opens files between the scans."""
+    import subprocess
+
     import psutil
 
     from ioprof.collectors import openfiles
@@ -235,32 +249,30 @@ def test_open_files_scan_looks_at_each_descriptor_once_and_backs_off(tmp_path, m
 
     monkeypatch.setattr(openfiles, "_opened_for_reading", counting)
     monkeypatch.setattr(openfiles, "BUSY_SCAN_S", 10.0)  # no back-off in the first part
-    files = []
     for i in range(1500):
-        path = tmp_path / f"d{i:04d}.bin"
-        path.write_bytes(b"x")
-        files.append(open(path, "rb"))  # noqa: SIM115 - held open on purpose
-    folder = os.open(tmp_path, os.O_RDONLY)
+        (tmp_path / f"d{i:04d}.bin").write_bytes(b"x")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         records: list[dict] = []
         watcher = openfiles.OpenFilesWatcher(records.append)
-        me = {os.getpid(): psutil.Process()}
-        watcher.scan(os.getpid(), me)
+        procs = {holder.pid: psutil.Process(holder.pid)}
+        watcher.scan(holder.pid, procs)
         assert len(looked) >= 1500
         paths = {r["path"] for r in records if r["type"] == "file"}
-        assert {f.name for f in files} <= paths and str(tmp_path) not in paths
+        assert {str(tmp_path / f"d{i:04d}.bin") for i in range(1500)} <= paths
+        assert str(tmp_path) not in paths
         looked.clear()
-        watcher.scan(os.getpid(), me)
+        watcher.scan(holder.pid, procs)
         assert looked == [] and watcher.skipped == 0
         monkeypatch.setattr(openfiles, "BUSY_SCAN_S", 1e-9)
-        watcher.scan(os.getpid(), me)  # "costly": the next MAX_SKIP scans wait
+        watcher.scan(holder.pid, procs)  # "costly": the next MAX_SKIP scans wait
         for _ in range(openfiles.MAX_SKIP):
-            watcher.scan(os.getpid(), me)
+            watcher.scan(holder.pid, procs)
         assert watcher.skipped == openfiles.MAX_SKIP and watcher.errors == 0
     finally:
-        os.close(folder)
-        for f in files:
-            f.close()
+        holder.communicate("", timeout=30)
 
 
 def test_a_device_mounted_twice_is_named_by_the_mount_its_files_are_under():
