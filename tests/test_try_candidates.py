@@ -8,7 +8,8 @@ from pathlib import Path
 from ioprof.analyzers import analyze_run
 from ioprof.analyzers.captures.load import DatasetRecord, load_run
 from ioprof.analyzers.model import SourceRef
-from ioprof.trying.candidates import _function_is_random, candidates, edit_for
+from ioprof.trying.candidates import candidates
+from ioprof.trying.edits import edit_for, function_is_random
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -50,13 +51,13 @@ def test_a_map_that_draws_random_numbers_is_never_cached_after():
                 if text.startswith("def parse_and_decode"))
     record = DatasetRecord(id=1, op="map", name=None, site=SourceRef(str(decode), 87),
                            fn=SourceRef(str(decode), line, "parse_and_decode"), args={})
-    random, where = _function_is_random(record, None)
+    random, where = function_is_random(record, None)
     assert random is True and "random_crop" in where and where.startswith("decode_bound.py:")
     pipeline = DATA / "decode_unfused_sequential"
     deterministic = DatasetRecord(id=1, op="map", name=None, site=None, args={},
                                   fn=SourceRef(str(pipeline / ".." / "jobs" / "pipeline_job.py"),
                                                63, "decode"))
-    assert _function_is_random(deterministic, None) == (False, "")
+    assert function_is_random(deterministic, None) == (False, "")
 
 
 def test_the_edit_is_the_line_a_person_would_change(tmp_path):

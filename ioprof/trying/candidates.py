@@ -28,19 +28,15 @@ bound `1 / (1 - input share)`: removing every input wait is the most any input c
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import Analysis, Recommendation, SourceRef, TfDataIterator
+from ioprof.trying.edits import absolute, edit_for, function_is_random
 
 INPUT_CATEGORIES = ("read", "decode")
 LATENCY_READS = 4  # reads in flight tried when the reader waits on storage latency
-# A function whose source says "random" (tf.image.random_*, tf.random.*, np.random, Keras
-# Random* layers) is not cached after: the cache would fix its augmentation.
-_RANDOM = re.compile(r"random", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -92,58 +88,6 @@ def _r(value: float | None) -> float | None:
 
 def _loc(src: SourceRef) -> str:
     return f"{os.path.basename(src.file)}:{src.line}"
-
-
-def _absolute(path: str, cwd: str | None) -> str:
-    return path if os.path.isabs(path) or not cwd else os.path.normpath(os.path.join(cwd, path))
-
-
-def _source_line(path: str, line: int) -> str | None:
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    return lines[line - 1] if 0 < line <= len(lines) else None
-
-
-def _call_span(text: str, op: str) -> tuple[int, int] | None:
-    """(index of the call's '(', index of its matching ')') of `.op(` or `op(` on one line."""
-    match = re.search(rf"(?:\.|\b){re.escape(op)}\(", text)
-    if not match:
-        return None
-    depth = 0
-    for i in range(match.end() - 1, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        if depth == 0:
-            return match.end() - 1, i
-    return None
-
-
-def _value_text(value: Any) -> str:
-    return "tf.data.AUTOTUNE" if value == "AUTOTUNE" else repr(value)
-
-
-def edit_for(path: str, line: int, op: str, set_args: dict[str, Any],
-             then: tuple[tuple[Any, ...], ...]) -> str:
-    """The one-line diff a person would make; a sentence when the call spans several lines."""
-    text = _source_line(path, line)
-    words = ", ".join(f"{k}={_value_text(v)}" for k, v in set_args.items())
-    after = "".join(f".{t[0]}({', '.join(_value_text(v) for v in t[1:])})" for t in then)
-    span = _call_span(text, op) if text is not None else None
-    if text is None or span is None:
-        parts = ([f"pass {words} to the {op}( call"] if words else []) + (
-            [f"append {after} to it"] if after else [])
-        return f"line {line}: " + " and ".join(parts)
-    start, end = span
-    inner = text[start + 1:end]
-    for key, value in set_args.items():
-        pattern = rf"\b{re.escape(key)}\s*=\s*[^,)]+"
-        if re.search(pattern, inner):
-            inner = re.sub(pattern, f"{key}={_value_text(value)}", inner)
-        else:
-            inner = (inner + ", " if inner.strip() else "") + f"{key}={_value_text(value)}"
-    new = text[:start + 1] + inner + ")" + after + text[end + 1:]
-    return f"-{text.strip()}\n+{new.strip()}"
 
 
 def _per_step_ms(node: TfDataIterator, analysis: Analysis) -> float:
@@ -209,7 +153,7 @@ class _Context:
                set_args: dict[str, Any], then: tuple[tuple[Any, ...], ...],
                predicted: float | None, basis: str) -> Change:
         assert record.site is not None
-        path = _absolute(record.site.file, self.cwd)
+        path = absolute(record.site.file, self.cwd)
         return Change(id=change_id, title=f"{title} at {_loc(record.site)}",
                       file=record.site.file, path=path, line=record.site.line, op=record.op,
                       set=set_args, then=then,
@@ -265,29 +209,6 @@ def _parallel_map_at(ctx: _Context, node: TfDataIterator | None,
     return ctx.change("parallel-map", "parallel map", record, set_args, (), predicted, basis)
 
 
-def _function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | None, str]:
-    """Whether the map's function draws random numbers, from its source (None: unknown)."""
-    fn = record.fn
-    if fn is None:
-        return None, "the map's function has no source ioprof could read"
-    path = _absolute(fn.file, cwd)
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None, f"cannot read {fn.file}"
-    first = lines[fn.line - 1] if 0 < fn.line <= len(lines) else ""
-    indent = len(first) - len(first.lstrip())
-    body = [first]
-    for text in lines[fn.line:]:
-        if text.strip() and len(text) - len(text.lstrip()) <= indent:
-            break
-        body.append(text)
-    for offset, text in enumerate(body):
-        if _RANDOM.search(text.split("#")[0]):
-            return True, f"{os.path.basename(fn.file)}:{fn.line + offset} ({text.strip()})"
-    return False, ""
-
-
 def _cache_after_map(ctx: _Context, rec: Recommendation) -> Change | NotTried:
     return _cache_after_map_at(ctx, ctx.by_name.get(rec.culprit or ""))
 
@@ -296,8 +217,8 @@ def _cache_after_map_at(ctx: _Context, node: TfDataIterator | None) -> Change | 
     record = ctx.record_for(node)
     if node is None or record is None or record.site is None:
         return NotTried("cache", "the stage's call site is unknown: nothing to cache after")
-    random, where = _function_is_random(record, ctx.cwd)
-    edit = edit_for(_absolute(record.site.file, ctx.cwd), record.site.line, record.op, {},
+    random, where = function_is_random(record, ctx.cwd)
+    edit = edit_for(absolute(record.site.file, ctx.cwd), record.site.line, record.op, {},
                     (("cache",),))
     if random:
         return NotTried("cache", f"the function of the {record.op} at {_loc(record.site)} "
