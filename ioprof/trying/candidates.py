@@ -11,8 +11,8 @@ Predictions (speedup of steps/s, from the baseline analysis; all bounded by the 
 bound `1 / (1 - input share)`: removing every input wait is the most any input change gives):
 - parallel map: the map's self time per step `m`, run `p` ways instead of `p0` (p = the cores
   the host left idle during the capture plus the map's own, at most the cores there are; or
-  the cores there are when the job used under half of them: its map waits, it does not
-  compute): the wait shrinks by `m * (1 - p0 / p)`;
+  the cores there are when the job used under half of them on a host not saturated: its map
+  waits, it does not compute): the wait shrinks by `m * (1 - p0 / p)`;
 - prefetch at the end: input and step overlap: `(C + W) / max(C, W)` with `W` the input wait
   per step and `C` the rest of the step;
 - cache after a deterministic map: the map's work goes after the first epoch: the wait
@@ -188,10 +188,12 @@ def _parallel_map_at(ctx: _Context, node: TfDataIterator | None,
     host = ctx.analysis.host
     cores = host.cpu_count or 1
     now = node.parallelism or 1
-    # A job that waits for input while using under half the cores waits on something other
-    # than the CPU (I/O, a remote call, a sleep): its calls overlap without idle cores, up to
-    # tf.data's AUTOTUNE ceiling (the cores there are). Else only idle cores run more calls.
-    waiting = host.job_cpu_cores is not None and host.job_cpu_cores < 0.5 * cores
+    # A job that waits for input while using under half the cores of a host that is not
+    # saturated waits on something other than the CPU (I/O, a remote call, a sleep): its calls
+    # overlap without idle cores, up to tf.data's AUTOTUNE ceiling (the cores there are). On a
+    # saturated host a CPU-bound map gets few cores too, so only idle cores count there.
+    waiting = (host.job_cpu_cores is not None and host.job_cpu_cores < 0.5 * cores
+               and host.cpu_saturated is False)
     ways = float(cores) if waiting else min(float(cores), now + _idle_cores(ctx.analysis))
     saved = m * (1 - now / ways) if ways > now else 0.0
     predicted = _speedup(ctx.step_ms, min(saved, ctx.wait_ms), ctx.bound)
