@@ -9,7 +9,6 @@ not applied and never gets a speedup.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ class Measured:
             product *= value
         return product
 
-    def to_json(self, base: Path) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         single = self.changes[0] if len(self.changes) == 1 else None
         return {
             "name": self.name,
@@ -122,7 +121,7 @@ def write_try(out: Path, argv: list[str], source_run: Path, options: dict[str, A
         "baseline": {"runs": len(baseline.kpis),
                      "steps_per_s": _r(statistics.median(rates)) if rates else None,
                      "flags": consistency(rates)["flags"] if rates else []},
-        "variants": [m.to_json(out) for m in measured],
+        "variants": [m.to_json() for m in measured],
         "best": chosen.name if chosen else None,
         "not_tried": [n.to_json() for n in candidates.not_tried],
         "runs_dir": "runs",
@@ -159,9 +158,3 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  not tried: {n['change']}: {n['reason']}")
     return lines
 
-
-def relative(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:
-        return str(path)
