@@ -1,16 +1,11 @@
 """`ioprof trace`: run a command as a child, with the collectors around it.
 
-The tracer behaves like the command it wraps: output passes straight through (the child
-inherits our stdin/stdout/stderr), the exit code is the child's (128+N when it died of signal
-N), and SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 sent to ioprof reach the child. The
-child gets its own process group; when we own the terminal, the child's group becomes the
-foreground, so Ctrl-C reaches the job exactly once (from the terminal) and ioprof carries on
-collecting until the job has finished.
+The tracer behaves like the command it wraps (`ioprof/jobcontrol.py`: same output, exit code
+and signals); this module decides what is collected and writes the run directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import shutil
@@ -18,10 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from ioprof.clusterspec import from_env as cluster_from_env
 from ioprof.collectors.host import HostCollector
@@ -30,21 +23,16 @@ from ioprof.collectors.tfprofile import TfProfileCollector
 from ioprof.collectors.xla import XlaMetadataCollector
 from ioprof.errors import IoprofError
 from ioprof.hostfacts import host_facts
+from ioprof.jobcontrol import (
+    Deadline,
+    StatusLine,
+    forward_signals,
+    holding_interrupts,
+    spawn,
+    terminal_foreground,
+)
 from ioprof.redact import redact_argv
 from ioprof.rundir import ExitStatus, Manifest, RunDir
-
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2)
-
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
-    """Start the job leading its own process group (see the module docstring); with `log`, its
-    stdout and stderr go there (ioprof bench), else they are the terminal's."""
-    stderr = subprocess.STDOUT if log else None
-    if sys.version_info >= (3, 11):
-        return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, process_group=0)
-    return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, preexec_fn=os.setpgrp)
 
 
 @dataclass
@@ -74,6 +62,10 @@ class TraceOptions:
     # `ioprof try`: changes made at tf.data call sites, and the steps the run is to take
     # (the bootstrap config's `try` entry; see ioprof/bootstrap/_ioprof_bootstrap_try.py)
     try_config: dict | None = None
+    # Stop the job after this many seconds (SIGINT to its process group, SIGKILL if it is still
+    # there `KILL_AFTER_S` later): `ioprof try` runs the job many times unattended, and one
+    # variant that hangs must not hang the whole try. None: no limit (`ioprof trace`).
+    time_limit_s: float | None = None
     quiet: bool = False
     analyze: bool = True
     # When set, the job's stdout and stderr go to this file (`ioprof bench`) instead of ours.
@@ -87,6 +79,7 @@ class TraceResult:
     manifest: Manifest
     exit_code: int
     interrupted: bool = False  # Ctrl-C after the job ended: no analysis wanted
+    timed_out: bool = False  # stopped by ioprof at `TraceOptions.time_limit_s`
 
 
 def resolve_command(argv: list[str]) -> str:
@@ -191,11 +184,11 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     run.write_manifest(manifest)
 
     status = StatusLine(enabled=not options.quiet and sys.stderr.isatty())
-    with _forward_signals() as forward:
+    with forward_signals() as forward:
         try:
             log = open(options.output_log, "wb") if options.output_log else None  # noqa: SIM115
             try:
-                child = _spawn([executable, *argv[1:]], env, log)
+                child = spawn([executable, *argv[1:]], env, log)
             finally:
                 if log is not None:
                     log.close()  # the child has its own copy
@@ -207,11 +200,12 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
         forward.child = child
         manifest.pid = child.pid
         manifest.start_ns = time.time_ns()
-        with _terminal_foreground(child.pid):
+        with terminal_foreground(child.pid):
             for collector in collectors:
                 collector.start(child.pid)
             run.write_manifest(manifest)
-            returncode, usage = _wait(child, collectors, status, manifest.start_ns)
+            deadline = Deadline(child, options.time_limit_s)
+            returncode, usage = _wait(child, collectors, status, manifest.start_ns, deadline)
     end_ns = time.time_ns()
     status.clear()
     manifest.end_ns = end_ns
@@ -219,11 +213,15 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
         manifest.exit = ExitStatus(code=128 - returncode, signal=-returncode)
     else:
         manifest.exit = ExitStatus(code=returncode)
+    if deadline.stopped_at is not None:
+        manifest.warnings.append(
+            f"the job ran past its time limit ({options.time_limit_s:.0f} s) and was stopped by "
+            f"ioprof ({deadline.how})")
     if usage is not None:
         manifest.exit.cpu_user_s = round(usage.ru_utime, 3)
         manifest.exit.cpu_system_s = round(usage.ru_stime, 3)
         manifest.exit.max_rss_bytes = usage.ru_maxrss * 1024
-    with _holding_interrupts(options.quiet) as held:
+    with holding_interrupts(options.quiet) as held:
         for collector in collectors:
             record = collector.stop(end_ns)
             manifest.collectors[record.name] = record
@@ -246,32 +244,12 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             manifest.host["keras_version"] = tf_record.details.get("keras_version")
         run.write_manifest(manifest)
     return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code,
-                       interrupted=bool(held))
-
-
-@contextlib.contextmanager
-def _holding_interrupts(quiet: bool) -> Iterator[list[int]]:
-    """Ctrl-C (or SIGTERM) while the collectors stop and the manifest is written is noted,
-    not raised: a few seconds more give a complete run directory and the job's exit code,
-    where an exception here would give neither. The caller skips the analysis then."""
-    held: list[int] = []
-
-    def hold(sig: int, _frame: object) -> None:
-        if not held and not quiet:
-            print("ioprof: interrupted: finishing the run directory first (a few seconds)",
-                  file=sys.stderr, flush=True)
-        held.append(sig)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield held
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+                       interrupted=bool(held), timed_out=deadline.stopped_at is not None)
 
 
 def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
-          start_ns: int) -> tuple[int, resource.struct_rusage | None]:
+          start_ns: int, deadline: Deadline | None = None,
+          ) -> tuple[int, resource.struct_rusage | None]:
     """Reap the child with wait4, which also gives its CPU time (and its reaped children's)."""
     host = next((c for c in collectors if isinstance(c, HostCollector)), None)
     tf = next((c for c in collectors if isinstance(c, TfProfileCollector)), None)
@@ -286,6 +264,8 @@ def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
             child.returncode = os.waitstatus_to_exitcode(wait_status)
             return child.returncode, usage
         time.sleep(0.05 if time.time_ns() - start_ns < 1e9 else 0.25)
+        if deadline is not None:
+            deadline.check()
         if tf is not None:
             tf.poll()
         if status.enabled:
@@ -301,80 +281,3 @@ def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
             status.show(" · ".join(parts))
 
 
-class StatusLine:
-    """One self-overwriting line on stderr, only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._shown = False
-
-    def show(self, text: str) -> None:
-        if not self.enabled:
-            return
-        sys.stderr.write(f"\r\x1b[2K[ioprof] {text}\r")
-        sys.stderr.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
-
-
-class _Forwarder:
-    child: subprocess.Popen[bytes] | None = None
-
-    def handle(self, signum: int, _frame: object) -> None:
-        child = self.child
-        if child is None or child.poll() is not None:
-            return
-        try:
-            os.killpg(child.pid, signum)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.kill(child.pid, signum)
-
-
-@contextlib.contextmanager
-def _forward_signals() -> Iterator[_Forwarder]:
-    forwarder = _Forwarder()
-    previous = {}
-    for sig in FORWARDED_SIGNALS:
-        with contextlib.suppress(ValueError, OSError):
-            previous[sig] = signal.signal(sig, forwarder.handle)
-    try:
-        yield forwarder
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _terminal_foreground(child_pgid: int) -> Iterator[None]:
-    """Give the terminal to the child's process group while it runs, as a shell would."""
-    fd = None
-    for candidate in (0, 1, 2):
-        try:
-            if os.isatty(candidate) and os.tcgetpgrp(candidate) == os.getpgrp():
-                fd = candidate
-                break
-        except OSError:
-            continue
-    if fd is None:
-        yield
-        return
-    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(fd, child_pgid)
-        with contextlib.suppress(OSError):
-            os.killpg(child_pgid, signal.SIGCONT)  # in case it touched the tty before us
-    except OSError:
-        signal.signal(signal.SIGTTOU, old)
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.tcsetpgrp(fd, os.getpgrp())
-        signal.signal(signal.SIGTTOU, old)

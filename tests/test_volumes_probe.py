@@ -451,7 +451,7 @@ def test_interrupts_while_the_collectors_stop_are_held_not_raised():
     and the job's exit code are still written (the analysis is skipped)."""
     import signal
 
-    from ioprof.tracer import _holding_interrupts
+    from ioprof.jobcontrol import holding_interrupts as _holding_interrupts
 
     before = signal.getsignal(signal.SIGINT)
     with _holding_interrupts(quiet=True) as held:

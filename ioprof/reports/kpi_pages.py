@@ -140,9 +140,11 @@ def try_page(data: dict[str, Any]) -> str:
     rows = []
     for v in data["variants"]:
         ci = f"{v['ci'][0]:.2f}-{v['ci'][1]:.2f}" if v["ci"] else "—"
-        rows.append([v["title"], "yes" if v["applied"] else f"no: {v['reason']}",
-                     _fmt(v["speedup"]), ci, _fmt(v["predicted"]), v["edit"],
-                     "; ".join(v["flags"]) or "—"])
+        applied = "yes" if v["applied"] else f"no: {v['reason']}"
+        if v.get("failed"):
+            applied += f"; failed: {v['failed']}"
+        rows.append([v["title"], applied, _fmt(v["speedup"]), ci, _fmt(v["predicted"]),
+                     v["edit"], "; ".join(v["flags"]) or "—"])
     not_tried = [[n["change"], n["reason"], n["edit"] or "—"] for n in data["not_tried"]]
     tables = [{"title": "Tried", "header": ["change", "applied", "speedup", "95% interval",
                                             "predicted", "edit", "flags"], "rows": rows}]

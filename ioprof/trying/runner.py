@@ -6,6 +6,12 @@ light collectors (host sampling and the step clock; no stack sampling, no profil
 the runs measure the job, not the tool), the variant's changes in the bootstrap config, and
 `stop_after_steps` = warm-up + measured steps. Rounds alternate their order (A B C, then
 C B A), so a drift of the machine falls on every variant alike.
+
+Every run has a time limit (`time_limit`): `LIMIT_FACTOR` times the baseline's run (the
+estimate from the traced run until a baseline run has finished), at least `MIN_LIMIT_S`. A
+variant whose run fails or passes it (a change that makes the job hang) is reported as failed
+and not run again; the other variants go on. A baseline that fails ends the try: there is
+nothing to measure against.
 """
 
 from __future__ import annotations
@@ -18,10 +24,17 @@ from typing import Any
 from ioprof.analyzers.evidence.kpi import RunKpis, run_kpis
 from ioprof.errors import IoprofError
 from ioprof.rundir import TF_EVENTS, read_jsonl
-from ioprof.tracer import TraceOptions, trace
+from ioprof.tracer import TraceOptions, TraceResult, trace
 from ioprof.trying.candidates import Change
 
 BASELINE = "baseline"
+LIMIT_FACTOR = 4.0  # a run may take this many times as long as the baseline's
+MIN_LIMIT_S = 120.0  # ... and never less than this (start-up and compilation vary)
+
+
+def time_limit(run_s: float | None) -> float | None:
+    """The time limit of a run when the baseline's takes `run_s` seconds (None: unknown)."""
+    return None if run_s is None else max(MIN_LIMIT_S, LIMIT_FACTOR * run_s)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class VariantRuns:
     # per change id: applied in every run (True), or why not (the first reason seen)
     applied: dict[str, bool] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    failed: str = ""  # why its runs stopped (a failed or hung run); empty when none did
 
     @property
     def rates(self) -> list[float]:
@@ -63,31 +77,55 @@ def check_applied(runs: VariantRuns, run: Path) -> None:
                 "run from the same directory, with the same code?)")
 
 
+def _failure(result: TraceResult, limit_s: float | None, log: Path) -> str:
+    """Why a run did not measure (empty when it ran to its end)."""
+    if result.timed_out:
+        return f"ran past its time limit ({limit_s or 0:.0f} s) and was stopped: see {log}"
+    if result.exit_code != 0:
+        return f"failed with exit code {result.exit_code}: see {log}"
+    return ""
+
+
 def run_variants(argv: list[str], out: Path, variants: list[Variant], rounds: int,
                  stop_after_steps: int, progress: Callable[[str], None] | None = None,
-                 ) -> tuple[list[VariantRuns], bool]:
+                 estimate_s: float | None = None) -> tuple[list[VariantRuns], bool]:
     """Run every variant `rounds` times, interleaved; returns the runs and whether Ctrl-C cut
-    them short (what was measured until then is kept)."""
+    them short (what was measured until then is kept). `estimate_s`: one run's expected
+    seconds, for the time limit until a baseline run has taken its own."""
     results = {v.name: VariantRuns(v) for v in variants}
+    baseline_s: list[float] = []
     for index in range(rounds):
         order = variants if index % 2 == 0 else list(reversed(variants))
         for variant in order:
+            runs = results[variant.name]
+            if runs.failed:
+                continue
             run_path = out / "runs" / f"{variant.name}-{index + 1}"
             config = {"changes": [c.bootstrap_config() for c in variant.changes],
                       "stop_after_steps": stop_after_steps}
+            limit = time_limit(max(baseline_s) if baseline_s else estimate_s)
             options = TraceOptions(pyspy=False, tf_profile=False, analyze=False, quiet=True,
-                                   output_log=run_path / "output.log", try_config=config)
+                                   output_log=run_path / "output.log", try_config=config,
+                                   time_limit_s=limit)
             if progress:
                 progress(f"round {index + 1}/{rounds}: {variant.name}")
             result = trace(argv, run_path, options)
-            if result.interrupted or result.exit_code in (130, -2):
+            if not result.timed_out and (result.interrupted or result.exit_code in (130, -2)):
                 return list(results.values()), True
-            if result.exit_code != 0:
-                raise IoprofError(
-                    f"{variant.name} (round {index + 1}) failed with exit code "
-                    f"{result.exit_code}: see {run_path / 'output.log'}",
-                    exit_code=result.exit_code if 0 < result.exit_code < 256 else 1)
-            runs = results[variant.name]
+            failure = _failure(result, limit, run_path / "output.log")
+            if failure and variant.name == BASELINE:
+                raise IoprofError(f"the baseline (round {index + 1}) {failure}",
+                                  exit_code=result.exit_code if 0 < result.exit_code < 256
+                                  else 1)
+            if failure:
+                runs.failed = f"round {index + 1} {failure}"
+                check_applied(runs, run_path)
+                if progress:
+                    progress(f"round {index + 1}/{rounds}: {variant.name}: {failure}")
+                continue
+            if variant.name == BASELINE:
+                baseline_s.append((result.manifest.end_ns or 0) / 1e9
+                                  - result.manifest.start_ns / 1e9)
             runs.kpis.append(run_kpis(run_path))
             check_applied(runs, run_path)
             if progress:

@@ -23,7 +23,7 @@ from ioprof.errors import IoprofError
 from ioprof.rundir import ANALYSIS, RunDir
 from ioprof.tracer import TraceOptions, resolve_command, trace
 from ioprof.trying.candidates import Candidates, candidates
-from ioprof.trying.runner import BASELINE, Variant, VariantRuns, run_variants
+from ioprof.trying.runner import BASELINE, Variant, VariantRuns, run_variants, time_limit
 from ioprof.trying.summary import Measured, measure, write_try
 
 Say = Callable[[str], None]
@@ -85,7 +85,9 @@ def plan_lines(found: Candidates, variants: list[Variant], options: TryOptions,
              f"{options.steps} steps)"
              + (f", about {runs * per_run_s / 60:.0f} min" if per_run_s else "")
              + "; more if changes that helped are then tried together. The job's own outputs "
-             "(checkpoints, logs) are written as in any run of it."]
+             "(checkpoints, logs) are written as in any run of it."
+             + (f" A run still going after {limit:.0f} s is stopped (a change that makes the "
+                "job hang is reported as failed)." if (limit := time_limit(per_run_s)) else "")]
     for change in found.changes:
         predicted = f"{change.predicted:.2f}x" if change.predicted else "n/a"
         lines.append(f"  try {change.id}: {change.title}, predicted {predicted} ({change.basis})")
@@ -112,15 +114,16 @@ def run_try(argv: list[str], out: Path, options: TryOptions, say: Say) -> dict |
         raise IoprofError(f"--only {', '.join(sorted(unknown))}: not among this run's "
                           f"candidates ({', '.join(c.id for c in found.changes) or 'none'})")
     variants = [Variant(BASELINE)] + [Variant(c.id, (c,)) for c in changes]
-    for line in plan_lines(found, variants, options, _estimate_s(source, analysis, options)):
+    estimate_s = _estimate_s(source, analysis, options)
+    for line in plan_lines(found, variants, options, estimate_s):
         say(line)
     if options.dry_run:
         return None
     if not changes:
         say("nothing to try")
     stop_after = options.warmup + options.steps
-    all_runs, interrupted = (run_variants(argv, out, variants, options.repeat, stop_after, say)
-                             if changes else ([], False))
+    all_runs, interrupted = (run_variants(argv, out, variants, options.repeat, stop_after, say,
+                                          estimate_s) if changes else ([], False))
     measured: list[Measured] = []
     baseline_runs = None
     if all_runs:
@@ -132,7 +135,7 @@ def run_try(argv: list[str], out: Path, options: TryOptions, say: Say) -> dict |
             combo = Variant("+".join(c.id for c in together), together)
             say(f"trying together: {combo.name}")
             more, interrupted = run_variants(argv, out / "combined", [Variant(BASELINE), combo],
-                                             options.repeat, stop_after, say)
+                                             options.repeat, stop_after, say, estimate_s)
             _, combined = measure(more)
             measured += combined
     if baseline_runs is None:

@@ -41,10 +41,12 @@ class Measured:
     speedup: float | None
     ci: tuple[float, float] | None
     flags: tuple[str, ...]
+    failed: str = ""  # a run of it failed or hung: not measured further
 
     @property
     def gain(self) -> bool:
-        return self.applied and self.ci is not None and self.ci[0] > MIN_GAIN
+        return self.applied and not self.failed and self.ci is not None \
+            and self.ci[0] > MIN_GAIN
 
     @property
     def predicted(self) -> float | None:
@@ -74,6 +76,7 @@ class Measured:
             "speedup": _r(self.speedup),
             "ci": [round(self.ci[0], 3), round(self.ci[1], 3)] if self.ci else None,
             "flags": list(self.flags),
+            "failed": self.failed or None,
         }
 
 
@@ -94,13 +97,14 @@ def measure(all_runs: list[VariantRuns]) -> tuple[VariantRuns, list[Measured]]:
                   else "; ".join(runs.reasons.values()))
         rates = runs.rates
         speedup = ci = None
-        if applied and rates and base_rates:
+        if applied and rates and base_rates and not runs.failed:
             speedup, low, high = bootstrap_ratio_ci(rates, base_rates)
             ci = (low, high)
         flags = tuple(consistency(rates)["flags"]) if rates else ()
         out.append(Measured(runs.variant.name, runs.variant.changes, applied,
                             reason if not applied else "", len(runs.kpis),
-                            statistics.median(rates) if rates else None, speedup, ci, flags))
+                            statistics.median(rates) if rates else None, speedup, ci, flags,
+                            runs.failed))
     return baseline, out
 
 
@@ -140,6 +144,9 @@ def summary_lines(data: dict[str, Any]) -> list[str]:
     lines = [f"Baseline: {base['steps_per_s'] or 0:.2f} steps/s over {base['runs']} runs"
              + (" (stopped by Ctrl-C: partial)" if data.get("interrupted") else "")]
     for v in data["variants"]:
+        if v.get("failed"):
+            lines.append(f"  {v['title']}: failed: {v['failed']}")
+            continue
         if not v["applied"]:
             lines.append(f"  {v['title']}: not applied: {v['reason']}")
             continue
