@@ -80,3 +80,46 @@ def test_a_plain_loop_ends_cleanly_after_its_steps(tmp_path):
     # the job's own `finally` ran; it stopped when its 21st step began
     assert "steps_run=20" in out, out
     assert [e["steps"] for e in events if e["type"] == "try_stopped"] == [20]
+
+
+@needs_tf
+def test_options_the_job_turned_off_are_recorded_and_left_unset_in_a_try(tmp_path):
+    change = {"id": "options", "file": str(JOB), "line": _line("OPTIONS"), "op": "with_options",
+              "unset_options": ["threading.private_threadpool_size", "autotune.enabled"]}
+    events, out = _run(tmp_path, "loop", 50, {"changes": [change], "stop_after_steps": 5})
+    record = next(e for e in events if e["type"] == "dataset" and e["op"] == "with_options")
+    assert record["site"]["line"] == change["line"]
+    assert record["args"]["options"] == {"threading.private_threadpool_size": 1,
+                                         "autotune.enabled": False}
+    assert record["name"] is None  # recorded, not named
+    # the job's options object had both set; the pipeline got a copy with both unset
+    assert "pool=None autotune=None" in out, out
+    applied = [e for e in events if e["type"] == "try_applied"]
+    assert [a["change"] for a in applied] == ["options"]
+    assert applied[0]["was"] == {"threading.private_threadpool_size": 1,
+                                 "autotune.enabled": False}
+
+
+@needs_tf
+def test_without_a_try_the_jobs_options_stand(tmp_path):
+    events, out = _run(tmp_path, "loop", 3, {"changes": []})
+    assert "pool=1 autotune=False" in out, out
+
+
+@needs_tf
+def test_a_loop_without_markers_counts_its_batch_fetches_when_asked(tmp_path):
+    events, out = _run(tmp_path, "fetch", 500, {"changes": [], "stop_after_steps": 20,
+                                               "step_clock": "fetch"})
+    times = [t for e in events if e["type"] == "step_times" for t in e["times_ns"]]
+    assert {e["source"] for e in events if e["type"] == "step_times"} == {"fetch"}
+    # the 21st fetch begins step 21: 20 done, the job ends there (its `finally` runs)
+    assert len(times) == 21 and "steps_run=20" in out, out
+    stopped = [e for e in events if e["type"] == "try_stopped"]
+    assert stopped and stopped[0]["steps"] == 20
+
+
+@needs_tf
+def test_fetches_are_not_steps_unless_asked(tmp_path):
+    events, out = _run(tmp_path, "fetch", 30, {"changes": [], "stop_after_steps": 20})
+    assert not [e for e in events if e["type"] == "step_times"]
+    assert "steps_run=30" in out, out

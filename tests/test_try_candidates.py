@@ -81,3 +81,61 @@ def test_a_shuffle_after_the_map_makes_its_order_free():
     change = next(c for c in found.changes if c.id == "parallel-map")
     assert change.set == {"num_parallel_calls": "AUTOTUNE", "deterministic": False}
     assert "deterministic=False" in change.edit.splitlines()[1]
+
+
+def test_options_the_job_turned_off_are_tried_back_at_their_defaults(tmp_path):
+    """A one-thread private pool and autotuning off, set by the job before its with_options
+    call: the change leaves both unset at that call, predicts the pool's cost from the stage
+    the steps wait on, and the edit deletes the lines that set them."""
+    run = DATA / "decode_unfused_sequential"
+    loaded = load_run(run)
+    job = tmp_path / "train.py"
+    job.write_text("options = tf.data.Options()\n"
+                   "options.threading.private_threadpool_size = 1\n"
+                   "options.autotune.enabled = False  # the job's own choice\n"
+                   "options.deterministic = True\n"
+                   "ds = ds.with_options(options)\n")
+    record = DatasetRecord(id=99, op="with_options", name=None, site=SourceRef(str(job), 5),
+                           fn=None, args={"options": {
+                               "threading.private_threadpool_size": 1,
+                               "autotune.enabled": False,
+                               "experimental_optimization.map_parallelization": True}})
+    analysis = analyze_run(run)
+    found = candidates(analysis, [*loaded.datasets, record], loaded.manifest.cwd)
+    change = next(c for c in found.changes if c.id == "options")
+    assert (change.line, change.op) == (5, "with_options")
+    assert change.unset_options == ("threading.private_threadpool_size", "autotune.enabled")
+    assert change.bootstrap_config()["unset_options"] == list(change.unset_options)
+    assert change.edit.splitlines() == [
+        "-options.threading.private_threadpool_size = 1",
+        "-options.autotune.enabled = False  # the job's own choice"]
+    bound = 1 / (1 - analysis.input_bound_percent / 100)
+    assert change.predicted is not None and 1 < change.predicted <= bound + 1e-9
+    assert "private pool of 1 thread" in change.basis
+    # options that limit nothing are left alone
+    record = DatasetRecord(id=99, op="with_options", name=None, site=SourceRef(str(job), 5),
+                           fn=None, args={"options": {"threading.private_threadpool_size": 64,
+                                                      "autotune.enabled": True}})
+    found = candidates(analysis, [*loaded.datasets, record], loaded.manifest.cwd)
+    assert all(c.id != "options" for c in found.changes)
+
+
+def test_readers_made_inside_an_interleave_get_more_files_read_at_once_there():
+    """tfdata_interleave (a real run, trimmed): `files.interleave(tf.data.TFRecordDataset,
+    cycle_length=4, num_parallel_calls=AUTOTUNE)` over shards on a FUSE mount. TF makes the
+    readers, so the changes are made at the interleave: twice its cycle, all in parallel, and
+    the cache after it; the read buffer cannot be set there and is said so, with the edit."""
+    analysis, found = _candidates("verdicts/read_interleave")
+    assert analysis.bottleneck is not None and analysis.bottleneck.category == "read"
+    reads = next(c for c in found.changes if c.id == "parallel-reads")
+    assert (Path(reads.file).name, reads.line, reads.op) == ("tfdata_interleave.py", 70,
+                                                             "interleave")
+    assert reads.set == {"cycle_length": 8, "num_parallel_calls": "AUTOTUNE"}
+    assert "(was 4)" in reads.title
+    assert reads.predicted is None and "no storage probe" in reads.basis
+    cache = next(c for c in found.changes if c.id == "cache")
+    assert (cache.line, cache.op, cache.then) == (70, "interleave", (("cache",),))
+    assert "first epoch's order" in cache.basis
+    buffer = next(n for n in found.not_tried if n.change == "read-buffer")
+    assert "made by TF inside the function given to the interleave" in buffer.reason
+    assert "buffer_size=8 * 1024 * 1024" in buffer.edit

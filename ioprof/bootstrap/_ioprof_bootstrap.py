@@ -44,6 +44,7 @@ from _ioprof_bootstrap_keras import (  # type: ignore[import-not-found]
     _record_layers,
     flush_layers,
 )
+from _ioprof_bootstrap_options import options_set  # type: ignore[import-not-found]
 from _ioprof_bootstrap_sites import (  # type: ignore[import-not-found]
     _call_site,
     _function_site,
@@ -205,6 +206,8 @@ class _Bootstrap:
         if self.config.get("record_datasets", True):
             _DatasetRecorder(self, tf).install()
         self._patch_profiler(tf)
+        if self.trying:
+            self.trying.install_fetch_clock(tf)
         self._watch_gradients(tf)
         self._time_collectives(tf)
         record_autograph(self)
@@ -247,7 +250,7 @@ class _Bootstrap:
         if len(self._step_times) >= _STEP_TIMES_CHUNK:
             self.flush_step_times()
         # steps counted when they begin (the job's own `Trace(step_num=)`) have one fewer done
-        done = self.steps - (1 if source == "trace" else 0)
+        done = self.steps - (1 if source in ("trace", "fetch") else 0)
         if self.trying and self.trying.after_step(done) and not self.in_fit:
             # a plain loop has no way to be asked to stop: it ends as if its code had called
             # sys.exit(0) here (its `finally` blocks and atexit handlers run)
@@ -528,8 +531,11 @@ _TRANSFORMS = {
     "map": "map_func", "interleave": "map_func", "flat_map": "map_func", "filter": "predicate",
     "batch": None, "padded_batch": None, "prefetch": None, "shuffle": None, "cache": None,
     "repeat": None, "take": None, "skip": None, "unbatch": None, "shard": None,
-    "ragged_batch": None, "rebatch": None,
+    "ragged_batch": None, "rebatch": None, "with_options": None,
 }
+# Recorded but not named: the options dataset runs no iterator of its own worth naming, and a
+# name would be one more change to the job's graph than the record needs.
+_UNNAMED = ("with_options",)
 _SOURCES = {  # static constructors on Dataset
     "from_tensor_slices": None, "from_tensors": None, "from_generator": "generator",
     "range": None, "list_files": None, "zip": None,
@@ -581,7 +587,7 @@ class _DatasetRecorder:
             signature = inspect.signature(function)
         except (TypeError, ValueError):
             return
-        takes_name = "name" in signature.parameters
+        takes_name = "name" in signature.parameters and method not in _UNNAMED
         recorder = self
         trying = self.bootstrap.trying
         op_name = op or method
@@ -643,6 +649,8 @@ class _DatasetRecorder:
         for key in _RECORDED_ARGS:
             if key in arguments:
                 recorded[key] = self._plain(arguments[key])
+        if op == "with_options" and arguments.get("options") is not None:
+            recorded["options"] = options_set(arguments["options"])
         return {
             "id": record_id, "op": op, "name": name, "named_by": named_by,
             "site": _call_site(caller, attribute),

@@ -4,10 +4,13 @@ The bootstrap config's `try` entry lists the changes of one run, each for one ca
 
     {"id": "parallel-map", "file": "/abs/train.py", "line": 87, "op": "map",
      "set": {"num_parallel_calls": "AUTOTUNE"},   # keyword arguments the call gets instead
-     "then": [["prefetch", "AUTOTUNE"]]}          # transformations of what the call returned
+     "then": [["prefetch", "AUTOTUNE"]],          # transformations of what the call returned
+     "unset_options": []}   # with_options: settings of its options to leave at TF's default
 
 and `stop_after_steps`: the job ends cleanly after that many steps (the run has measured what
-it was for; `end_process` says how the process then ends).
+it was for; `end_process` says how the process then ends). With `step_clock: "fetch"` (a loop
+the baseline saw no step markers in), the steps are the batches the job's own code fetches
+(`install_fetch_clock`).
 
 Nothing on disk is edited: the recorder's wrapper of each tf.data method already
 knows its caller's file and line, and asks `TryChanges` for the call's arguments and for its
@@ -25,6 +28,9 @@ import os
 import sys
 import typing
 
+from _ioprof_bootstrap_options import options_set, without  # type: ignore[import-not-found]
+from _ioprof_bootstrap_sites import _is_job_frame  # type: ignore[import-not-found]
+
 
 def _real(path: str) -> str:
     try:
@@ -37,6 +43,7 @@ class TryChanges:
     def __init__(self, bootstrap: typing.Any, config: dict) -> None:
         self.bootstrap = bootstrap
         self.stop_after_steps = int(config.get("stop_after_steps") or 0)
+        self.step_clock = config.get("step_clock")
         self._changes: dict[tuple[str, int, str], list[dict]] = {}
         for change in config.get("changes") or []:
             key = (_real(str(change["file"])), int(change["line"]), str(change["op"]))
@@ -77,6 +84,18 @@ class TryChanges:
                 bound.arguments.update(wanted)
                 args, kwargs = tuple(bound.args), dict(bound.kwargs)
                 change = dict(change, was=was)
+            unset = list(change.get("unset_options") or [])
+            if unset:
+                try:
+                    bound = signature.bind_partial(*args, **kwargs)  # type: ignore[union-attr]
+                    was = options_set(bound.arguments["options"])
+                    bound.arguments["options"] = without(bound.arguments["options"], unset)
+                except Exception as exc:  # noqa: BLE001 - the job runs its call as written
+                    self._log_once("try_failed", change, site,
+                                   reason=f"{type(exc).__name__}: {exc}")
+                    continue
+                args, kwargs = tuple(bound.args), dict(bound.kwargs)
+                change = dict(change, was={k: was.get(k) for k in unset})
             done.append(change)
         return args, kwargs, done
 
@@ -119,6 +138,31 @@ class TryChanges:
             done = self.result(dataset, changes, site)
             dataset._ioprof_transformed = done
         return done
+
+    def install_fetch_clock(self, tf: typing.Any) -> None:
+        """A custom loop without step markers (`for x, y in dataset: train_step(x, y)`) gets
+        its steps from its batch fetches: each `next()` that the job's own code calls on a
+        tf.data iterator, eagerly, counts one step (begun). Fetches traced into a
+        `tf.function` (Keras' own loop), and those made by libraries, are not counted. Only
+        on a `try` run whose baseline saw no step markers: a job with markers keeps them."""
+        if self.step_clock != "fetch":
+            return
+        try:
+            from tensorflow.python.data.ops import iterator_ops  # type: ignore[import-untyped]
+        except ImportError:
+            self.bootstrap.log.log("try: no tf.data iterator class to count fetches on")
+            return
+        owned = iterator_ops.OwnedIterator
+        original = owned.__next__
+        bootstrap = self.bootstrap
+
+        def next_(iterator: typing.Any) -> typing.Any:
+            element = original(iterator)
+            if _is_job_frame(sys._getframe(1)) and tf.executing_eagerly():
+                bootstrap.count_step("fetch")
+            return element
+
+        owned.__next__ = next_
 
     def after_step(self, steps: int) -> bool:
         """Whether the job has run (completed) the steps it was to run; true once, the first

@@ -26,7 +26,8 @@ from ioprof.trying.maps import (
     prefetch,
     under_parallel,
 )
-from ioprof.trying.reads import cache_reads, parallel_reads
+from ioprof.trying.options import options_change
+from ioprof.trying.reads import cache_reads, parallel_reads, read_buffer
 
 __all__ = ["Candidates", "Change", "NotTried", "candidates"]
 
@@ -69,6 +70,9 @@ def candidates(analysis: Analysis, datasets: list[DatasetRecord], cwd: str | Non
             changes.append(cached)
         else:
             not_tried.append(cached)
+    options = options_change(ctx)  # tf.data options the job turned off
+    if options is not None:
+        changes.append(options)
     for rec in analysis.recommendations:
         if rec.kind == "cache":
             made = (cache_after_map(ctx, rec) if bottleneck.category == "decode"
@@ -82,4 +86,10 @@ def candidates(analysis: Analysis, datasets: list[DatasetRecord], cwd: str | Non
                 changes.append(made)
         elif all(n.change != made.change for n in not_tried):
             not_tried.append(made)
+    if bottleneck.category == "read" and first is not None:
+        buffer = read_buffer(ctx, first.name)
+        if isinstance(buffer, Change):
+            changes.append(buffer)
+        elif buffer is not None:
+            not_tried.append(buffer)
     return Candidates(tuple(changes), tuple(not_tried))

@@ -89,3 +89,25 @@ def function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | N
         if _RANDOM.search(text.split("#")[0]):
             return True, f"{os.path.basename(fn.file)}:{fn.line + offset} ({text.strip()})"
     return False, ""
+
+
+def options_edit(path: str, line: int, off: dict[str, Any]) -> str:
+    """The lines that set tf.data options the job turned off, as a diff deleting them (the
+    assignments in the file of the `with_options` call); a sentence for those not found."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    out, missing = [], []
+    for option in off:
+        leaf = option.rsplit(".", 1)[-1]
+        pattern = re.compile(rf"\.{re.escape(leaf)}\s*=(?!=)")
+        found = [text for text in lines if pattern.search(text.split("#")[0])]
+        if found:
+            out += [f"-{text.strip()}" for text in found]
+        else:
+            missing.append(f"options.{option}")
+    if missing:
+        out.append(f"line {line}: leave {', '.join(missing)} unset in the options given to "
+                   "with_options")
+    return "\n".join(out)

@@ -19,40 +19,78 @@ Predictions (docs/try.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import Recommendation
-from ioprof.trying.context import Change, Context, NotTried, speedup
+from ioprof.trying.context import Change, Context, NotTried, loc, speedup
 
 LATENCY_READS = 4  # reads in flight tried when the reader waits on storage latency
 
 
-def _reader(ctx: Context, rec: Recommendation) -> DatasetRecord | None:
-    record = ctx.record_for(ctx.by_name.get(rec.culprit or ""))
-    if record is None or not record.op.endswith("Dataset") or record.site is None:
+@dataclass(frozen=True)
+class Reading:
+    """How the steps' reader reads: the call that decides how many files are read at once
+    (`record`: the job's reader, or the interleave whose function builds the readers), how many
+    reads that has in flight now, and the reader's own call when the job made it."""
+
+    record: DatasetRecord
+    via_interleave: bool
+    in_flight: int
+    reader: DatasetRecord | None
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+
+
+def reading(ctx: Context, culprit: str | None) -> Reading | None:
+    """The reader behind the iterator `culprit` (a long name), and its interleave if any."""
+    node = ctx.by_name.get(culprit or "")
+    own = ctx.record_for(node)
+    reader = own if own is not None and own.op.endswith("Dataset") and own.site is not None \
+        else None
+    parent = node
+    while parent is not None and parent.parent_id is not None:
+        parent = ctx.analysis.iterator(parent.parent_id)
+        outer = ctx.record_for(parent)
+        if outer is None or parent is None:
+            continue  # an iterator TF made (a reader's file-list flat map): look further up
+        if outer.op == "interleave" and outer.site is not None:
+            cores = ctx.analysis.host.cpu_count or 1
+            # cycle_length AUTOTUNE (or unset) is the cores; a sequential interleave (no
+            # num_parallel_calls) reads one file at a time whatever its cycle
+            cycle = _count(outer.args.get("cycle_length")) or cores
+            parallel = outer.args.get("num_parallel_calls") is not None or parent.is_async
+            return Reading(outer, True, cycle if parallel else 1, reader)
+        break  # the first stage the job built above the reader is not an interleave
+    if reader is None:
         return None
-    return record
+    return Reading(reader, False, _count(reader.args.get("num_parallel_reads")) or 1, reader)
 
 
 def parallel_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
-    reader = _reader(ctx, rec)
-    if reader is None:
+    found = reading(ctx, rec.culprit)
+    if found is None:
         record = ctx.record_for(ctx.by_name.get(rec.culprit or ""))
         why = (f"the stage the steps wait on is a {record.op}(), not a file reader"
                if record is not None else "the reader's call site is unknown")
         return NotTried("parallel-reads", why, rec.detail)
+    now = found.in_flight
+    k = max(LATENCY_READS, 2 * now)
     host = ctx.analysis.host
     read_mb_s = host.job_read_mb_s or host.disk_read_mb_s
     probe = host.probe
-    k = LATENCY_READS
     predicted: float | None = 1.0
     if probe is not None and read_mb_s and read_mb_s >= 0.8 * probe.mb_per_s:
         basis = (f"the job already reads {read_mb_s:.1f} MB/s of the {probe.mb_per_s:.1f} MB/s "
                  "the storage gives one sequential reader (probe): bandwidth, not latency, is "
                  "the limit, so no gain is predicted")
     elif probe is not None and read_mb_s:
-        saved = ctx.wait_ms * (1 - 1 / k)
+        saved = ctx.wait_ms * (1 - now / k)
         predicted = speedup(ctx.step_ms, saved, ctx.bound)
-        basis = (f"{k} reads in flight instead of one hide storage latency (wait "
+        basis = (f"{k} reads in flight instead of {now} hide storage latency (wait "
                  f"{ctx.wait_ms:.1f} of {ctx.step_ms:.1f} ms/step); the job reads "
                  f"{read_mb_s:.1f} MB/s, the storage gave {probe.mb_per_s:.1f} MB/s to one "
                  "reader (probe)")
@@ -61,16 +99,51 @@ def parallel_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
         basis = ("no storage probe (`ioprof probe PATH --run RUN`): whether the storage is "
                  "latency-bound (more reads in flight help) or bandwidth-bound (they do not) "
                  f"is not known; at most {ctx.bound or 0:.1f}x (the input-wait bound)")
-    return ctx.change("parallel-reads", "parallel reads", reader, {"num_parallel_reads": k}, (),
-                      predicted, basis)
+    if found.via_interleave:
+        # the files the interleave reads at once: its cycle, all of them in parallel
+        return ctx.change("parallel-reads", f"{k} files read at once (was {now})",
+                          found.record, {"cycle_length": k, "num_parallel_calls": "AUTOTUNE"},
+                          (), predicted, basis)
+    return ctx.change("parallel-reads", f"{k} parallel reads (was {now})", found.record,
+                      {"num_parallel_reads": k}, (), predicted, basis)
+
+
+READ_BUFFER_BYTES = 8 * 2**20  # tried for a reader with TF's default buffer (256 KiB)
+PER_READ_COST = ("fuse", "network")  # storage where each read request has a cost of its own
+
+
+def read_buffer(ctx: Context, culprit: str | None) -> Change | NotTried | None:
+    """A larger read buffer for a reader the job built itself, on storage where each read
+    request costs (a FUSE or network file system): fewer, larger reads. None when it does not
+    apply (no such reader, or local storage)."""
+    found = reading(ctx, culprit)
+    volume = ctx.analysis.host.volumes[0] if ctx.analysis.host.volumes else None
+    if found is None or volume is None or volume.kind not in PER_READ_COST:
+        return None
+    if found.reader is None:
+        return NotTried("read-buffer", "the reader is made by TF inside the function given to "
+                        f"the interleave at {loc(found.record.site)}" if found.record.site
+                        else "the reader's call site is unknown",
+                        "pass buffer_size=8 * 1024 * 1024 to the reader in the interleave's "
+                        "function (e.g. lambda f: tf.data.TFRecordDataset(f, "
+                        "buffer_size=8 * 1024 * 1024))")
+    if found.reader.args.get("buffer_size") is not None:
+        return None
+    return ctx.change("read-buffer", "8 MiB read buffer", found.reader,
+                      {"buffer_size": READ_BUFFER_BYTES}, (), None,
+                      f"the data is on {volume.kind} storage ({volume.mount}), where each "
+                      "read request has a cost of its own: 8 MiB reads instead of TF's 256 KiB "
+                      "make 32x fewer; no model of that cost here, so no prediction (at most "
+                      f"{ctx.bound or 0:.1f}x, the input-wait bound)")
 
 
 def cache_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
     """Cache what the reader read (the job repeats over it): from the second epoch on the
     reads come from memory. Tried only when the files' size is known and fits in memory."""
-    reader = _reader(ctx, rec)
-    if reader is None:
+    found = reading(ctx, rec.culprit)
+    if found is None:
         return NotTried("cache", "the reader's call site is unknown", rec.detail)
+    reader = found.record
     host = ctx.analysis.host
     volume = host.volumes[0] if host.volumes else None
     if volume is None or not volume.bytes:
@@ -95,6 +168,10 @@ def cache_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
             basis += (f"; an epoch is ~{ctx_epoch:.0f} steps at {read_mb_s:.1f} MB/s, after "
                       f"it a step loses its read time ({read_ms:.1f} ms; this assumes the "
                       "rest of the pipeline then keeps up)")
+    if found.via_interleave:
+        basis += ("; the cache is after the interleave that reads the files, so later epochs "
+                  "see the records in the first epoch's order (a shuffle after it still "
+                  "shuffles them)")
     return ctx.change("cache", "cache after the reader", reader, {}, (("cache",),), predicted,
                       basis)
 

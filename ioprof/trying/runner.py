@@ -88,10 +88,13 @@ def _failure(result: TraceResult, limit_s: float | None, log: Path) -> str:
 
 def run_variants(argv: list[str], out: Path, variants: list[Variant], rounds: int,
                  stop_after_steps: int, progress: Callable[[str], None] | None = None,
-                 estimate_s: float | None = None) -> tuple[list[VariantRuns], bool]:
+                 estimate_s: float | None = None, step_clock: str | None = None,
+                 ) -> tuple[list[VariantRuns], bool]:
     """Run every variant `rounds` times, interleaved; returns the runs and whether Ctrl-C cut
     them short (what was measured until then is kept). `estimate_s`: one run's expected
-    seconds, for the time limit until a baseline run has taken its own."""
+    seconds, for the time limit until a baseline run has taken its own. `step_clock`: "fetch"
+    for a job without step markers (its steps are its batch fetches; see the bootstrap's
+    `install_fetch_clock`)."""
     results = {v.name: VariantRuns(v) for v in variants}
     baseline_s: list[float] = []
     for index in range(rounds):
@@ -102,7 +105,7 @@ def run_variants(argv: list[str], out: Path, variants: list[Variant], rounds: in
                 continue
             run_path = out / "runs" / f"{variant.name}-{index + 1}"
             config = {"changes": [c.bootstrap_config() for c in variant.changes],
-                      "stop_after_steps": stop_after_steps}
+                      "stop_after_steps": stop_after_steps, "step_clock": step_clock}
             limit = time_limit(max(baseline_s) if baseline_s else estimate_s)
             options = TraceOptions(pyspy=False, tf_profile=False, analyze=False, quiet=True,
                                    output_log=run_path / "output.log", try_config=config,

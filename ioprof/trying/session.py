@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ioprof.analyzers.captures.load import load_run
 from ioprof.analyzers.model import Analysis
+from ioprof.analyzers.verdict.python_input import step_times_from_events
 from ioprof.errors import IoprofError
 from ioprof.rundir import ANALYSIS, RunDir
 from ioprof.tracer import TraceOptions, resolve_command, trace
@@ -115,15 +116,20 @@ def run_try(argv: list[str], out: Path, options: TryOptions, say: Say) -> dict |
                           f"candidates ({', '.join(c.id for c in found.changes) or 'none'})")
     variants = [Variant(BASELINE)] + [Variant(c.id, (c,)) for c in changes]
     estimate_s = _estimate_s(source, analysis, options)
+    # no step clock in the baseline: a loop without step markers; its runs count batch fetches
+    step_clock = None if step_times_from_events(loaded.events) else "fetch"
     for line in plan_lines(found, variants, options, estimate_s):
         say(line)
+    if step_clock:
+        say("  the job shows no step markers: each run's steps are the batches its own code "
+            "fetches from tf.data")
     if options.dry_run:
         return None
     if not changes:
         say("nothing to try")
     stop_after = options.warmup + options.steps
     all_runs, interrupted = (run_variants(argv, out, variants, options.repeat, stop_after, say,
-                                          estimate_s) if changes else ([], False))
+                                          estimate_s, step_clock) if changes else ([], False))
     measured: list[Measured] = []
     baseline_runs = None
     if all_runs:
@@ -135,7 +141,8 @@ def run_try(argv: list[str], out: Path, options: TryOptions, say: Say) -> dict |
             combo = Variant("+".join(c.id for c in together), together)
             say(f"trying together: {combo.name}")
             more, interrupted = run_variants(argv, out / "combined", [Variant(BASELINE), combo],
-                                             options.repeat, stop_after, say, estimate_s)
+                                             options.repeat, stop_after, say, estimate_s,
+                                             step_clock)
             _, combined = measure(more)
             measured += combined
     if baseline_runs is None:

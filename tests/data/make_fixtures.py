@@ -94,6 +94,11 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
         # examples/README.md), ranked by the compiled HLO's arithmetic
         [str(EXAMPLES / "validation" / "jit_convnet.py"), "--steps", "48"], [],
         {"verdict": True, "category": "compute", "line": "jit_convnet.py:46"}),
+    "read_interleave": (  # TF's tf.data guide: interleave(TFRecordDataset) over shards on a
+        # 20 MB/s mount (--local-copy: 1.56x, examples/README.md); the readers are made by TF
+        # inside the interleave's function
+        [str(EXAMPLES / "validation" / "tfdata_interleave.py"), "--steps", "400"], [],
+        {"verdict": True, "category": "read", "line": "tfdata_interleave.py:70"}),
     "overhead_checkpoint": (  # a ModelCheckpoint saving every few batches (2.01x from
         # --save-freq epoch, examples/README.md)
         [str(EXAMPLES / "validation" / "checkpoint_often.py"), "--steps", "200"], [],
@@ -102,8 +107,8 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
 
 
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
-TRIM_BYTES = {"read_slow_storage": 700_000, "contention_keras_io": 700_000,
-              "compute_layers": 900_000, "compute_xla": 900_000}
+TRIM_BYTES = {"read_slow_storage": 700_000, "read_interleave": 900_000,
+              "contention_keras_io": 700_000, "compute_layers": 900_000, "compute_xla": 900_000}
 
 
 def trim(path: Path, max_bytes: int = 320_000) -> None:

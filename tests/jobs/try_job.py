@@ -2,9 +2,12 @@
 
     python try_job.py fit STEPS     # Keras fit for STEPS steps
     python try_job.py loop STEPS    # a plain loop with the job's own step markers
+    python try_job.py fetch STEPS   # a plain loop without step markers
 
 Prints each map's dataset class (`_ParallelMapDataset` when it runs in parallel) and the class
-after it, then `steps_run=N` when training ends (also when ioprof ends it early).
+after it, the tf.data options the pipeline ends up with (the job sets a one-thread private
+pool and turns autotuning off), then `steps_run=N` when training ends (also when ioprof ends
+it early).
 """
 
 import sys
@@ -26,6 +29,12 @@ first = tf.data.Dataset.range(10**6).map(features)  # FIRST MAP
 second = first.map(scale)  # SECOND MAP
 print(f"first={type(first).__name__} second={type(second).__name__}", flush=True)
 dataset = second.batch(8)
+options = tf.data.Options()
+options.threading.private_threadpool_size = 1
+options.autotune.enabled = False
+dataset = dataset.with_options(options)  # OPTIONS
+print(f"pool={dataset.options().threading.private_threadpool_size} "
+      f"autotune={dataset.options().autotune.enabled}", flush=True)
 run = 0
 try:
     if mode == "fit":
@@ -37,10 +46,15 @@ try:
         model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(1)])
         model.compile(optimizer="sgd", loss="mse")
         model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Count()])
-    else:
+    elif mode == "loop":
         for i, _batch in enumerate(dataset):
             with tf.profiler.experimental.Trace("train", step_num=i):
                 run += 1
+            if run >= steps:
+                break
+    else:  # "fetch": a custom loop without step markers
+        for _batch in dataset:
+            run += 1
             if run >= steps:
                 break
 finally:
