@@ -97,7 +97,8 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
     "read_interleave": (  # TF's tf.data guide: interleave(TFRecordDataset) over shards on a
         # 20 MB/s mount (--local-copy: 1.56x, examples/README.md); the readers are made by TF
         # inside the interleave's function
-        [str(EXAMPLES / "validation" / "tfdata_interleave.py"), "--steps", "400"], [],
+        [str(EXAMPLES / "validation" / "tfdata_interleave.py"), "--steps", "400"],
+        ["--capture-seconds", "1.2"],  # no step markers: a window is cut by time only
         {"verdict": True, "category": "read", "line": "tfdata_interleave.py:70"}),
     "overhead_checkpoint": (  # a ModelCheckpoint saving every few batches (2.01x from
         # --save-freq epoch, examples/README.md)
@@ -107,7 +108,7 @@ VERDICT_CASES: dict[str, tuple[list[str], list[str], dict]] = {
 
 
 # Captures whose steps are long need a larger cut to keep enough of them (>= 5 steps).
-TRIM_BYTES = {"read_slow_storage": 700_000, "read_interleave": 900_000,
+TRIM_BYTES = {"read_slow_storage": 700_000, "read_interleave": 2_000_000,
               "contention_keras_io": 700_000, "compute_layers": 900_000, "compute_xla": 900_000}
 
 
@@ -121,7 +122,10 @@ def trim(path: Path, max_bytes: int = 320_000) -> None:
     space = xplane.parse_xspace(data, str(path))
     ends = [line.timestamp_ns * 1000 + ev.offset_ps + ev.duration_ps
             for plane in space.planes for line in plane.lines for ev in line.events]
-    cutoff = int(max(ends) * max_bytes / len(data))
+    # a share of the capture's span (its lines' timestamps are wall-clock ns, not from 0)
+    first = min(line.timestamp_ns * 1000 for plane in space.planes for line in plane.lines
+                if line.events)
+    cutoff = first + int((max(ends) - first) * max_bytes / len(data))
     for plane in space.planes:
         for line in plane.lines:
             keep = [ev for ev in line.events
