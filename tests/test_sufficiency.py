@@ -191,15 +191,15 @@ def test_paths_are_shown_normalized():
 def test_ioprof_competing_on_saturated_cpus_is_said(analyses):
     from dataclasses import replace
 
-    from ioprof.analyzers.verdict.sufficiency import decide
+    from ioprof.analyzers.verdict.sufficiency import assess
 
     a = analyses["decode_unfused_sequential"]
     busy = replace(a, host=replace(a.host, cpu_saturated=True, cpu_count=2, job_cpu_cores=1.7,
                                    ioprof_cpu_cores=0.3))
-    caveats = decide(busy, "completed").assessment.caveats
+    caveats = assess(busy, "completed").assessment.caveats
     assert any("ioprof's own processes" in c and "0.30 of the 2 cores" in c for c in caveats)
     idle = replace(busy, host=replace(busy.host, cpu_saturated=False))
-    assert not any("ioprof's own" in c for c in decide(idle, "completed").assessment.caveats)
+    assert not any("ioprof's own" in c for c in assess(idle, "completed").assessment.caveats)
 
 
 def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):
@@ -300,7 +300,7 @@ def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
 
 
 def test_model_ops_map_to_the_keras_layer_that_made_them():
-    from ioprof.analyzers.verdict.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
+    from ioprof.analyzers.evidence.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
 
     def layer(name, line):
         return {"type": "layer", "cls": "Conv2D", "layer": name,
