@@ -52,6 +52,20 @@ def test_the_recorded_runs_include_the_degraded_ones():
             "numpy_loop_read"} <= names
 
 
+def test_the_diagnosis_tells_the_bottlenecks_story(analyses):
+    """One story per report: the verdict's diagnosis is the bottleneck's final summary (with
+    the callback or layer its culprits were taken to), after ioprof's correction if any."""
+    for name, a in analyses.items():
+        if a.verdict is None:
+            continue
+        assert a.bottleneck is not None
+        d = a.verdict.diagnosis
+        assert d == a.bottleneck.summary or (
+            d.startswith("ioprof's correction") and d.endswith(" " + a.bottleneck.summary)), name
+    assert "ModelCheckpoint" in analyses["overhead_checkpoint"].verdict.diagnosis
+    assert "layer with the most op time" in analyses["compute_layers"].verdict.diagnosis
+
+
 def test_a_capture_that_saw_no_steps_gives_no_verdict(analyses):
     a = analyses["capture_before_steps"]
     assert a.assessment.verdict is False

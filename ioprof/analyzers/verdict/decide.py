@@ -47,8 +47,8 @@ def decide(ev: RunEvidence) -> Analysis:
     bottleneck: Bottleneck | None = None
     recs: tuple[Recommendation, ...] = ()
     if chain is not None:
-        verdict = _verdict(ev, shares, chain.bottleneck.summary, chain.python)
         bottleneck, recs = _to_lines(ev, chain, shares)
+        verdict = _verdict(ev, shares, bottleneck.summary, chain.python)
     analysis = Analysis(
         run=ev.run, steps=steps, breakdown=shares.breakdown,
         input_bound_percent=shares.input_percent, verdict=verdict, bottleneck=bottleneck,
