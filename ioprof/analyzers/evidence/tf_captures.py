@@ -16,6 +16,7 @@ from ioprof.analyzers.captures.load import LoadedRun, relative
 from ioprof.analyzers.captures.scan import Scan, scan_file
 from ioprof.analyzers.captures.xla_hlo import load_modules, xla_arithmetic, xla_model_ops
 from ioprof.analyzers.captures.xla_thunks import XlaOps
+from ioprof.analyzers.evidence.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.evidence.steps import find_steps
 from ioprof.analyzers.evidence.tfdata import (
     NodeAcc,
@@ -25,7 +26,6 @@ from ioprof.analyzers.evidence.tfdata import (
     tfdata_thread_busy,
 )
 from ioprof.analyzers.model import CaptureWindow, Step
-from ioprof.analyzers.verdict.attribution import StepParts, attribute_steps, to_step
 from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians
 from ioprof.errors import IoprofError
 
