@@ -281,8 +281,8 @@ def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
 def test_datasets_built_inside_an_interleave_function_take_the_interleave_line():
     """`files.interleave(tf.data.TFRecordDataset, ...)`: the readers are built by TF inside the
     function, so the line to change is the interleave's (validation set: tfdata_interleave)."""
+    from ioprof.analyzers.evidence.pipeline import inherit_sources
     from ioprof.analyzers.model import SourceRef, TfDataIterator
-    from ioprof.analyzers.verdict.bottleneck import inherit_sources
 
     def node(i, parent, kind, source=None):
         return TfDataIterator(id=i, parent_id=parent, long_name=kind, kind=kind,

@@ -18,12 +18,14 @@ from ioprof.analyzers.captures.load import DatasetRecord, LoadedRun
 from ioprof.analyzers.evidence.callbacks import callback_culprits
 from ioprof.analyzers.evidence.host import summarize_host
 from ioprof.analyzers.evidence.layers import LayerIndex, layer_stats
+from ioprof.analyzers.evidence.pipeline import build_nodes, model_op_stats
 from ioprof.analyzers.evidence.python import python_hotspots
 from ioprof.analyzers.evidence.python_split import (
     PythonSplit,
     split_steps,
     step_times_from_events,
 )
+from ioprof.analyzers.evidence.source_match import with_matched_sources
 from ioprof.analyzers.evidence.tf_captures import CaptureEvidence, read_captures
 from ioprof.analyzers.evidence.tfdata import NodeAcc
 from ioprof.analyzers.model import (
@@ -41,8 +43,6 @@ from ioprof.analyzers.model import (
     collective_share,
     input_percent,
 )
-from ioprof.analyzers.verdict import bottleneck as bn
-from ioprof.analyzers.verdict.source_match import with_matched_sources
 from ioprof.analyzers.verdict.sufficiency import outcome
 from ioprof.stacks import AutographMap
 
@@ -97,7 +97,7 @@ def gather(loaded: LoadedRun) -> RunEvidence:
                         "hotspots for what the steps waited on.")
     tf_steps = _step_stats(caps)
     host = _host(loaded, caps, step_times, warnings)
-    pipeline = bn.build_nodes(caps.nodes, loaded.dataset_by_name())
+    pipeline = build_nodes(caps.nodes, loaded.dataset_by_name())
     if not loaded.datasets and loaded.job_sources:  # an imported run with the job's source
         pipeline = with_matched_sources(pipeline, loaded.job_sources)
     input_ops = tuple(sorted((o for n in pipeline for o in n.ops), key=lambda o: -o.self_ns)[:15])
@@ -118,7 +118,7 @@ def gather(loaded: LoadedRun) -> RunEvidence:
         input_op_ns=sum(o.self_ps for n in caps.nodes.values() for o in n.ops.values()) // 1000,
         model_op_ns=sum(o.self_ps for o in caps.model_ops.values()) // 1000,
         collective=collective_share(caps.steps), nodes=caps.nodes, pipeline=pipeline,
-        input_ops=input_ops, model_ops=bn.model_op_stats(caps.model_ops),
+        input_ops=input_ops, model_ops=model_op_stats(caps.model_ops),
         model_layers=model_layers, model_calls=model_calls, layer_index=layer_index,
         hotspots=python_hotspots(loaded.stack_samples, caps.wait_windows_ns)
         if caps.steps else (),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ioprof.analyzers.evidence.layers import LayerIndex, layer_of
+from ioprof.analyzers.evidence.pipeline import short_loc
 from ioprof.analyzers.model import (
     Bottleneck,
     Breakdown,
@@ -15,7 +16,7 @@ from ioprof.analyzers.model import (
     LayerStat,
     Recommendation,
 )
-from ioprof.analyzers.verdict.bottleneck import short_loc, summary
+from ioprof.analyzers.verdict.bottleneck import summary
 
 MIN_LAYER_SHARE = 0.05
 MAX_LAYER_CULPRITS = 3

@@ -10,6 +10,7 @@ category; else the chain is rebuilt from the model's ops on the split steps.
 from __future__ import annotations
 
 from ioprof.analyzers.evidence.gather import RunEvidence
+from ioprof.analyzers.evidence.pipeline import short_loc
 from ioprof.analyzers.evidence.py_spans import line_workers, python_culprits
 from ioprof.analyzers.evidence.python_split import PythonSplit
 from ioprof.analyzers.model import (
@@ -22,7 +23,6 @@ from ioprof.analyzers.model import (
     Recommendation,
 )
 from ioprof.analyzers.verdict import bottleneck as bn
-from ioprof.analyzers.verdict.bottleneck import short_loc
 from ioprof.analyzers.verdict.recommend import recommend
 from ioprof.analyzers.verdict.tf_chain import Chain, Shares
 
