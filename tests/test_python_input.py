@@ -16,8 +16,8 @@ import pytest
 
 from ioprof.analyzers.evidence import py_rules
 from ioprof.analyzers.evidence.py_rules import classify
+from ioprof.analyzers.evidence.py_spans import classify_threads
 from ioprof.analyzers.run import analyze_run
-from ioprof.analyzers.verdict.python_input import attribute_python_input, classify_threads
 from ioprof.stacks import Frame, load_stack_samples, load_stack_sources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,9 +214,13 @@ def test_framework_python_below_the_job_is_not_input():
 
 
 def test_no_samples_leaves_the_analysis_alone(tmp_path):
+    """Without py-spy's samples there is no Python split: TF's steps stand."""
+    from ioprof.analyzers.evidence.python_split import split_steps
+
     a = analysed("compute_with_python_io")
-    assert attribute_python_input(a, None) is a
-    assert attribute_python_input(a, tmp_path / "missing.json") is a
+    for path in (None, tmp_path / "missing.json"):
+        assert split_steps(a.steps, a.input_ops, a.pipeline, bool(a.captures), path,
+                           a.run.pid, None, [], {}) is None
 
 
 def test_resplit_keeps_the_sum_and_moves_only_python_time():
@@ -224,17 +228,18 @@ def test_resplit_keeps_the_sum_and_moves_only_python_time():
     own reads come out of `other`; the five parts still add up to the step."""
     from collections import Counter
 
+    from ioprof.analyzers.evidence.py_spans import WindowAcc
+    from ioprof.analyzers.evidence.python_split import resplit
     from ioprof.analyzers.model import Step
-    from ioprof.analyzers.verdict.python_input import _Acc, _resplit
 
     step = Step(step=1, start_ns=0, dur_ns=100, read_ns=0, decode_ns=80, compute_ns=10,
                 other_ns=10, input_wait_ns=80)
-    out = _resplit(step, _Acc(Counter(read=6), Counter(read=300, decode=100)), 1.0)
+    out = resplit(step, WindowAcc(Counter(read=6), Counter(read=300, decode=100)), 1.0)
     assert (out.read_ns, out.decode_ns, out.other_ns) == (6 + 60, 20, 4)
     assert out.compute_ns == 10
-    half = _resplit(step, _Acc(Counter(), Counter(read=300, decode=100)), 0.5)
+    half = resplit(step, WindowAcc(Counter(), Counter(read=300, decode=100)), 0.5)
     assert (half.read_ns, half.decode_ns) == (30, 50)  # only the Python half of the op moves
-    none = _resplit(step, _Acc(Counter(), Counter()), 1.0)
+    none = resplit(step, WindowAcc(Counter(), Counter()), 1.0)
     assert none == step
 
 
@@ -270,18 +275,18 @@ def test_without_a_capture_the_bootstrap_step_clock_gives_the_steps(tmp_path):
 
 
 def test_tf_side_recommendations_get_the_jobs_dataset_records(monkeypatch):
-    """The python-input step re-asks `recommend` for the TF-side advice: with the bootstrap's
+    """A Python input chain asks `recommend` for the TF-side advice too: with the bootstrap's
     tf.data records (their lines), not an empty list."""
-    from ioprof.analyzers.verdict import python_input
+    from ioprof.analyzers.verdict import python_chain
 
     seen: list[list] = []
-    real = python_input.recommend
+    real = python_chain.recommend
 
     def spy(bottleneck, pipeline, host, datasets, input_pct):
         seen.append(list(datasets))
         return real(bottleneck, pipeline, host, datasets, input_pct)
 
-    monkeypatch.setattr(python_input, "recommend", spy)
+    monkeypatch.setattr(python_chain, "recommend", spy)
     analyze_run(FIX / "py_function_read")
     assert seen and seen[-1], "recommend() was called without the run's dataset records"
     assert any(d.op == "map" for d in seen[-1])
@@ -339,7 +344,7 @@ def test_input_worker_rule_tells_pool_workers_from_other_children():
 def test_workers_are_counted_side_by_side_not_over_the_run():
     """Keras' PyDataset starts a new pool each epoch: 3 epochs of 2 workers are 6 pids, but
     2 worked at once, and that is what the advice must say."""
-    from ioprof.analyzers.verdict.python_input import most_at_once
+    from ioprof.analyzers.evidence.py_spans import most_at_once
 
     epochs = [(e * 100 + w, e * 100 + 90) for e in range(3) for w in range(2)]
     assert most_at_once(epochs) == 2
@@ -369,7 +374,7 @@ def test_a_few_samples_of_python_beside_tfs_input_work_do_not_make_a_python_verd
     (under MIN_SHARE of the steps' input time): one sample must not become the culprit."""
     import shutil
 
-    from ioprof.analyzers.verdict import python_input
+    from ioprof.analyzers.evidence import python_split
 
     run = tmp_path / "run"
     shutil.copytree(Path(__file__).parent / "data" / "decode_fused_parallel", run)
@@ -389,7 +394,7 @@ def test_a_few_samples_of_python_beside_tfs_input_work_do_not_make_a_python_verd
     data["threads"][f"{before.run.pid}:1"] = [[start_us, start_us + little,
                                                len(data["stacks"]) - 1]]
     path.write_text(json.dumps(data))
-    monkeypatch.setattr(python_input, "MIN_PYTHON_NS", 1)  # only the share rule is tested
+    monkeypatch.setattr(python_split, "MIN_PYTHON_NS", 1)  # only the share rule is tested
     after = analyze_run(run)
     assert not any(c.kind == "python" for c in after.bottleneck.culprits)
     assert after.bottleneck.category == before.bottleneck.category

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ioprof.analyzers import analyze_run
+from ioprof.analyzers.evidence.source_match import collect_calls, match_sources
 from ioprof.analyzers.model import SourceRef, TfDataIterator
-from ioprof.analyzers.verdict.source_match import collect_calls, match_sources
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent

@@ -52,6 +52,20 @@ def test_the_recorded_runs_include_the_degraded_ones():
             "numpy_loop_read"} <= names
 
 
+def test_the_diagnosis_tells_the_bottlenecks_story(analyses):
+    """One story per report: the verdict's diagnosis is the bottleneck's final summary (with
+    the callback or layer its culprits were taken to), after ioprof's correction if any."""
+    for name, a in analyses.items():
+        if a.verdict is None:
+            continue
+        assert a.bottleneck is not None
+        d = a.verdict.diagnosis
+        assert d == a.bottleneck.summary or (
+            d.startswith("ioprof's correction") and d.endswith(" " + a.bottleneck.summary)), name
+    assert "ModelCheckpoint" in analyses["overhead_checkpoint"].verdict.diagnosis
+    assert "layer with the most op time" in analyses["compute_layers"].verdict.diagnosis
+
+
 def test_a_capture_that_saw_no_steps_gives_no_verdict(analyses):
     a = analyses["capture_before_steps"]
     assert a.assessment.verdict is False
@@ -191,15 +205,15 @@ def test_paths_are_shown_normalized():
 def test_ioprof_competing_on_saturated_cpus_is_said(analyses):
     from dataclasses import replace
 
-    from ioprof.analyzers.verdict.sufficiency import decide
+    from ioprof.analyzers.verdict.sufficiency import assess
 
     a = analyses["decode_unfused_sequential"]
     busy = replace(a, host=replace(a.host, cpu_saturated=True, cpu_count=2, job_cpu_cores=1.7,
                                    ioprof_cpu_cores=0.3))
-    caveats = decide(busy, "completed").assessment.caveats
+    caveats = assess(busy, "completed").assessment.caveats
     assert any("ioprof's own processes" in c and "0.30 of the 2 cores" in c for c in caveats)
     idle = replace(busy, host=replace(busy.host, cpu_saturated=False))
-    assert not any("ioprof's own" in c for c in decide(idle, "completed").assessment.caveats)
+    assert not any("ioprof's own" in c for c in assess(idle, "completed").assessment.caveats)
 
 
 def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):
@@ -267,8 +281,8 @@ def test_time_outside_tf_ops_leads_the_verdict_when_it_dominates():
 def test_datasets_built_inside_an_interleave_function_take_the_interleave_line():
     """`files.interleave(tf.data.TFRecordDataset, ...)`: the readers are built by TF inside the
     function, so the line to change is the interleave's (validation set: tfdata_interleave)."""
+    from ioprof.analyzers.evidence.pipeline import inherit_sources
     from ioprof.analyzers.model import SourceRef, TfDataIterator
-    from ioprof.analyzers.verdict.bottleneck import inherit_sources
 
     def node(i, parent, kind, source=None):
         return TfDataIterator(id=i, parent_id=parent, long_name=kind, kind=kind,
@@ -300,7 +314,7 @@ def test_an_overhead_verdict_ends_at_the_callback_the_job_made(analyses):
 
 
 def test_model_ops_map_to_the_keras_layer_that_made_them():
-    from ioprof.analyzers.verdict.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
+    from ioprof.analyzers.evidence.layers import HOW_NAME, HOW_SCOPE, LayerIndex, layer_of
 
     def layer(name, line):
         return {"type": "layer", "cls": "Conv2D", "layer": name,

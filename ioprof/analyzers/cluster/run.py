@@ -13,7 +13,7 @@ from pathlib import Path
 from ioprof.analyzers.cluster.model import ClusterAnalysis, Straggler, Worker
 from ioprof.analyzers.cluster.straggler import aligned_steps, find_straggler
 from ioprof.analyzers.cluster.workers import WorkerResult, run_dirs, summarize_all
-from ioprof.analyzers.verdict.bottleneck import short_loc
+from ioprof.analyzers.evidence.pipeline import short_loc
 from ioprof.errors import IoprofError
 
 

@@ -1,4 +1,4 @@
-"""Deciding from the evidence: attribution of step time, the bottleneck and its culprits, Python
-input, contention, callbacks and layers, where each line came from, whether the evidence
-suffices, and what to change.
+"""Deciding from the evidence, once (`decide.py`): the bottleneck and its culprits (TF's chain,
+Python input, contention, a waiting worker), the lines behind them (callbacks, layers,
+provenance), whether the evidence suffices, and what to change.
 """

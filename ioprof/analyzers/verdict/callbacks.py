@@ -1,75 +1,22 @@
-"""Which of the job's Keras callbacks the time outside TF's ops went to, and their lines.
-
-An "Overhead-bound" verdict (most step time outside TF's ops) is only useful with the line to
-change. Inside `fit`, py-spy's stacks of the training thread pass through the job's `fit(`
-line and then Keras; a callback's work shows as frames of its class's methods
-(`ModelCheckpoint._save_model`). The bootstrap records where the job constructed each callback
-(`callback` records in tf/events.jsonl), so the sampled time of a callback's methods during the
-steps goes back to the line that made it: `keras.callbacks.ModelCheckpoint(` at train.py:83.
+"""An overhead verdict ends at the line to change: the job's Keras callbacks that py-spy saw
+working during the steps (`evidence/callbacks.py`), at the lines that constructed them.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from ioprof.analyzers.captures.load import source_ref
-from ioprof.analyzers.model import Analysis, Culprit, Recommendation, SourceRef
-from ioprof.stacks import ThreadSamples, is_main_thread
-
-MIN_SHARE = 0.05  # of the steps' time outside TF ops, for a callback to be named
+from ioprof.analyzers.model import Bottleneck, Culprit, Recommendation
 
 
-def callback_sites(events: list[dict[str, Any]]) -> dict[str, SourceRef]:
-    """Class name -> the line that constructed it (the first, if several)."""
-    out: dict[str, SourceRef] = {}
-    for e in events:
-        site = source_ref(e.get("site"))
-        if e.get("type") == "callback" and site is not None:
-            out.setdefault(str(e.get("cls")), site)
-    return out
-
-
-def callback_culprits(analysis: Analysis, threads: list[ThreadSamples] | None,
-                      job_pid: int | None, events: list[dict[str, Any]]
-                      ) -> tuple[Culprit, ...]:
-    """The job's callbacks that py-spy saw working during the steps, by sampled time (share:
-    of the steps' time outside TF's ops), at the lines that constructed them."""
-    sites = callback_sites(events)
-    windows = sorted((s.start_ns, s.end_ns) for s in analysis.steps.per_step)
-    if not sites or not threads or not windows:
-        return ()
-    lo, hi = windows[0][0], windows[-1][1]
-    seen: Counter[str] = Counter()
-    for th in threads:
-        if (job_pid is not None and th.pid != job_pid) or not is_main_thread(th.runs, 300):
-            continue
-        for run in th.runs:
-            got = min(hi, run.end_ns) - max(lo, run.start_ns)
-            cls = next((f.function.split(".", 1)[0] for f in run.stack
-                        if f.function.split(".", 1)[0] in sites), None)
-            if got > 0 and cls is not None:
-                seen[cls] += got
-    other_ns = sum(s.other_ns for s in analysis.steps.per_step) or 1
-    culprits = tuple(
-        Culprit(kind="python", name=f"{cls} (Keras callback)", share=min(1.0, ns / other_ns),
-                source=sites[cls], certainty="exact",
-                how="the line that constructed the callback (the bootstrap's record of its "
-                    "construction); py-spy saw its methods run",
-                detail=f"py-spy saw its methods on the training thread for {ns / 1e6:.0f} ms "
-                       "of the steps (time outside TF's ops)")
-        for cls, ns in seen.most_common(3) if ns / other_ns >= MIN_SHARE)
-    return culprits
-
-
-def name_callbacks(analysis: Analysis, culprits: tuple[Culprit, ...]) -> Analysis:
-    """An overhead verdict with the callbacks as its culprits (callback_culprits); unchanged
-    for other verdicts or without any."""
-    b = analysis.bottleneck
-    if b is None or b.category != "other" or not culprits:
-        return analysis
+def name_callbacks(b: Bottleneck, recs: tuple[Recommendation, ...],
+                   culprits: tuple[Culprit, ...]
+                   ) -> tuple[Bottleneck, tuple[Recommendation, ...]]:
+    """An overhead chain with the callbacks as its first culprits and the advice to make the
+    top one do less; unchanged for other categories or without any."""
+    if b.category != "other" or not culprits:
+        return b, recs
     top = culprits[0]
     summary = (b.summary + f" The {top.name} made at "
                f"{Path(top.source.file).name if top.source else '?'}:"
@@ -81,6 +28,5 @@ def name_callbacks(analysis: Analysis, culprits: tuple[Culprit, ...]) -> Analysi
         "often (a checkpoint or log every epoch or every N steps: save_freq='epoch' or an "
         "integer, a larger update interval), or do its work in a background thread.",
         top.source, "callback", top.name)
-    recs = (fix,) + tuple(r for r in analysis.recommendations if r.kind != "overhead")
-    return replace(analysis, bottleneck=replace(b, culprits=culprits + b.culprits,
-                                                summary=summary), recommendations=recs)
+    return (replace(b, culprits=culprits + b.culprits, summary=summary),
+            (fix,) + tuple(r for r in recs if r.kind != "overhead"))

@@ -15,10 +15,10 @@ callbacks.py); this pass fills in the rest from what each kind of culprit rests 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ioprof.analyzers.captures.load import DatasetRecord
-from ioprof.analyzers.model import Analysis, Culprit
+from ioprof.analyzers.model import Bottleneck, Culprit, LayerStat, OpStat, TfDataIterator
 from ioprof.stacks import AutographMap
 
 STACK = "the bootstrap recorded the job's call that built it (its stack at construction)"
@@ -33,26 +33,37 @@ FOREIGN = ("{what} has no record of the job's calls (ioprof's bootstrap was not 
 WHAT = {"imported": "an imported profile", "attached": "a run ioprof attached to"}
 
 
-def explain_sources(analysis: Analysis, datasets: list[DatasetRecord],
-                    autograph: AutographMap, origin: str | None = None) -> Analysis:
-    """`origin`: the manifest's `origin.kind` (a run ioprof did not start has no records)."""
-    b = analysis.bottleneck
-    if b is None:
-        return analysis
-    converted = {(f, line) for table in autograph.values() for f, line, _, _ in table.values()}
-    foreign = FOREIGN.format(what=WHAT[origin]) if origin in WHAT else None
-    culprits = tuple(replace(c, missing=foreign) if foreign and c.source is None
-                     and c.kind in ("tf.data", "tf.op", "layer")
-                     else _explain(analysis, c, datasets, converted) for c in b.culprits)
-    return replace(analysis, bottleneck=replace(b, culprits=culprits))
+@dataclass(frozen=True)
+class Known:
+    """What the analysis knows that a culprit's line may rest on."""
+
+    pipeline: tuple[TfDataIterator, ...]
+    model_ops: tuple[OpStat, ...]
+    model_layers: tuple[LayerStat, ...]
+    datasets: list[DatasetRecord]
+    autograph: AutographMap
+    origin: str | None = None  # the manifest's `origin.kind` (a run ioprof did not start)
+
+    def iterator(self, iterator_id: int) -> TfDataIterator | None:
+        return next((n for n in self.pipeline if n.id == iterator_id), None)
 
 
-def _explain(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord],
-             converted: set[tuple[str, int]]) -> Culprit:
+def explain_sources(b: Bottleneck, known: Known) -> Bottleneck:
+    """The chain with every culprit's `how` and `certainty`, or its `missing`."""
+    converted = {(f, line) for table in known.autograph.values()
+                 for f, line, _, _ in table.values()}
+    foreign = FOREIGN.format(what=WHAT[known.origin]) if known.origin in WHAT else None
+    return replace(b, culprits=tuple(
+        replace(c, missing=foreign) if foreign and c.source is None
+        and c.kind in ("tf.data", "tf.op", "layer")
+        else _explain(known, c, converted) for c in b.culprits))
+
+
+def _explain(known: Known, c: Culprit, converted: set[tuple[str, int]]) -> Culprit:
     if c.how or c.missing:
         return c
     if c.kind == "tf.data":
-        return _iterator(analysis, c, datasets)
+        return _iterator(known, c)
     if c.kind == "python":
         if c.source is None:
             return replace(c, missing="py-spy saw no frame of the job's own code in these "
@@ -61,7 +72,7 @@ def _explain(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord],
         return replace(c, how=how, certainty="exact")
     if c.kind == "tf.op":
         if c.iterator_id is not None:
-            node = analysis.iterator(c.iterator_id)
+            node = known.iterator(c.iterator_id)
             if c.source is not None:
                 if node is not None and c.source == node.fn_source:
                     return replace(c, how=FUNCTION, certainty="exact")
@@ -71,12 +82,13 @@ def _explain(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord],
                 return replace(c, how="its iterator's line: " + STACK, certainty="exact")
             return replace(c, missing="neither its map function nor its iterator was "
                                       "recorded in the job's code")
-        return replace(c, missing=_model_op_missing(analysis, c))
+        return replace(c, missing=_model_op_missing(known, c))
     return c
 
 
-def _iterator(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord]) -> Culprit:
-    node = analysis.iterator(c.iterator_id) if c.iterator_id is not None else None
+def _iterator(known: Known, c: Culprit) -> Culprit:
+    datasets = known.datasets
+    node = known.iterator(c.iterator_id) if c.iterator_id is not None else None
     source = c.source or (node.source if node is not None else None)
     if source is None:
         if not datasets:
@@ -96,14 +108,14 @@ def _iterator(analysis: Analysis, c: Culprit, datasets: list[DatasetRecord]) -> 
     return replace(c, how=STACK, certainty="exact")
 
 
-def _model_op_missing(analysis: Analysis, c: Culprit) -> str:
+def _model_op_missing(known: Known, c: Culprit) -> str:
     op_type = c.name.rsplit(" (", 1)[-1].rstrip(")") if " (" in c.name else ""
     if op_type.startswith("XLA ") and not any(o.via and o.via.startswith("HLO")
-                                              for o in analysis.model_ops):
+                                              for o in known.model_ops):
         return ("an XLA instruction with no TF op known for it: the run has no HLO text of "
                 "its module (trace without --no-xla-metadata); the line would be the layer "
                 "whose computation it is")
-    if not analysis.model_layers:
+    if not known.model_layers:
         return ("the run has no record of the job's Keras layers (traced by an ioprof "
                 "older than its layer records, not a Keras 3 model, or layers built by a "
                 "library); the line would be the job's code that creates this op")

@@ -84,11 +84,11 @@ def outcome(exit_status: ExitStatus | None) -> Outcome:
     return "completed" if exit_status.code == 0 else "failed"
 
 
-def decide(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = ()
+def assess(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = ()
            ) -> Analysis:
     """`analysis` with its `assessment`; without enough evidence, with the verdict and all
     that follows from it (breakdown, culprits, recommendations) withheld. `callbacks`: the
-    job's callbacks py-spy saw working (callbacks.callback_culprits), named when time outside
+    job's callbacks py-spy saw working (evidence/callbacks.py), named when time outside
     TF's ops is a close second."""
     reasons, needs = _insufficient(analysis)
     if reasons:
