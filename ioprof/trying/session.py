@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ioprof.analyzers.captures.load import load_run
+from ioprof.analyzers.evidence.python_split import step_times_from_events
 from ioprof.analyzers.model import Analysis
-from ioprof.analyzers.verdict.python_input import step_times_from_events
 from ioprof.errors import IoprofError
 from ioprof.rundir import ANALYSIS, RunDir
 from ioprof.tracer import TraceOptions, resolve_command, trace
