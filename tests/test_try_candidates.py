@@ -139,3 +139,17 @@ def test_readers_made_inside_an_interleave_get_more_files_read_at_once_there():
     buffer = next(n for n in found.not_tried if n.change == "read-buffer")
     assert "made by TF inside the function given to the interleave" in buffer.reason
     assert "buffer_size=8 * 1024 * 1024" in buffer.edit
+
+
+def test_under_cpu_contention_a_cache_is_bounded_by_the_cores_the_pipeline_takes():
+    """keras_io_from_scratch (a real run, trimmed): the steps barely wait (decode by CPU
+    contention), so the input-wait bound (14% waits: at most 1.16x) would hold a cache that
+    measured 1.70x (examples/README.md) far below; the prediction is the contention's bound."""
+    analysis, found = _candidates("verdicts/contention_keras_io")
+    share = next(e.value for e in analysis.bottleneck.evidence if e.name == "input_cpu_share")
+    assert analysis.input_bound_percent < 15 and share > 0.25
+    cache = next(c for c in found.changes if c.id == "cache")
+    assert (Path(cache.file).name, cache.line) == ("keras_io_from_scratch.py", 77)
+    assert cache.predicted is not None
+    assert abs(cache.predicted - 1 / (1 - share)) < 1e-6 and cache.predicted > 1.5
+    assert "saturated cores" in cache.basis

@@ -111,6 +111,15 @@ class Context:
         self.step_ms = (analysis.steps.median_ns or 0) / 1e6
         self.wait_ms = self.step_ms * analysis.input_bound_percent / 100.0
         self.bound = input_bound(analysis)
+        # decode by CPU contention (verdict/contention.py): the steps barely wait, but the
+        # pipeline's functions take this share of the op time on saturated cores; the most
+        # any input change gives is then those cores back to the model, not the waits gone
+        b = analysis.bottleneck
+        self.contention = next((e.value for e in b.evidence if e.name == "input_cpu_share"
+                                and e.value is not None and 0 < e.value < 1), None) \
+            if b is not None else None
+        if self.contention is not None:
+            self.bound = 1.0 / (1.0 - self.contention)
         self.by_name = {n.long_name: n for n in analysis.pipeline}
 
     def epoch_prediction(self, epoch_steps: float | None, saved_ms: float) -> float | None:

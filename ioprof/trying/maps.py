@@ -99,6 +99,14 @@ def cache_after_map_at(ctx: Context, node: TfDataIterator | None) -> Change | No
     if random is None:
         return NotTried("cache", f"cannot tell whether the {record.op} at "
                         f"{loc(record.site)} is deterministic ({where})", edit)
+    if ctx.contention is not None:
+        predicted = speedup(ctx.step_ms, ctx.step_ms * ctx.contention, ctx.bound)
+        return ctx.change("cache", "cache after the map", record, {}, (("cache",),), predicted,
+                          f"on saturated cores the pipeline's functions took "
+                          f"{ctx.contention:.0%} of the op time, which the model's ops need; "
+                          "cached, that work is not done after the first epoch and the "
+                          f"model gets those cores (at most {ctx.bound or 0:.2f}x; if the run "
+                          "reaches the second epoch, and the data fits in memory)")
     m = per_step_ms(node, ctx.analysis)
     predicted = speedup(ctx.step_ms, min(m, ctx.wait_ms), ctx.bound)
     return ctx.change("cache", "cache after the map", record, {}, (("cache",),), predicted,
