@@ -123,3 +123,12 @@ def test_fetches_are_not_steps_unless_asked(tmp_path):
     events, out = _run(tmp_path, "fetch", 30, {"changes": [], "stop_after_steps": 20})
     assert not [e for e in events if e["type"] == "step_times"]
     assert "steps_run=30" in out, out
+
+
+@needs_tf
+def test_a_maps_record_says_what_its_elements_hold(tmp_path):
+    events, _ = _run(tmp_path, "loop", 3, {"changes": []})
+    first = next(e for e in events if e["type"] == "dataset" and e["op"] == "map"
+                 and e["site"]["line"] == _line("FIRST MAP"))
+    # (a float32 vector of 4, a float32 scalar) per element; range(10**6) of them
+    assert first["args"]["output"] == {"element_bytes": 20, "cardinality": 10**6}

@@ -153,3 +153,31 @@ def test_under_cpu_contention_a_cache_is_bounded_by_the_cores_the_pipeline_takes
     assert cache.predicted is not None
     assert abs(cache.predicted - 1 / (1 - share)) < 1e-6 and cache.predicted > 1.5
     assert "saturated cores" in cache.basis
+
+
+def test_a_cache_that_would_not_fit_in_memory_is_not_tried():
+    """The size comes from the map's record (element bytes x cardinality, as the bootstrap
+    reads them from element_spec and cardinality()); over half the available memory, the
+    cache is not tried and the reason gives the estimate."""
+    from dataclasses import replace
+
+    run = DATA / "decode_unfused_sequential"
+    loaded = load_run(run)
+    analysis = analyze_run(run)
+
+    def with_output(output):
+        return [replace(d, args={**d.args, "output": output}) if d.op == "map" else d
+                for d in loaded.datasets]
+
+    found = candidates(analysis, with_output({"element_bytes": 10**9, "cardinality": 10**6}),
+                       loaded.manifest.cwd)
+    assert all(c.id != "cache" for c in found.changes)
+    refused = next(n for n in found.not_tried if n.change == "cache")
+    assert "1000000 elements of 1000000 kB" in refused.reason and "memory" in refused.reason
+    found = candidates(analysis, with_output({"element_bytes": 150528, "cardinality": 512}),
+                       loaded.manifest.cwd)
+    cache = next(c for c in found.changes if c.id == "cache")
+    assert "it would hold ~77 MB (512 elements of 151 kB)" in cache.basis
+    found = candidates(analysis, with_output({}), loaded.manifest.cwd)
+    cache = next(c for c in found.changes if c.id == "cache")
+    assert "its size is not known (the map's elements have no fixed size)" in cache.basis

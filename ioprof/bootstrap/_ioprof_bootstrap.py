@@ -38,6 +38,7 @@ import typing
 # Beside this file on sys.path (sitecustomize's folder), like this module itself.
 from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
 from _ioprof_bootstrap_collectives import CollectiveTimes  # type: ignore[import-not-found]
+from _ioprof_bootstrap_elements import output_size  # type: ignore[import-not-found]
 from _ioprof_bootstrap_keras import (  # type: ignore[import-not-found]
     _record_callbacks,
     _record_layer_scopes,
@@ -625,6 +626,8 @@ class _DatasetRecorder:
                 else:
                     result = trying.result(result, changes, record["site"])
             if record is not None:
+                if op_name == "map":  # what a cache after it would hold (`ioprof try`)
+                    record["args"]["output"] = output_size(result, recorder.tf)
                 recorder.bootstrap.log.emit("dataset", **record)
             return result
 

@@ -154,3 +154,12 @@ class Context:
                                                                   record.op, set_args, then),
                       predicted=predicted, basis=basis)
 
+
+def available_memory() -> int | None:
+    """The host's available memory in bytes (None: unknown; the size checks are then skipped)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - no figure: the size check is then skipped
+        return None

@@ -22,6 +22,7 @@ from ioprof.trying.context import (
     Change,
     Context,
     NotTried,
+    available_memory,
     idle_cores,
     loc,
     per_step_ms,
@@ -99,19 +100,54 @@ def cache_after_map_at(ctx: Context, node: TfDataIterator | None) -> Change | No
     if random is None:
         return NotTried("cache", f"cannot tell whether the {record.op} at "
                         f"{loc(record.site)} is deterministic ({where})", edit)
+    size, how = cached_bytes(ctx, record)
+    free = available_memory()
+    if size is not None and free is not None and size > 0.5 * free:
+        return NotTried("cache", f"a cache after the {record.op} at {loc(record.site)} would "
+                        f"hold ~{size / 1e9:.1f} GB ({how}), more than half of the "
+                        f"{free / 1e9:.1f} GB of memory available", edit)
+    fits = (f"; it would hold ~{size / 1e6:.0f} MB ({how})" if size is not None
+            else f"; its size is not known ({how})")
     if ctx.contention is not None:
         predicted = speedup(ctx.step_ms, ctx.step_ms * ctx.contention, ctx.bound)
         return ctx.change("cache", "cache after the map", record, {}, (("cache",),), predicted,
                           f"on saturated cores the pipeline's functions took "
                           f"{ctx.contention:.0%} of the op time, which the model's ops need; "
                           "cached, that work is not done after the first epoch and the "
-                          f"model gets those cores (at most {ctx.bound or 0:.2f}x; if the run "
-                          "reaches the second epoch, and the data fits in memory)")
+                          f"model gets those cores (at most {ctx.bound or 0:.2f}x, if the run "
+                          "reaches the second epoch)" + fits)
     m = per_step_ms(node, ctx.analysis)
     predicted = speedup(ctx.step_ms, min(m, ctx.wait_ms), ctx.bound)
     return ctx.change("cache", "cache after the map", record, {}, (("cache",),), predicted,
                       f"the map's self time {m:.1f} ms/step is not paid after the first "
-                      "epoch (if the run reaches it, and the data fits in memory)")
+                      "epoch (if the run reaches it)" + fits)
+
+
+def cached_bytes(ctx: Context, record: DatasetRecord) -> tuple[float | None, str]:
+    """The bytes a cache after `record` would hold (None: unknown), and how it was estimated:
+    its elements' size (the bootstrap's `output.element_bytes`, from the element_spec) times
+    their number per epoch (the dataset's cardinality when TF knows it; else the files the job
+    read, over the bytes it read per element: bytes per step over the batch size)."""
+    output = record.args.get("output")
+    per = output.get("element_bytes") if isinstance(output, dict) else None
+    if not isinstance(per, (int, float)) or isinstance(per, bool) or per <= 0:
+        return None, "the map's elements have no fixed size"
+    count = output.get("cardinality") if isinstance(output, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return float(count * per), f"{count} elements of {per / 1e3:.0f} kB"
+    host = ctx.analysis.host
+    volume = host.volumes[0] if host.volumes else None
+    rate = (volume.readers_mb_s if volume else None) or host.job_read_mb_s
+    batch = next((d.args.get("batch_size") for d in ctx.datasets
+                  if d.op in ("batch", "padded_batch") and d.id > record.id
+                  and isinstance(d.args.get("batch_size"), int)), None)
+    if volume is None or not volume.bytes or not rate or not batch or ctx.step_ms <= 0:
+        return None, "the number of elements per epoch is unknown"
+    read_per_element = rate * 1e6 * ctx.step_ms / 1e3 / batch
+    elements = volume.bytes / read_per_element
+    return elements * per, (f"~{elements:.0f} elements of {per / 1e3:.0f} kB: the "
+                            f"{volume.bytes / 1e6:.0f} MB of files over the "
+                            f"{read_per_element / 1e3:.0f} kB read per element")
 
 
 

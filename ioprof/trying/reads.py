@@ -7,9 +7,10 @@ The reader the steps wait on is found from the chain's iterator: the job's own r
 that interleave: its cycle length is how many files are read at once.
 
 Predictions (docs/try.md):
-- more reads in flight (`k` times as many): the wait shrinks by `W * (1 - 1/k)`; no gain when
-  the job already reads at the rate the storage probe gave one reader (the storage's
-  bandwidth, not its latency, is the limit); no prediction without a probe;
+- more reads in flight (`k` = max(4, twice the `k0` now)): the wait shrinks by
+  `W * (1 - k0/k)`; no gain when the job already reads at the rate the storage probe gave one
+  reader (the storage's bandwidth, not its latency, is the limit); no prediction without a
+  probe;
 - cache after the reader (a repeat over it): steps after the first epoch (files' size / bytes
   read per step) lose their read time (the read share of the step), assuming the rest of the
   pipeline then keeps up;
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import Recommendation
-from ioprof.trying.context import Change, Context, NotTried, loc, speedup
+from ioprof.trying.context import Change, Context, NotTried, available_memory, loc, speedup
 
 LATENCY_READS = 4  # reads in flight tried when the reader waits on storage latency
 
@@ -149,7 +150,7 @@ def cache_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
     if volume is None or not volume.bytes:
         return NotTried("cache", "the size of the files read is unknown (no open-files "
                         "evidence): a cache might not fit in memory", rec.detail)
-    free = _available_memory()
+    free = available_memory()
     if free is not None and volume.bytes > 0.5 * free:
         return NotTried("cache", f"the files read take {volume.bytes / 1e9:.1f} GB, more than "
                         f"half of the {free / 1e9:.1f} GB of memory available", rec.detail)
@@ -174,13 +175,3 @@ def cache_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
                   "shuffles them)")
     return ctx.change("cache", "cache after the reader", reader, {}, (("cache",),), predicted,
                       basis)
-
-
-def _available_memory() -> int | None:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:  # noqa: BLE001 - no figure: the size check is then skipped
-        return None
-
