@@ -81,7 +81,69 @@ def test_pyspy_collector_on_a_non_python_job_fails_softly(tmp_path):
     record = collector.stop(time.time_ns())
     assert record.status == "failed"
     assert "no Python process" in record.reason
-    assert record.details["attach_attempts"] >= 2  # it kept trying while the job ran
+    # it looked for Python while the job ran, and never started py-spy on what is not Python
+    assert record.details["attach_attempts"] == 0 and record.details["processes_sampled"] == 0
+
+
+# A parent that starts a Python child, each busy in a function of its own (named so that the
+# samples show whose they are); the child starts after the parent has run a while.
+_FAMILY = r"""
+import subprocess, sys, time
+def parent_busy(seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        sum(range(1000))
+CHILD = ("import time\ndef child_busy():\n    end = time.time() + 1.5\n"
+         "    while time.time() < end:\n        sum(range(1000))\nchild_busy()\n")
+parent_busy(0.8)
+child = subprocess.Popen([sys.executable, "-c", CHILD])
+parent_busy(1.0)
+child.wait()
+"""
+
+
+def _sampled(run_path) -> dict[int, set[str]]:
+    threads = load_stack_samples(run_path / "pyspy/samples.json")
+    out: dict[int, set[str]] = {}
+    for t in threads:
+        out.setdefault(t.pid, set()).update(f.function for r in t.runs for f in r.stack)
+    return out
+
+
+def test_pyspy_collector_samples_each_python_process_the_job_starts(tmp_path):
+    """One py-spy per Python process (not py-spy's --subprocesses, which walks the process
+    tree on every sample): the child started after the collector is found and sampled, and
+    both processes' samples land in one samples.json on one clock."""
+    run = RunDir.create(tmp_path / "run")
+    collector = PySpyCollector(run.path, rate_hz=100)
+    assert "--subprocesses" not in collector.flags
+    job = subprocess.Popen([sys.executable, "-c", _FAMILY])
+    collector.start(job.pid)
+    job.wait()
+    record = collector.stop(time.time_ns())
+    assert record.status == "ok", record.reason
+    assert record.details["processes_sampled"] == 2
+    sampled = _sampled(run.path)
+    assert "parent_busy" in sampled[job.pid]
+    (child_pid,) = set(sampled) - {job.pid}
+    assert "child_busy" in sampled[child_pid] and "parent_busy" not in sampled[child_pid]
+    # one clock: the child's samples fall inside the parent's run, after its first 0.8 s
+    threads = load_stack_samples(run.path / "pyspy/samples.json")
+    first = {t.pid: min(r.start_ns for r in t.runs) for t in threads if t.runs}
+    assert 0.5e9 < first[child_pid] - first[job.pid] < 2.5e9
+    assert list((run.path / "pyspy").glob("*.chrometrace.json")) == []
+
+
+def test_pyspy_collector_behind_a_shell_samples_the_python_it_runs(tmp_path):
+    run = RunDir.create(tmp_path / "run")
+    collector = PySpyCollector(run.path, rate_hz=100)
+    job = subprocess.Popen(["bash", "-c", f"{sys.executable} -c '{_FAMILY}'; true"])
+    collector.start(job.pid)
+    job.wait()
+    record = collector.stop(time.time_ns())
+    assert record.status == "ok", record.reason
+    functions = set().union(*_sampled(run.path).values())
+    assert {"parent_busy", "child_busy"} <= functions
 
 
 def test_tf_collector_prepare_chains_pythonpath(tmp_path):
