@@ -77,11 +77,14 @@ def ioprof_cpu_of(run: Path) -> float | None:
     path = run / "host" / "samples.jsonl"
     if not path.is_file():
         return None
-    last = None
+    # the largest figure, not the last: a py-spy that has exited (with the job) no longer
+    # counts in the samples after it
+    most = None
     for line in path.read_text().splitlines():
         if '"ioprof"' in line:
-            last = line
-    return float(json.loads(last)["ioprof"]) if last else None
+            value = float(json.loads(line)["ioprof"])
+            most = value if most is None else max(most, value)
+    return most
 
 
 def window_of(run: Path) -> tuple[int, int] | None:
