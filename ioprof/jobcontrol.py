@@ -25,7 +25,6 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
                      signal.SIGUSR1, signal.SIGUSR2)
 
 
-
 def spawn(argv: list[str], env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
     """Start the job leading its own process group (see the module docstring); with `log`, its
     stdout and stderr go there (ioprof bench), else they are the terminal's."""
@@ -34,6 +33,15 @@ def spawn(argv: list[str], env: dict[str, str], log: IO[bytes] | None) -> subpro
         return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, process_group=0)
     return subprocess.Popen(argv, env=env, stdout=log, stderr=stderr, preexec_fn=os.setpgrp)
 
+
+def signal_job(pid: int, signum: int) -> None:
+    """Send `signum` to the job's process group (it leads one, `spawn`), or to the job alone
+    when the group is gone; a job that has already exited is left alone."""
+    try:
+        os.killpg(pid, signum)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
 
 
 @contextlib.contextmanager
@@ -78,19 +86,11 @@ class Deadline:
         if self.stopped_at is None and now - self.started >= self.limit_s:
             self.stopped_at = now
             self.how = "SIGINT"
-            self._signal(signal.SIGINT)
+            signal_job(self.child.pid, signal.SIGINT)
         elif self.stopped_at is not None and self.how == "SIGINT" \
                 and now - self.stopped_at >= self.KILL_AFTER_S:
             self.how = f"SIGINT, then SIGKILL {self.KILL_AFTER_S:.0f} s later"
-            self._signal(signal.SIGKILL)
-
-    def _signal(self, signum: int) -> None:
-        try:
-            os.killpg(self.child.pid, signum)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.kill(self.child.pid, signum)
-
+            signal_job(self.child.pid, signal.SIGKILL)
 
 
 class StatusLine:
@@ -120,11 +120,7 @@ class Forwarder:
         child = self.child
         if child is None or child.poll() is not None:
             return
-        try:
-            os.killpg(child.pid, signum)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.kill(child.pid, signum)
+        signal_job(child.pid, signum)
 
 
 @contextlib.contextmanager
