@@ -54,10 +54,7 @@ def candidates(analysis: Analysis, datasets: list[DatasetRecord], cwd: str | Non
     # The chain first: the stage the steps wait on, when the job runs it one call at a time,
     # gets parallel calls whatever the advice leads with (a map around a py_function that
     # waits on I/O is advised "read in TF ops", a code change; parallel calls are safe).
-    first = next((c for c in bottleneck.culprits if c.kind == "tf.data"
-                  and c.iterator_id is not None), None)
-    node = analysis.iterator(first.iterator_id) if first and first.iterator_id is not None \
-        else None
+    first, node = ctx.waited_culprit, ctx.waited_on
     record = ctx.record_for(node)
     if node is not None and record is not None and under_parallel(ctx, node, record):
         made = parallel_map_at(ctx, node)

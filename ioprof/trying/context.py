@@ -121,6 +121,11 @@ class Context:
         if self.contention is not None:
             self.bound = 1.0 / (1.0 - self.contention)
         self.by_name = {n.long_name: n for n in analysis.pipeline}
+        # the chain's first tf.data iterator: the stage the steps wait on (None: not tf.data)
+        self.waited_culprit = next((c for c in b.culprits if c.kind == "tf.data"
+                                    and c.iterator_id is not None), None) if b else None
+        self.waited_on = analysis.iterator(self.waited_culprit.iterator_id) \
+            if self.waited_culprit and self.waited_culprit.iterator_id is not None else None
 
     def epoch_prediction(self, epoch_steps: float | None, saved_ms: float) -> float | None:
         """Speedup over the measured steps when every step after the first epoch saves
@@ -155,11 +160,17 @@ class Context:
                       predicted=predicted, basis=basis)
 
 
-def available_memory() -> int | None:
-    """The host's available memory in bytes (None: unknown; the size checks are then skipped)."""
+MEMORY_SHARE = 0.5  # a cache is not tried when it would hold more of the available memory
+
+
+def too_big_for_memory(nbytes: float) -> float | None:
+    """The host's available memory in bytes when `nbytes` is more than `MEMORY_SHARE` of it
+    (a cache that size is not tried); None when it fits, or when the figure is unknown (the
+    check is then skipped)."""
     try:
         import psutil
 
-        return int(psutil.virtual_memory().available)
+        free = float(psutil.virtual_memory().available)
     except Exception:  # noqa: BLE001 - no figure: the size check is then skipped
         return None
+    return free if nbytes > MEMORY_SHARE * free else None

@@ -20,12 +20,17 @@ def absolute(path: str, cwd: str | None) -> str:
     return path if os.path.isabs(path) or not cwd else os.path.normpath(os.path.join(cwd, path))
 
 
-def _source_line(path: str, line: int) -> str | None:
+def _lines(path: str) -> list[str] | None:
+    """The job's file as lines (None: it cannot be read)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _source_line(path: str, line: int) -> str | None:
+    lines = _lines(path)
+    return lines[line - 1] if lines is not None and 0 < line <= len(lines) else None
 
 
 def _call_span(text: str, op: str) -> tuple[int, int] | None:
@@ -74,9 +79,8 @@ def function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | N
     if fn is None:
         return None, "the map's function has no source ioprof could read"
     path = absolute(fn.file, cwd)
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    lines = _lines(path)
+    if lines is None:
         return None, f"cannot read {fn.file}"
     first = lines[fn.line - 1] if 0 < fn.line <= len(lines) else ""
     indent = len(first) - len(first.lstrip())
@@ -94,10 +98,7 @@ def function_is_random(record: DatasetRecord, cwd: str | None) -> tuple[bool | N
 def options_edit(path: str, line: int, off: dict[str, Any]) -> str:
     """The lines that set tf.data options the job turned off, as a diff deleting them (the
     assignments in the file of the `with_options` call); a sentence for those not found."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
+    lines = _lines(path) or []
     out, missing = [], []
     for option in off:
         leaf = option.rsplit(".", 1)[-1]

@@ -22,11 +22,11 @@ from ioprof.trying.context import (
     Change,
     Context,
     NotTried,
-    available_memory,
     idle_cores,
     loc,
     per_step_ms,
     speedup,
+    too_big_for_memory,
 )
 from ioprof.trying.edits import absolute, edit_for, function_is_random
 
@@ -101,8 +101,8 @@ def cache_after_map_at(ctx: Context, node: TfDataIterator | None) -> Change | No
         return NotTried("cache", f"cannot tell whether the {record.op} at "
                         f"{loc(record.site)} is deterministic ({where})", edit)
     size, how = cached_bytes(ctx, record)
-    free = available_memory()
-    if size is not None and free is not None and size > 0.5 * free:
+    free = too_big_for_memory(size) if size is not None else None
+    if size is not None and free is not None:
         return NotTried("cache", f"a cache after the {record.op} at {loc(record.site)} would "
                         f"hold ~{size / 1e9:.1f} GB ({how}), more than half of the "
                         f"{free / 1e9:.1f} GB of memory available", edit)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ioprof.analyzers.model import TfDataIterator
 from ioprof.trying.context import Change, Context, per_step_ms, speedup
 from ioprof.trying.edits import absolute, options_edit
 
@@ -60,7 +59,7 @@ def options_change(ctx: Context) -> Change | None:
         basis = (f"the job set {said}; no model of what TF's defaults do instead (at most "
                  f"{ctx.bound or 0:.1f}x, the input-wait bound)")
         threads = off.get(POOL)
-        node = _waited_on(ctx)
+        node = ctx.waited_on
         if isinstance(threads, int) and node is not None:
             m = per_step_ms(node, ctx.analysis)
             saved = m * (1 - threads / cores)
@@ -73,11 +72,3 @@ def options_change(ctx: Context) -> Change | None:
                           {}, (), predicted, basis, unset_options=tuple(off),
                           edit=options_edit(path, record.site.line, off))
     return None
-
-
-def _waited_on(ctx: Context) -> TfDataIterator | None:
-    bottleneck = ctx.analysis.bottleneck
-    first = next((c for c in bottleneck.culprits if c.kind == "tf.data"
-                  and c.iterator_id is not None), None) if bottleneck else None
-    return ctx.analysis.iterator(first.iterator_id) if first and first.iterator_id is not None \
-        else None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ioprof.analyzers.captures.load import DatasetRecord
 from ioprof.analyzers.model import Recommendation
-from ioprof.trying.context import Change, Context, NotTried, available_memory, loc, speedup
+from ioprof.trying.context import Change, Context, NotTried, loc, speedup, too_big_for_memory
 
 LATENCY_READS = 4  # reads in flight tried when the reader waits on storage latency
 
@@ -150,8 +150,8 @@ def cache_reads(ctx: Context, rec: Recommendation) -> Change | NotTried:
     if volume is None or not volume.bytes:
         return NotTried("cache", "the size of the files read is unknown (no open-files "
                         "evidence): a cache might not fit in memory", rec.detail)
-    free = available_memory()
-    if free is not None and volume.bytes > 0.5 * free:
+    free = too_big_for_memory(volume.bytes)
+    if free is not None:
         return NotTried("cache", f"the files read take {volume.bytes / 1e9:.1f} GB, more than "
                         f"half of the {free / 1e9:.1f} GB of memory available", rec.detail)
     # what the readers of the volume's files read (the job's own read_chars also count what
