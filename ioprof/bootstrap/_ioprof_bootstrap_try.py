@@ -51,6 +51,7 @@ class TryChanges:
         self._applied: set[str] = set()
         self.stopping = False
         self.failed = False  # an uncaught exception reached sys.excepthook
+        self.interrupted = False  # ... and it was Ctrl-C (the try's own, forwarded)
 
     def __bool__(self) -> bool:
         return bool(self._changes) or self.stop_after_steps > 0
@@ -181,25 +182,28 @@ class TryChanges:
 
         def hook(kind, value, tb):
             self.failed = True
+            self.interrupted = issubclass(kind, KeyboardInterrupt)
             original(kind, value, tb)
 
         sys.excepthook = hook
 
     def end_process(self) -> None:
-        """After a run that ioprof stopped: end the process once every atexit handler has run
-        (ioprof's is registered first, so it runs last), without the interpreter's teardown.
-        That teardown destroys the job's still-running tf.data iterators, and one whose
-        functions call Python (`py_function`) can deadlock there: the iterator waits for a call
-        that waits for the GIL (seen here on a job stopped mid-epoch). The job's `finally`
-        blocks and atexit handlers have run; its exit code is 1 after an uncaught exception,
-        else 0 (a `sys.exit(N)` after the stop is not seen), and a file it left open unclosed
-        is not flushed by the interpreter's teardown (only stdout and stderr are, here)."""
-        if not self.stopping:
+        """After a run that ioprof stopped, or that Ctrl-C interrupted (`ioprof try` forwards
+        it): end the process once every atexit handler has run (ioprof's is registered first,
+        so it runs last), without the interpreter's teardown. That teardown destroys the job's
+        still-running tf.data iterators, and one whose functions call Python (`py_function`)
+        can deadlock there: the iterator waits for a call that waits for the GIL (seen here on
+        a job stopped mid-epoch, and on one interrupted mid-`fit`, which then hung until the
+        run's time limit). The job's `finally` blocks and atexit handlers have run; its exit
+        code is 130 after Ctrl-C (as Python's own), 1 after another uncaught exception, else
+        0 (a `sys.exit(N)` after the stop is not seen), and a file it left open unclosed is
+        not flushed by the interpreter's teardown (only stdout and stderr are, here)."""
+        if not (self.stopping or self.interrupted):
             return
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        os._exit(1 if self.failed else 0)
+        os._exit(130 if self.interrupted else 1 if self.failed else 0)
 
     def _log_once(self, kind: str, change: dict, site: dict, **fields: object) -> None:
         key = f"{kind}:{change.get('id')}"
