@@ -35,11 +35,11 @@ from ioprof.errors import IoprofError
 def try_command(output: Path | None, from_run: Path | None, steps: int, warmup: int,
                 repeat: int, only: tuple[str, ...], dry_run: bool, quiet: bool,
                 command: tuple[str, ...]) -> int:
-    """Derive changes from a traced run of CMD (parallel map, prefetch, cache, parallel
-    reads), make each at its tf.data call site inside the job (nothing on disk is edited),
-    rerun CMD with each and the baseline interleaved, and report each change's measured
-    speedup with its interval beside the predicted one. Writes try.json and try.html
-    (docs/try.md).
+    """Derive changes from a traced run of CMD (parallel map, prefetch, cache, more reads in
+    flight, read buffer, tf.data options the job turned off), make each at its tf.data call
+    site inside the job (nothing on disk is edited), rerun CMD with each and the baseline
+    interleaved, and report each change's measured speedup with its interval beside the
+    predicted one. Writes try.json and try.html (docs/try.md).
 
     CMD runs several times: say so to whoever owns it. Ctrl-C stops the current run and writes
     what was measured until then.
