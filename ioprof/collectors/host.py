@@ -17,6 +17,7 @@ from typing import IO, Any
 import psutil
 
 from ioprof.collectors.openfiles import OpenFilesWatcher
+from ioprof.proctree import TreeSchedule, descendants
 from ioprof.rundir import HOST_SAMPLES, CollectorRecord
 
 PROC_FIELDS = [
@@ -27,8 +28,9 @@ DISK_FIELDS = ["read_bytes", "write_bytes", "read_count", "write_count", "busy_t
 NIC_FIELDS = ["bytes_recv", "bytes_sent", "packets_recv", "packets_sent"]
 CPU_FIELDS = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
 
-# How often the list of descendants is refreshed; each tick reads the known processes only.
-_TREE_REFRESH_S = 0.5
+# Each tick reads the known processes only; the list of them is refreshed on
+# `proctree.TreeSchedule`'s pace.
+_FILES_SCAN_S = 0.5  # how often the job's open files are listed
 
 
 class HostCollector:
@@ -109,15 +111,18 @@ class HostCollector:
     # -- sampling ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_refresh = 0.0
-        next_tick = time.monotonic()
+        now = time.monotonic()
+        next_refresh = next_scan = 0.0
+        schedule = TreeSchedule(now)
+        next_tick = now
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_refresh:
-                self._refresh_tree()
-                if self._root is not None:
-                    self._files.scan(self._root.pid, self._procs)
-                next_refresh = now + _TREE_REFRESH_S
+                next_refresh = now + schedule.interval(now, self._refresh_tree())
+            if now >= next_scan and self._root is not None:
+                # files are opened and closed all the time: scanned at the fast pace always
+                self._files.scan(self._root.pid, self._procs)
+                next_scan = now + _FILES_SCAN_S
             self._sample()
             next_tick += self.interval_s
             delay = next_tick - time.monotonic()
@@ -126,24 +131,27 @@ class HostCollector:
                 delay = 0
             self._stop.wait(delay)
 
-    def _refresh_tree(self) -> None:
+    def _refresh_tree(self) -> bool:
+        """Add the processes new under the job (and ioprof's own, py-spy); True when any was
+        found."""
         if self._root is None:
-            return
-        try:
-            children = self._root.children(recursive=True)
-        except psutil.Error:
-            return
-        for proc in children:
-            if proc.pid not in self._procs:
-                self._procs[proc.pid] = proc
-                self._write_proc(proc)
-        try:
-            mine = self._me.children(recursive=True)
-        except psutil.Error:
-            return
-        for proc in mine:
-            if proc.pid not in self._procs and proc.pid not in self._own:
-                self._own[proc.pid] = proc
+            return False
+        trees = descendants(self._root.pid, self._me.pid)
+        found = False
+        for pid in trees.get(self._root.pid, ()):
+            if pid not in self._procs:
+                proc = _process(pid)
+                if proc is not None:
+                    self._procs[pid] = proc
+                    self._write_proc(proc)
+                    found = True
+        for pid in trees.get(self._me.pid, ()):
+            if pid not in self._procs and pid not in self._own:
+                proc = _process(pid)
+                if proc is not None:
+                    self._own[pid] = proc
+                    found = True
+        return found
 
     def _write_proc(self, proc: psutil.Process) -> None:
         try:
@@ -201,6 +209,13 @@ class HostCollector:
             return
         self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._out.flush()
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:  # gone since the listing
+        return None
 
 
 def _cpu_seconds(proc: psutil.Process) -> float:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psutil
 
+from ioprof.proctree import FAST_S, TreeSchedule, descendants
 from ioprof.rundir import (
     PYSPY_LOG,
     PYSPY_SAMPLES,
@@ -48,8 +49,6 @@ _NOT_YET_PYTHON = ("No python processes found", "Failed to find python version")
 _DENIED = ("Permission denied", "Permission Denied", "Operation not permitted", "ptrace")
 # After the job ends py-spy notices by itself; give it this long before asking it to finish.
 _DRAIN_S = 10.0
-# How often the job's process tree is looked at for new Python processes to sample.
-_FOLLOW_S = 0.5
 # A process that is Python by name but whose interpreter py-spy cannot find yet (just
 # exec'd): tried this many times.
 _CHILD_ATTEMPTS = 5
@@ -187,18 +186,24 @@ class PySpyCollector:
             self._child_done.wait(_RETRY_DELAY_S)
 
     def _follow_children(self, root_pid: int) -> None:
-        """Start a py-spy for each new Python process under the job, as long as it runs."""
-        seen = {root_pid}
-        while not self._child_done.wait(_FOLLOW_S):
-            try:
-                children = psutil.Process(root_pid).children(recursive=True)
-            except psutil.Error:
+        """Start a py-spy for each new Python process under the job, as long as it runs. A
+        process that is not Python (yet: a shell's fork before its exec) is looked at again
+        each time."""
+        sampled = {root_pid}
+        listed: set[int] = set()
+        schedule = TreeSchedule(time.monotonic())
+        wait = FAST_S
+        while not self._child_done.wait(wait):
+            tree = descendants(root_pid)
+            if root_pid not in tree:
                 return
-            for child in children:
-                if child.pid in seen or not _is_python(child.pid):
-                    continue
-                seen.add(child.pid)
-                self._start_thread(self._attach_child, child.pid)
+            for pid in tree[root_pid]:
+                if pid not in sampled and _is_python(pid):
+                    sampled.add(pid)
+                    self._start_thread(self._attach_child, pid)
+            changed = not listed.issuperset(tree[root_pid])
+            listed.update(tree[root_pid])
+            wait = schedule.interval(time.monotonic(), changed)
 
     def _attach_child(self, pid: int) -> None:
         for _ in range(_CHILD_ATTEMPTS):

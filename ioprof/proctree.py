@@ -1,0 +1,82 @@
+"""The job's process tree, looked at cheaply, and less often once it has settled.
+
+The host sampler and the py-spy watcher each need the processes under the job (new workers
+to sample) for the job's whole life. psutil's `children(recursive=True)` reads every process's
+parent through a `Process` object per pid, once per root; on a job that keeps both cores
+busy, that steady work was a measurable part of ioprof's cost (benchmarks/overhead.py). Here
+one pass over `/proc/<pid>/stat` serves every root, and a tree that has not changed for a
+while is looked at every `SLOW_S` instead of every `FAST_S`: a job starts its workers
+together, near its start or an epoch's, and a worker found up to `SLOW_S` late still has all
+its counters (they are cumulative).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import psutil
+
+FAST_S = 0.5  # while the tree changes, and for the job's first SETTLE_S
+SLOW_S = 2.0  # once nothing new has appeared for SETTLE_S
+SETTLE_S = 10.0
+
+
+def descendants(*roots: int) -> dict[int, list[int]]:
+    """The pids under each root that is alive (children, their children, ...), from one pass
+    over /proc. A root that is gone has no entry."""
+    if not os.path.isdir("/proc"):
+        return _descendants_psutil(roots)
+    parent: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:  # gone since the listing
+            continue
+        # the command name may hold spaces and parentheses: the fields after it follow the
+        # last ')': state, then the parent's pid
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 1:
+            parent[int(name)] = int(fields[1])
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, ppid in parent.items():
+        children[ppid].append(pid)
+    out: dict[int, list[int]] = {}
+    for root in roots:
+        if root not in parent:
+            continue
+        found: list[int] = []
+        todo = [root]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                found.append(child)
+                todo.append(child)
+        out[root] = found
+    return out
+
+
+def _descendants_psutil(roots: tuple[int, ...]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for root in roots:
+        try:
+            out[root] = [p.pid for p in psutil.Process(root).children(recursive=True)]
+        except psutil.Error:
+            continue
+    return out
+
+
+class TreeSchedule:
+    """When to look at the tree next: every `FAST_S` at first and while new processes appear,
+    every `SLOW_S` once none has for `SETTLE_S`."""
+
+    def __init__(self, now: float) -> None:
+        self._changed = now
+
+    def interval(self, now: float, changed: bool) -> float:
+        """Seconds until the next look, after one at `now` that found (or not) new pids."""
+        if changed:
+            self._changed = now
+        return FAST_S if now - self._changed < SETTLE_S else SLOW_S
