@@ -452,13 +452,37 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
     """Scan one thread line; returns its name (None when it has no events)."""
     step_sid = ctx.sid.get(catalog.STEP_MARKER_STAT)
     program_sid = ctx.sid.get(xla_thunks.PROGRAM_ID_STAT)
-    # Other events matter only as step markers or XLA instructions: a name seen to be neither
-    # (on its first line) is dropped from then on.
+    read = read_line(cap, line_start, line_end, b.out.profile_start_ns,
+                     _keep_for(ctx, step_sid, program_sid))
+    b.out.event_count += read.count
+    if not read.count:
+        return None
+    line = _Line.of(read, ctx, cap)
+    b.lo = line.lo if b.lo is None or line.lo < b.lo else b.lo
+    b.hi = line.hi if b.hi is None or line.hi > b.hi else b.hi
+    node_keys = _iterators(ctx, line.cols, line.rows, line.iters, line.s, line.e, line.mid,
+                           line.iter_nest, line.buf, line.event_class, b)
+    _launches(line, ctx, b, node_keys)
+    _runs_and_kernels(line, ctx, b)
+    _waits_and_intervals(line, ctx, b, node_keys)
+    others = _xla_instructions(line, ctx, b, program_sid)
+    # Keras runs GetNext on `tf_data_iterator_get_next` threads: step markers are not there
+    if step_sid is not None and not line.tfdata:
+        _step_markers(ctx, line.cols, line.rows, others, line.s, line.e, line.mid, step_sid,
+                      line.buf, line.event_class, line.name, b.out)
+    return line.name
+
+
+def _keep_for(ctx: _PlaneContext, step_sid: int | None, program_sid: int | None,
+              ) -> Callable[[str], _Keep]:
+    """Which events of a line to read: the tagged ones, and on a line that can hold them, the
+    others not yet ruled out. Other events matter only as step markers or XLA instructions: a
+    name seen to be neither (on its first line) is dropped from then on."""
     ruled_out = [m for m, is_xla in ctx.xla_names.items()
                  if not is_xla and not ctx.marker_names.get(m, False)
                  and (step_sid is None or m in ctx.marker_names)]
 
-    def keep_for(name: str) -> Callable[[wire.EventColumns], np.ndarray]:
+    def keep_for(name: str) -> _Keep:
         others_here = (step_sid is not None or program_sid is not None) \
             and not name.startswith("tf_data")
 
@@ -469,94 +493,114 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
                 keep |= (chunk_tags == _OTHER) & ~np.isin(chunk.metadata_id, ruled_out)
             return keep
         return wanted
+    return keep_for
 
-    read = read_line(cap, line_start, line_end, b.out.profile_start_ns, keep_for)
-    out = b.out
-    out.event_count += read.count
-    lname = read.line.name
-    if not read.count:
-        return None
-    tfdata_line = lname.startswith("tf_data")
-    markers_here = step_sid is not None and not tfdata_line
-    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
-    pipeline_line = lname.startswith(catalog.PIPELINE_THREAD_PREFIXES)
-    base = read.base_ps
-    cols = read.kept
-    rows = np.arange(len(cols))
-    s = base + cols.offset_ps
-    d = cols.duration_ps
-    order = _sorted_order(s, d)
-    if order is not None:
-        rows, s, d = rows[order], s[order], d[order]
-    e = s + d
-    mid = cols.metadata_id[rows]
-    tag = ctx.tag(mid)
-    lo = base + read.first_start
-    hi = max(int(e.max()) if len(e) else 0, base + read.last_end)
-    b.lo = lo if b.lo is None or lo < b.lo else b.lo
-    b.hi = hi if b.hi is None or hi > b.hi else b.hi
 
-    def where(t: int) -> np.ndarray:
-        return np.flatnonzero(tag == t)
+@dataclass
+class _Line:
+    """One thread line's kept events, in (start, longer first) order: their rows in the
+    read columns, start and end (ps from the profile's start), name ids and tags."""
 
-    def nesting(t: int) -> _Nesting:
-        q = where(t)
-        return _Nesting(q, s[q], e[q])
+    name: str
+    cols: wire.EventColumns
+    rows: np.ndarray
+    s: np.ndarray
+    e: np.ndarray
+    d: np.ndarray
+    mid: np.ndarray
+    tag: np.ndarray
+    lo: int
+    hi: int
+    buf: np.ndarray
+    event_class: Any
+    iters: np.ndarray
+    iter_nest: _Nesting
 
-    buf = cap.array
-    event_class = message_class("XEvent")
-    iters = where(_ITER)
-    iter_nest = _Nesting(iters, s[iters], e[iters])
-    node_keys = _iterators(ctx, cols, rows, iters, s, e, mid, iter_nest, buf, event_class, b)
+    @property
+    def tfdata(self) -> bool:
+        return self.name.startswith("tf_data")
 
-    def enclosing_iterator(q: np.ndarray) -> np.ndarray:
+    @classmethod
+    def of(cls, read: LineEvents, ctx: _PlaneContext, cap: wire.CaptureBuffer) -> _Line:
+        base = read.base_ps
+        cols = read.kept
+        rows = np.arange(len(cols))
+        s = base + cols.offset_ps
+        d = cols.duration_ps
+        order = _sorted_order(s, d)
+        if order is not None:
+            rows, s, d = rows[order], s[order], d[order]
+        e = s + d
+        mid = cols.metadata_id[rows]
+        tag = ctx.tag(mid)
+        hi = max(int(e.max()) if len(e) else 0, base + read.last_end)
+        iters = np.flatnonzero(tag == _ITER)
+        return cls(read.line.name, cols, rows, s, e, d, mid, tag, base + read.first_start, hi,
+                   cap.array, message_class("XEvent"), iters,
+                   _Nesting(iters, s[iters], e[iters]))
+
+    def where(self, t: int) -> np.ndarray:
+        return np.flatnonzero(self.tag == t)
+
+    def nesting(self, t: int) -> _Nesting:
+        q = self.where(t)
+        return _Nesting(q, self.s[q], self.e[q])
+
+    def enclosing_iterator(self, q: np.ndarray, node_keys: np.ndarray) -> np.ndarray:
         """The key index (`Scan.keys`) of the innermost iterator around each event, -1."""
-        rank = iter_nest.innermost(q, s[q])
+        rank = self.iter_nest.innermost(q, self.s[q])
         return np.where(rank >= 0, node_keys[np.maximum(rank, 0)], -1) \
             if len(node_keys) else np.full(len(q), -1, np.int64)
 
-    # Function launches and the iterator that made them.
-    launch = where(_LAUNCH)
-    if len(launch):
-        link, has_link, run_id, has_run = _links(
-            buf, cols, rows[launch], ctx, catalog.PRODUCER_ID_STAT, catalog.PRODUCER_TYPE_STAT,
-            event_class)
-        wanted = has_link | has_run
-        launch, link, has_link, run_id, has_run = (
-            launch[wanted], link[wanted], has_link[wanted], run_id[wanted], has_run[wanted])
-        owner = enclosing_iterator(launch)
-        in_producer = nesting(_PRODUCE).innermost(launch, s[launch]) >= 0
-        orphan = np.flatnonzero((owner < 0) & in_producer)
-        if len(orphan) and len(iters):
-            # a parallel map's producer: it pulled an element from its input (the iterator
-            # that just closed) and launches its function on it
-            closed = _last_closed(iters, s, e, launch[orphan])
-            for k, it in zip(orphan, closed, strict=True):
-                if it >= 0:
-                    key = ctx.node_of[int(mid[it])].key.rsplit("::", 1)[0]
-                    owner[k] = b.key(key)
-        b.add("l_link", link)
-        b.add("l_has_link", has_link)
-        b.add("l_run", run_id)
-        b.add("l_has_run", has_run)
-        b.add("l_owner", owner.astype(np.int32))
-        b.add("l_tfdata", np.full(len(launch), tfdata_line))
 
-    # Executor runs (a launched function's kernels running) and the kernels inside them.
-    procs = where(_PROC)
+def _launches(line: _Line, ctx: _PlaneContext, b: _Builder, node_keys: np.ndarray) -> None:
+    """Function launches and the iterator that made them."""
+    launch = line.where(_LAUNCH)
+    if not len(launch):
+        return
+    s, e, mid, iters = line.s, line.e, line.mid, line.iters
+    link, has_link, run_id, has_run = _links(
+        line.buf, line.cols, line.rows[launch], ctx, catalog.PRODUCER_ID_STAT,
+        catalog.PRODUCER_TYPE_STAT, line.event_class)
+    wanted = has_link | has_run
+    launch, link, has_link, run_id, has_run = (
+        launch[wanted], link[wanted], has_link[wanted], run_id[wanted], has_run[wanted])
+    owner = line.enclosing_iterator(launch, node_keys)
+    in_producer = line.nesting(_PRODUCE).innermost(launch, s[launch]) >= 0
+    orphan = np.flatnonzero((owner < 0) & in_producer)
+    if len(orphan) and len(iters):
+        # a parallel map's producer: it pulled an element from its input (the iterator
+        # that just closed) and launches its function on it
+        closed = _last_closed(iters, s, e, launch[orphan])
+        for k, it in zip(orphan, closed, strict=True):
+            if it >= 0:
+                key = ctx.node_of[int(mid[it])].key.rsplit("::", 1)[0]
+                owner[k] = b.key(key)
+    b.add("l_link", link)
+    b.add("l_has_link", has_link)
+    b.add("l_run", run_id)
+    b.add("l_has_run", has_run)
+    b.add("l_owner", owner.astype(np.int32))
+    b.add("l_tfdata", np.full(len(launch), line.tfdata))
+
+
+def _runs_and_kernels(line: _Line, ctx: _PlaneContext, b: _Builder) -> None:
+    """Executor runs (a launched function's kernels running) and the kernels inside them."""
+    s, e, d = line.s, line.e, line.d
+    procs = line.where(_PROC)
     proc_nest = _Nesting(procs, s[procs], e[procs])
     if len(procs):
         link, has_link, run_id, has_run = _links(
-            buf, cols, rows[procs], ctx, catalog.CONSUMER_ID_STAT, catalog.CONSUMER_TYPE_STAT,
-            event_class)
+            line.buf, line.cols, line.rows[procs], ctx, catalog.CONSUMER_ID_STAT,
+            catalog.CONSUMER_TYPE_STAT, line.event_class)
         b.add("p_start", s[procs])
         b.add("p_end", e[procs])
         b.add("p_link", np.where(has_link, link, 0))
         b.add("p_has_link", has_link)
         b.add("p_run", np.where(has_run, run_id, 0))
         b.add("p_has_run", has_run)
-        b.add("p_line", np.full(len(procs), b.line(lname), np.int32))
-    kernels = where(_KERNEL)
+        b.add("p_line", np.full(len(procs), b.line(line.name), np.int32))
+    kernels = line.where(_KERNEL)
     if len(kernels):
         # Kernels are leaves (their children are TraceMe's): self time is their duration.
         rank = proc_nest.innermost(kernels, s[kernels])
@@ -564,48 +608,57 @@ def _scan_line(cap: wire.CaptureBuffer, ctx: _PlaneContext, line_start: int, lin
         proc_row = np.flatnonzero(e[procs] > s[procs])
         process = np.where(rank >= 0, b.process_rows + proc_row[np.maximum(rank, 0)]
                            if len(proc_row) else -1, -1)
-        op = _op_column(ctx, b, mid[kernels])
+        op = _op_column(ctx, b, line.mid[kernels])
         b.add("k_process", process.astype(np.int32))
         b.add("k_op", op.astype(np.int32))
         b.add("k_dur", d[kernels])
         b.add("k_start", s[kernels])
-        is_read = np.array([r for _, _, r in out.ops], bool)[op] & (process >= 0)
+        is_read = np.array([r for _, _, r in b.out.ops], bool)[op] & (process >= 0)
         b.add("k_reads", np.column_stack((s[kernels[is_read]], e[kernels[is_read]])))
         b.add("k_read_process", process[is_read].astype(np.int32))
-        b.add("k_tfdata", np.full(len(kernels), tfdata_line))
-        if not tfdata_line:
+        b.add("k_tfdata", np.full(len(kernels), line.tfdata))
+        if not line.tfdata:
             loose = kernels[process < 0]
             b.add("compute", np.column_stack((s[loose], e[loose])))
     b.process_rows += len(procs)
 
-    # Input waits on the training threads (outermost only).
-    if not pipeline_line:
-        waits = where(_WAIT)
+
+def _waits_and_intervals(line: _Line, ctx: _PlaneContext, b: _Builder,
+                         node_keys: np.ndarray) -> None:
+    """Input waits on the training threads (outermost only), transfers, compute, reads (with
+    the iterator around each) and Keras' step events."""
+    s, e, mid = line.s, line.e, line.mid
+    # Keras runs GetNext on `tf_data_iterator_get_next` threads: a wait, unlike the producers'.
+    if not line.name.startswith(catalog.PIPELINE_THREAD_PREFIXES):
+        waits = line.where(_WAIT)
         if len(waits):
             outer = waits[_Nesting(waits, s[waits], e[waits]).innermost(waits, s[waits]) < 0]
             b.add("waits", np.column_stack((s[outer], e[outer])))
-            out.wait_events.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]),
-                                          lname) for i in outer)
+            b.out.wait_events.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]),
+                                            int(e[i]), line.name) for i in outer)
     for t, name in ((_TRANSFER, "transfers"), (_COMPUTE, "compute")):
-        q = where(t)
+        q = line.where(t)
         b.add(name, np.column_stack((s[q], e[q])))
-    reads = where(_READ)
+    reads = line.where(_READ)
     if len(reads):
         b.add("reads", np.column_stack((s[reads], e[reads])))
-        b.add("read_keys", enclosing_iterator(reads).astype(np.int32))
-    out.keras_steps.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]), lname)
-                           for i in where(_KERAS))
-    others = where(_OTHER) if not tfdata_line else np.zeros(0, np.int64)
-    is_xla = xla_thunks.collect(b.out.xla, program_sid, ctx.payload, cols, rows, others, s, e,
-                                mid, buf, event_class, ctx.sid.get(xla_thunks.MODULE_STAT),
-                                ctx.plane.stat_names)
+        b.add("read_keys", line.enclosing_iterator(reads, node_keys).astype(np.int32))
+    b.out.keras_steps.extend(Marker(ctx.payload[int(mid[i])], None, int(s[i]), int(e[i]),
+                                    line.name) for i in line.where(_KERAS))
+
+
+def _xla_instructions(line: _Line, ctx: _PlaneContext, b: _Builder,
+                      program_sid: int | None) -> np.ndarray:
+    """Collect the line's XLA instructions; returns its other events that are not one (the
+    candidates for step markers). Each other name is remembered as XLA or not."""
+    mid = line.mid
+    others = line.where(_OTHER) if not line.tfdata else np.zeros(0, np.int64)
+    is_xla = xla_thunks.collect(b.out.xla, program_sid, ctx.payload, line.cols, line.rows,
+                                others, line.s, line.e, mid, line.buf, line.event_class,
+                                ctx.sid.get(xla_thunks.MODULE_STAT), ctx.plane.stat_names)
     for m in np.unique(mid[others]).tolist():
         ctx.xla_names.setdefault(int(m), bool(is_xla[mid[others] == m].any()))
-    others = others[~is_xla]
-    if markers_here and step_sid is not None:
-        _step_markers(ctx, cols, rows, others, s, e, mid, step_sid, buf, event_class,
-                      lname, out)
-    return lname
+    return others[~is_xla]
 
 
 def _links(buf: np.ndarray, cols: wire.EventColumns, rows: np.ndarray, ctx: _PlaneContext,
