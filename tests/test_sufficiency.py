@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ioprof.analyzers import analyze_run
+from ioprof.analyzers.evidence.tf_captures import choose_captures, clock_medians
 from ioprof.analyzers.model import Analysis, CaptureWindow, RunFacts, StepStats
-from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians
 from ioprof.reports import words
 from ioprof.reports.html import render_html
 from ioprof.reports.text import render_text
@@ -205,15 +205,15 @@ def test_paths_are_shown_normalized():
 def test_ioprof_competing_on_saturated_cpus_is_said(analyses):
     from dataclasses import replace
 
-    from ioprof.analyzers.verdict.sufficiency import assess
+    from ioprof.analyzers.verdict.sufficiency import qualify
 
     a = analyses["decode_unfused_sequential"]
     busy = replace(a, host=replace(a.host, cpu_saturated=True, cpu_count=2, job_cpu_cores=1.7,
                                    ioprof_cpu_cores=0.3))
-    caveats = assess(busy, "completed").assessment.caveats
+    caveats = qualify(busy, "completed").assessment.caveats
     assert any("ioprof's own processes" in c and "0.30 of the 2 cores" in c for c in caveats)
     idle = replace(busy, host=replace(busy.host, cpu_saturated=False))
-    assert not any("ioprof's own" in c for c in assess(idle, "completed").assessment.caveats)
+    assert not any("ioprof's own" in c for c in qualify(idle, "completed").assessment.caveats)
 
 
 def test_the_host_samples_record_ioprofs_own_cpu(tmp_path):

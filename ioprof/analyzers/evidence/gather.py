@@ -10,6 +10,7 @@ category, culprit chain, verdict or advice.
 
 from __future__ import annotations
 
+import signal
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,7 @@ from ioprof.analyzers.model import (
     collective_share,
     input_percent,
 )
-from ioprof.analyzers.verdict.sufficiency import outcome
+from ioprof.rundir import ExitStatus
 from ioprof.stacks import AutographMap
 
 
@@ -219,3 +220,14 @@ def _capture_notes(caps: CaptureEvidence, tf_steps: StepStats, xprof_pct: float 
             "batch fetch happens outside them (in the loop's `for` statement); ioprof's "
             "steps run from one marker's end to the next, fetch included.")
     return notes
+
+
+def outcome(exit_status: ExitStatus | None) -> Outcome:
+    """How the job ended: Ctrl-C and termination signals are interruptions; any other
+    non-zero exit is a failure."""
+    if exit_status is None:
+        return "unknown"
+    stopped = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
+    if exit_status.signal in stopped or exit_status.code in {128 + s for s in stopped}:
+        return "interrupted"
+    return "completed" if exit_status.code == 0 else "failed"

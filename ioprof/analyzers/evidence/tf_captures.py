@@ -8,7 +8,8 @@ with a warning; the others still count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from ioprof.analyzers.evidence.tfdata import (
     tfdata_thread_busy,
 )
 from ioprof.analyzers.model import CaptureWindow, Step
-from ioprof.analyzers.verdict.sufficiency import choose_captures, clock_medians
 from ioprof.errors import IoprofError
 
 
@@ -77,7 +77,7 @@ def merge_ops(into: dict[tuple[str, str], OpAcc], ops: dict[tuple[str, str], OpA
 def read_captures(loaded: LoadedRun, warnings: list[str], multi_worker: bool,
                   step_times: list[int]) -> CaptureEvidence:
     """Every capture's evidence, the steps of the captures that do not stand for the run left
-    out (`sufficiency.choose_captures`). Warnings are appended to `warnings`, in order."""
+    out (`choose_captures`). Warnings are appended to `warnings`, in order."""
     acc = CaptureEvidence()
     starts = [e for e in loaded.events if e.get("type") == "capture_start"]
     for xp in loaded.xplanes:
@@ -169,3 +169,31 @@ def _add_xla(acc: CaptureEvidence, path: Path, warnings: list[str]) -> None:
                         "their work does; the model's layers are ranked by the compiled "
                         "HLO's arithmetic (FLOPs), and the XLA rows of the model's ops "
                         "under-count those instructions.")
+
+
+MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
+WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
+
+
+def clock_medians(step_times_ns: list[int], start_ns: int, end_ns: int
+                  ) -> tuple[float | None, float | None]:
+    """The median step inside [start_ns, end_ns) and outside it, from the bootstrap's step
+    clock (one time per step end over the whole run); None where fewer than
+    `MIN_CLOCK_STEPS` steps fall on that side."""
+    times = sorted(step_times_ns)
+    inside: list[int] = []
+    outside: list[int] = []
+    for i in range(WARMUP_STEPS, len(times)):
+        a, b = times[i - 1], times[i]
+        (inside if start_ns <= a and b <= end_ns else outside).append(b - a)
+    return (float(statistics.median(inside)) if len(inside) >= MIN_CLOCK_STEPS else None,
+            float(statistics.median(outside)) if len(outside) >= MIN_CLOCK_STEPS else None)
+
+
+def choose_captures(captures: list[CaptureWindow]) -> list[CaptureWindow]:
+    """Which captures' steps the verdict rests on: never one without steps, and not one that
+    does not stand for the run while another does."""
+    some_representative = any(c.steps and c.representative is not False for c in captures)
+    return [replace(c, used=bool(c.steps) and (c.representative is not False
+                                                or not some_representative))
+            for c in captures]

@@ -10,8 +10,8 @@ disagree, so they are made here together and nothing after this changes them. Th
    `provenance.py`);
 4. XProf's sentence on XProf's figure, and ioprof's diagnosis (with a correction when py-spy
    finds input time that XProf's rule cannot see);
-5. whether the evidence can carry all that (`sufficiency.py`): if not, the verdict is withheld
-   and the report says what would tell.
+Before 3, whether the evidence can carry a verdict at all (`sufficiency.py`): if not, none is
+made, and the report says what would tell; after 4, what qualifies the verdict.
 """
 
 from __future__ import annotations
@@ -33,30 +33,31 @@ from ioprof.analyzers.verdict.callbacks import name_callbacks
 from ioprof.analyzers.verdict.layers import name_layers
 from ioprof.analyzers.verdict.provenance import Known, explain_sources
 from ioprof.analyzers.verdict.python_chain import python_chain
-from ioprof.analyzers.verdict.sufficiency import assess
+from ioprof.analyzers.verdict.sufficiency import qualify, withheld
 from ioprof.analyzers.verdict.tf_chain import Chain, Shares, tf_chain
 
 
 def decide(ev: RunEvidence) -> Analysis:
-    """The analysis of one run: the evidence, and the one verdict made from it."""
+    """The analysis of one run: the evidence, and the one verdict made from it, or the
+    verdict withheld when the evidence cannot carry it (then none is made)."""
     steps = ev.steps
     shares = Shares.of(steps.per_step)
     tf = tf_chain(ev)
     chain = python_chain(ev, ev.python, shares, tf) if ev.python is not None else tf
-    verdict: Verdict | None = None
-    bottleneck: Bottleneck | None = None
-    recs: tuple[Recommendation, ...] = ()
-    if chain is not None:
-        bottleneck, recs = _to_lines(ev, chain, shares)
-        verdict = _verdict(ev, shares, bottleneck.summary, chain.python)
-    analysis = Analysis(
+    evidence = Analysis(
         run=ev.run, steps=steps, breakdown=shares.breakdown,
-        input_bound_percent=shares.input_percent, verdict=verdict, bottleneck=bottleneck,
-        recommendations=recs, pipeline=ev.pipeline, input_ops=ev.input_ops,
+        input_bound_percent=shares.input_percent, pipeline=ev.pipeline, input_ops=ev.input_ops,
         model_ops=ev.model_ops, model_layers=ev.model_layers, model_calls=ev.model_calls,
         python_hotspots=_hotspots(ev, chain), host=ev.host, captures=ev.captures,
         warnings=ev.warnings)
-    return assess(analysis, ev.outcome, ev.callbacks)
+    withheld_analysis = withheld(evidence, ev.outcome, chain is not None)
+    if withheld_analysis is not None:
+        return withheld_analysis
+    assert chain is not None  # without a bottleneck, the evidence never carries a verdict
+    bottleneck, recs = _to_lines(ev, chain, shares)
+    verdict = _verdict(ev, shares, bottleneck.summary, chain.python)
+    return qualify(replace(evidence, verdict=verdict, bottleneck=bottleneck,
+                           recommendations=recs), ev.outcome, ev.callbacks)
 
 
 def _to_lines(ev: RunEvidence, chain: Chain, shares: Shares

@@ -12,7 +12,8 @@ covers, and what qualifies it. The rules (docs/analysis-format.md, "assessment")
   "other" would turn an absence of evidence into an "Overhead-bound" verdict.
 - **Captures stand for the run.** A capture that saw no steps is never used. A capture whose
   steps ran faster than the run's other steps (`MIN_REPRESENTATIVE_SLOWDOWN`) is not used when
-  another capture is representative, and qualifies the verdict when none is.
+  another capture is representative, and qualifies the verdict when none is (the captures
+  are chosen as they are read: `evidence/tf_captures.choose_captures`).
 - **A worker of a multi-worker job** without a TF capture gets no verdict: its own work and
   its wait in the all-reduce are one TF call to py-spy.
 - **The job's end.** A job that failed or was interrupted gets a verdict only on the steps
@@ -23,8 +24,6 @@ tell it, and shows no breakdown, culprit or recommendation that it could not sta
 
 from __future__ import annotations
 
-import signal
-import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,76 +33,44 @@ from ioprof.analyzers.model import (
     Analysis,
     Assessment,
     Breakdown,
-    CaptureWindow,
     Culprit,
     Outcome,
     StepStats,
 )
-from ioprof.rundir import ExitStatus
 
 MIN_VERDICT_STEPS = 3
 MIN_COVERAGE = 0.5
-MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
 # ioprof's own CPU, as a share of the machine's cores, that is worth saying on saturated CPUs.
 COMPETING_SHARE = 0.05
-WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
 
 
-def clock_medians(step_times_ns: list[int], start_ns: int, end_ns: int
-                  ) -> tuple[float | None, float | None]:
-    """The median step inside [start_ns, end_ns) and outside it, from the bootstrap's step
-    clock (one time per step end over the whole run); None where fewer than
-    `MIN_CLOCK_STEPS` steps fall on that side."""
-    times = sorted(step_times_ns)
-    inside: list[int] = []
-    outside: list[int] = []
-    for i in range(WARMUP_STEPS, len(times)):
-        a, b = times[i - 1], times[i]
-        (inside if start_ns <= a and b <= end_ns else outside).append(b - a)
-    return (float(statistics.median(inside)) if len(inside) >= MIN_CLOCK_STEPS else None,
-            float(statistics.median(outside)) if len(outside) >= MIN_CLOCK_STEPS else None)
+def withheld(analysis: Analysis, ended: Outcome, has_verdict: bool) -> Analysis | None:
+    """`analysis` (made without a verdict) with its verdict withheld, when the evidence cannot
+    carry one; None when it can. `has_verdict`: the evidence names a bottleneck. Nothing
+    that would follow from a verdict is shown (breakdown, step figures, culprits,
+    recommendations): the assessment says why and what would tell."""
+    reasons, needs = _insufficient(analysis, has_verdict)
+    if not reasons:
+        return None
+    assessment = Assessment(verdict=False, outcome=ended, reasons=tuple(reasons),
+                            needs=tuple(needs))
+    return replace(analysis, assessment=assessment, steps=StepStats(), breakdown=Breakdown(),
+                   input_bound_percent=0.0, verdict=None, bottleneck=None,
+                   recommendations=())
 
 
-def choose_captures(captures: list[CaptureWindow]) -> list[CaptureWindow]:
-    """Which captures' steps the verdict rests on: never one without steps, and not one that
-    does not stand for the run while another does."""
-    some_representative = any(c.steps and c.representative is not False for c in captures)
-    return [replace(c, used=bool(c.steps) and (c.representative is not False
-                                                or not some_representative))
-            for c in captures]
-
-
-def outcome(exit_status: ExitStatus | None) -> Outcome:
-    """How the job ended: Ctrl-C and termination signals are interruptions; any other
-    non-zero exit is a failure."""
-    if exit_status is None:
-        return "unknown"
-    stopped = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
-    if exit_status.signal in stopped or exit_status.code in {128 + s for s in stopped}:
-        return "interrupted"
-    return "completed" if exit_status.code == 0 else "failed"
-
-
-def assess(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = ()
-           ) -> Analysis:
-    """`analysis` with its `assessment`; without enough evidence, with the verdict and all
-    that follows from it (breakdown, culprits, recommendations) withheld. `callbacks`: the
-    job's callbacks py-spy saw working (evidence/callbacks.py), named when time outside
+def qualify(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] = ()
+            ) -> Analysis:
+    """`analysis` with a verdict the evidence carries, and what qualifies it. `callbacks`:
+    the job's callbacks py-spy saw working (evidence/callbacks.py), named when time outside
     TF's ops is a close second."""
-    reasons, needs = _insufficient(analysis)
-    if reasons:
-        assessment = Assessment(verdict=False, outcome=ended, reasons=tuple(reasons),
-                                needs=tuple(needs))
-        return replace(analysis, assessment=assessment, steps=StepStats(),
-                       breakdown=Breakdown(), input_bound_percent=0.0, verdict=None,
-                       bottleneck=None, recommendations=())
     caveats = _caveats(analysis) + _near_tie(analysis, callbacks) + _outliers(analysis)
     assessment = Assessment(verdict=True, outcome=ended, caveats=tuple(caveats),
                             covers=_covers(analysis))
     return replace(analysis, assessment=assessment)
 
 
-def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
+def _insufficient(a: Analysis, has_verdict: bool) -> tuple[list[str], list[str]]:
     """Why the evidence cannot carry a verdict (empty when it can), and what would."""
     steps = a.steps
     if a.run.cluster_size > 1 and steps.source == "fallback":
@@ -112,7 +79,7 @@ def _insufficient(a: Analysis) -> tuple[list[str], list[str]]:
                  "happen inside the same TF call, which Python's samples cannot tell apart"],
                 ["a TF capture on every worker (`ioprof trace --cluster-capture`; "
                  "docs/multi-worker.md says what it risks on TF 2.21)"])
-    if steps.count >= MIN_VERDICT_STEPS and a.bottleneck is not None:
+    if steps.count >= MIN_VERDICT_STEPS and has_verdict:
         if steps.source != "fallback" or (steps.coverage or 0.0) >= MIN_COVERAGE:
             return [], []
         return ([f"the {steps.count} steps have no TF capture, and py-spy sampled only "
