@@ -28,6 +28,8 @@ Reported per job:
     python benchmarks/overhead.py                        # both jobs, 5 rounds
     python benchmarks/overhead.py --jobs short --rounds 3 --variants untraced,steady
     python benchmarks/overhead.py --ioprof-args="--pyspy-rate 10" --json overhead.json
+    python benchmarks/overhead.py --jobs long --rounds 6 \
+        --variants untraced,steady,steady-no-pyspy,steady-no-host,bootstrap   # where it is
 
 Analysis and report writing run after the job and are not timed;
 `benchmarks/analysis_speed.py` measures them.
@@ -49,7 +51,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "benchmarks" / "jobs" / "keras_steps.py"
-VARIANTS = ("untraced", "steady", "capture", "own")
+VARIANTS = ("untraced", "steady", "capture", "own", *("steady-no-pyspy", "steady-no-host",
+                                                     "bootstrap"))
+# The steady state less one collector, to find where its cost is (not run by default).
+PARTS = {"steady-no-pyspy": ["--no-pyspy"], "steady-no-host": ["--no-host"],
+         "bootstrap": ["--no-pyspy", "--no-host"]}
 HOUR_S = 3600.0
 _FIGURES = re.compile(r"train_s=([\d.]+) steps=(\d+) step_ms=([\d.]+)")
 
@@ -117,6 +123,8 @@ def argv_for(variant: str, job: list[str], run: Path, ioprof_args: list[str],
         return job
     if variant == "steady":
         return [*trace, "--no-tf-profile", "--", *job]
+    if variant in PARTS:
+        return [*trace, "--no-tf-profile", *PARTS[variant], "--", *job]
     if variant == "capture":
         return [*trace, "--", *job]
     if window is None:  # "own": the window ioprof's capture took, by the job's own profiler
@@ -185,6 +193,12 @@ def summarize(kind: str, runs: dict[str, list[dict]], window: tuple[int, int] | 
             "ioprof_cpu_share": _median([r["ioprof_cpu_s"] / r["cpu_s"] for r in runs["steady"]
                                          if r.get("ioprof_cpu_s") is not None]),
         }
+    for part in PARTS:
+        if runs.get(part) and untraced:
+            out.setdefault("parts", {})[part] = {
+                "train_median_ratio": _median(_paired(runs, part, "untraced", "train_s",
+                                                      "ratio")),
+                "cpu_median_ratio": _median(_paired(runs, part, "untraced", "cpu_s", "ratio"))}
     if runs.get("capture") and runs.get("steady"):
         out["capture"] = {
             "train_s": _median(_paired(runs, "capture", "steady", "train_s", "diff")),
@@ -222,6 +236,9 @@ def print_summary(result: dict) -> None:
               f"{_f(s['step_median_ratio'], '.3f')}x), CPU-seconds "
               f"{_f(s['cpu_median_ratio'], '.3f')}x; ioprof's own processes "
               f"{_f(100 * (s['ioprof_cpu_share'] or 0), '.1f')}% of the CPU-seconds")
+    for part, p in (result.get("parts") or {}).items():
+        print(f"  {part}: training {_f(p['train_median_ratio'], '.3f')}x, CPU-seconds "
+              f"{_f(p['cpu_median_ratio'], '.3f')}x (per-round medians)")
     if "capture" in result:
         c, w = result["capture"], result["window"]
         steps = f"{w[1]} steps after {w[0]}" if w else "window unknown"
@@ -243,7 +260,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", default="short,long", help="kinds of keras_steps.py")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="untraced,steady,capture,own",
+                        help=f"from {', '.join(VARIANTS)} (the last three: the steady state "
+                        "less a collector)")
     parser.add_argument("--ioprof-args", default="",
                         help="extra `ioprof trace` options, e.g. '--pyspy-rate 10'")
     parser.add_argument("--json", type=Path, help="write every run's figures here")
