@@ -1,4 +1,4 @@
-"""Tracing overhead, its two costs measured apart: the steady state and the capture window.
+r"""Tracing overhead, its two costs measured apart: the steady state and the capture window.
 
 A profiler that slows the job changes what it measures. `ioprof trace` has two costs:
 - the **steady state** (host sampling, py-spy, the bootstrap's step markers and records) that
@@ -51,11 +51,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "benchmarks" / "jobs" / "keras_steps.py"
-VARIANTS = ("untraced", "steady", "capture", "own", *("steady-no-pyspy", "steady-no-host",
-                                                     "bootstrap"))
+DEFAULT_VARIANTS = ("untraced", "steady", "capture", "own")
 # The steady state less one collector, to find where its cost is (not run by default).
 PARTS = {"steady-no-pyspy": ["--no-pyspy"], "steady-no-host": ["--no-host"],
          "bootstrap": ["--no-pyspy", "--no-host"]}
+VARIANTS = (*DEFAULT_VARIANTS, *PARTS)
 HOUR_S = 3600.0
 _FIGURES = re.compile(r"train_s=([\d.]+) steps=(\d+) step_ms=([\d.]+)")
 
@@ -260,7 +260,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", default="short,long", help="kinds of keras_steps.py")
-    parser.add_argument("--variants", default="untraced,steady,capture,own",
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"from {', '.join(VARIANTS)} (the last three: the steady state "
                         "less a collector)")
     parser.add_argument("--ioprof-args", default="",

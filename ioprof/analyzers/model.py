@@ -355,6 +355,12 @@ class Bottleneck:
         """The value of the evidence item `name`, None when the chain has none."""
         return next((e.value for e in self.evidence if e.name == name), None)
 
+    def waited_on(self) -> Culprit | None:
+        """The chain's first tf.data iterator: the stage the steps wait on (None when the
+        chain names none). The recommendations and `ioprof try` both start from it."""
+        return next((c for c in self.culprits if c.kind == "tf.data"
+                     and c.iterator_id is not None), None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "category": self.category,

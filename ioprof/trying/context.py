@@ -122,8 +122,7 @@ class Context:
             self.bound = 1.0 / (1.0 - self.contention)
         self.by_name = {n.long_name: n for n in analysis.pipeline}
         # the chain's first tf.data iterator: the stage the steps wait on (None: not tf.data)
-        self.waited_culprit = next((c for c in b.culprits if c.kind == "tf.data"
-                                    and c.iterator_id is not None), None) if b else None
+        self.waited_culprit = b.waited_on() if b else None
         self.waited_on = analysis.iterator(self.waited_culprit.iterator_id) \
             if self.waited_culprit and self.waited_culprit.iterator_id is not None else None
 

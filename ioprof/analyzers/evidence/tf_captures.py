@@ -29,6 +29,9 @@ from ioprof.analyzers.evidence.tfdata import (
 from ioprof.analyzers.model import CaptureWindow, Step
 from ioprof.errors import IoprofError
 
+MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
+WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
+
 
 @dataclass
 class CaptureEvidence:
@@ -169,10 +172,6 @@ def _add_xla(acc: CaptureEvidence, path: Path, warnings: list[str]) -> None:
                         "their work does; the model's layers are ranked by the compiled "
                         "HLO's arithmetic (FLOPs), and the XLA rows of the model's ops "
                         "under-count those instructions.")
-
-
-MIN_CLOCK_STEPS = 5  # steps on each side of a window for its medians to mean something
-WARMUP_STEPS = 2  # the run's first steps trace the train function: never "outside" figures
 
 
 def clock_medians(step_times_ns: list[int], start_ns: int, end_ns: int

@@ -56,8 +56,8 @@ def recommend(bottleneck: Bottleneck | None, pipeline: tuple[TfDataIterator, ...
     if bottleneck is None:
         return ()
     by_id = {n.id: n for n in pipeline}
-    top = next((by_id.get(c.iterator_id) for c in bottleneck.culprits
-                if c.kind == "tf.data" and c.iterator_id is not None), None)
+    waited = bottleneck.waited_on()
+    top = by_id.get(waited.iterator_id) if waited and waited.iterator_id is not None else None
     top_op = next((c for c in bottleneck.culprits if c.kind == "tf.op"), None)
     cat = bottleneck.category
     if cat in _NOT_INPUT:
