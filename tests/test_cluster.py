@@ -193,6 +193,24 @@ def test_without_a_capture_the_timestamps_name_the_straggler(tmp_path):
     assert 60e6 < fast.median("dur") < 100e6
 
 
+@pytest.mark.parametrize("pyspy", ["kept", "missing"])
+def test_a_worker_without_a_capture_needs_one_with_or_without_pyspy(tmp_path, pyspy):
+    """A worker's own report (capture off) is withheld and asks for `--cluster-capture`, also
+    when py-spy gave no steps (CI saw a worker whose samples were too few): its wait and its
+    work are one TF call either way. The capture being off is said as a choice, not as a job
+    that ended before the warm-up."""
+    worker = tmp_path / "worker-0"
+    shutil.copytree(TIMESTAMPS / "worker-0", worker)
+    if pyspy == "missing":
+        shutil.rmtree(worker / "pyspy")
+    a = analyze_run(worker)
+    assert a.assessment.verdict is False and a.bottleneck is None
+    assert "--cluster-capture" in a.assessment.needs[0], a.assessment.needs
+    assert a.run.tf_capture is False and a.run.to_json()["tf_capture"] is False
+    assert any("capture was off" in w for w in a.warnings)
+    assert not any("warm-up" in w for w in a.warnings), a.warnings
+
+
 def test_union_of_overlapping_collectives():
     assert timestamps._covered([(0, 10), (5, 12), (20, 25)]) == 17
     assert timestamps._covered([]) == 0

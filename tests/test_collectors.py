@@ -161,8 +161,8 @@ def test_tf_collector_prepare_chains_pythonpath(tmp_path):
     assert "IOPROF_ORIG_PYTHONPATH" not in env2  # unset stays unset after the job restores it
 
 
-def _judge(events, tmp_path):
-    record = CollectorRecord(name="tf")
+def _judge(events, tmp_path, enabled=True):
+    record = CollectorRecord(name="tf", config={"enabled": enabled})
     judge_capture(record, events, tmp_path)
     return record
 
@@ -174,6 +174,8 @@ def test_judge_capture_states(tmp_path):
     assert _judge([hello], tmp_path).status == "skipped"
     no_window = _judge([hello, tf], tmp_path)
     assert no_window.status == "degraded" and "no capture window" in no_window.reason
+    turned_off = _judge([hello, tf], tmp_path, enabled=False)  # --no-tf-profile: not a fault
+    assert turned_off.status == "ok" and turned_off.reason is None
     lost = _judge([hello, tf, {"type": "capture_start", "capture": 1, "t_ns": 3}], tmp_path)
     assert "lost" in lost.reason
     aside = _judge([hello, tf, {"type": "capture_skipped", "reason": "job's own; stepped aside"}],

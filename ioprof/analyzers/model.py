@@ -610,6 +610,9 @@ class RunFacts:
     origin: str = "traced"  # "traced", or how a run ioprof did not start came to be
     cluster_task: str | None = None  # "worker:1" in a multi-worker job (TF_CONFIG)
     cluster_size: int = 1  # tasks in that job's cluster spec
+    # False when the trace turned TF's capture off (`--no-tf-profile`, or a multi-worker task
+    # without `--cluster-capture`): then "no capture" is a choice, not a failure to explain.
+    tf_capture: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -630,6 +633,7 @@ class RunFacts:
             "ioprof_version": self.ioprof_version,
             "steps_seen": self.steps_seen,
             "collectors": dict(self.collectors),
+            "tf_capture": self.tf_capture,
         }
 
 

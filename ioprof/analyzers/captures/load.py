@@ -85,6 +85,13 @@ def _listed_file_warnings(run: RunDir, manifest: Manifest) -> list[str]:
     return out
 
 
+def capture_enabled(manifest: Manifest) -> bool:
+    """Whether the trace asked for a TF capture at all (its tf collector's config); a run
+    ioprof did not trace, or one from before the config was recorded, counts as asked."""
+    tf = manifest.collectors.get("tf")
+    return tf is None or tf.config.get("enabled", True) is not False
+
+
 def load_run(path: Path) -> LoadedRun:
     """Open the run directory and collect the paths and records the analyzers read."""
     run, manifest = RunDir.open(Path(path))
@@ -108,7 +115,11 @@ def load_run(path: Path) -> LoadedRun:
         if logdir.is_dir():
             xplanes = sorted(logdir.glob("plugins/profile/*/*.xplane.pb"))
     loaded.xplanes = sorted(xplanes)
-    if not loaded.xplanes:
+    if not loaded.xplanes and not capture_enabled(manifest):
+        loaded.warnings.append("TF's capture was off for this run (`--no-tf-profile`, or a "
+                               "multi-worker task without `--cluster-capture`): no pipeline "
+                               "analysis, and steps only from the step clock and py-spy.")
+    elif not loaded.xplanes:
         loaded.warnings.append("no TF profiler capture in the run: no steps, no pipeline "
                                "analysis (was the job a TF job, and did it run long enough to "
                                "be captured?).")

@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from ioprof.analyzers.captures.load import DatasetRecord, LoadedRun
+from ioprof.analyzers.captures.load import DatasetRecord, LoadedRun, capture_enabled
 from ioprof.analyzers.evidence.callbacks import callback_culprits
 from ioprof.analyzers.evidence.host import summarize_host
 from ioprof.analyzers.evidence.layers import LayerIndex, layer_stats
@@ -148,6 +148,7 @@ def run_facts(loaded: LoadedRun) -> RunFacts:
         cluster_task=(m.cluster or {}).get("task"),
         cluster_size=sum(len(v) for v in ((m.cluster or {}).get("spec") or {}).values()
                          if isinstance(v, list)) or 1,
+        tf_capture=capture_enabled(m),
     )
 
 

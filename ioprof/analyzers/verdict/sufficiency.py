@@ -73,7 +73,9 @@ def qualify(analysis: Analysis, ended: Outcome, callbacks: tuple[Culprit, ...] =
 def _insufficient(a: Analysis, has_verdict: bool) -> tuple[list[str], list[str]]:
     """Why the evidence cannot carry a verdict (empty when it can), and what would."""
     steps = a.steps
-    if a.run.cluster_size > 1 and steps.source == "fallback":
+    # Whether or not py-spy found its steps: without a TF capture no worker can be told apart
+    # from its wait, and a capture on every worker is what would tell.
+    if a.run.cluster_size > 1 and (steps.source == "fallback" or not a.captures):
         return ([f"{a.run.cluster_task} is one of {a.run.cluster_size} tasks of a multi-worker "
                  "job and has no TF capture: its own work and its wait for the other workers "
                  "happen inside the same TF call, which Python's samples cannot tell apart"],
@@ -105,6 +107,10 @@ def _insufficient(a: Analysis, has_verdict: bool) -> tuple[list[str], list[str]]
                        f"{MIN_VERDICT_STEPS} training steps apart in the attach window")
         needs.append("a longer window (`--duration S`), or `--tf-profiler HOST:PORT` when the "
                      "job runs TF's profiler server")
+    elif not a.captures and not unread and not a.run.tf_capture:
+        reasons.append("there is no TF capture (the trace turned it off), and py-spy's "
+                       "samples could not measure enough steps")
+        needs.append("a trace with TF's capture on (without `--no-tf-profile`)")
     elif not a.captures and not unread:
         reasons.append("there is no TF capture" + (
             " (TensorFlow's profiler did not run: see the warnings)"
