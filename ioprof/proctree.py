@@ -13,6 +13,7 @@ its counters (they are cumulative).
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
 
 import psutil
@@ -22,25 +23,57 @@ SLOW_S = 2.0  # once nothing new has appeared for SETTLE_S
 SETTLE_S = 10.0
 
 
+REREAD_S = 30.0  # every process's parent is read again this often (a reused pid)
+
+
 def descendants(*roots: int) -> dict[int, list[int]]:
     """The pids under each root that is alive (children, their children, ...), from one pass
     over /proc. A root that is gone has no entry."""
-    if not os.path.isdir("/proc"):
-        return _descendants_psutil(roots)
-    parent: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-        except OSError:  # gone since the listing
-            continue
-        # the command name may hold spaces and parentheses: the fields after it follow the
-        # last ')': state, then the parent's pid
-        fields = data[data.rfind(b")") + 2:].split()
-        if len(fields) > 1:
-            parent[int(name)] = int(fields[1])
+    return ProcessTable().descendants(*roots)
+
+
+class ProcessTable:
+    """The machine's processes and their parents, kept between looks: each look lists /proc
+    and reads the parent of the pids new since the last one only (in situ, beside a busy job,
+    a full pass cost ~0.9 ms of CPU; the listing alone ~0.1 ms). A pid seen in two
+    consecutive listings is taken to be the same process; in case one died and its pid was
+    reused between them, every parent is read again each `REREAD_S`."""
+
+    def __init__(self) -> None:
+        self._parent: dict[int, int] = {}
+        self._read_at: float | None = None
+
+    def descendants(self, *roots: int) -> dict[int, list[int]]:
+        """As `descendants()`, from the table brought up to date."""
+        if not os.path.isdir("/proc"):
+            return _descendants_psutil(roots)
+        now = time.monotonic()
+        if self._read_at is None or now - self._read_at >= REREAD_S:
+            self._parent, self._read_at = {}, now
+        listed = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+        parent = {pid: ppid for pid, ppid in self._parent.items() if pid in listed}
+        for pid in listed - parent.keys():
+            ppid = _parent_of(pid)
+            if ppid is not None:
+                parent[pid] = ppid
+        self._parent = parent
+        return _under(parent, roots)
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent's pid from /proc/PID/stat; None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:  # gone since the listing
+        return None
+    # the command name may hold spaces and parentheses: the fields after it follow the last
+    # ')': state, then the parent's pid
+    fields = data[data.rfind(b")") + 2:].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def _under(parent: dict[int, int], roots: tuple[int, ...]) -> dict[int, list[int]]:
     children: dict[int, list[int]] = defaultdict(list)
     for pid, ppid in parent.items():
         children[ppid].append(pid)

@@ -42,3 +42,27 @@ def test_a_settled_tree_is_looked_at_less_often():
     assert schedule.interval(50.0, changed=True) == proctree.FAST_S
     assert schedule.interval(50.0 + proctree.SETTLE_S - 1, changed=False) == proctree.FAST_S
     assert schedule.interval(50.0 + proctree.SETTLE_S + 1, changed=False) == proctree.SLOW_S
+
+
+def test_a_kept_table_finds_new_and_forgets_gone_processes(monkeypatch):
+    """The table reads the parents of new pids only; it then agrees with a fresh pass."""
+    table = proctree.ProcessTable()
+    me = os.getpid()
+    before = set(table.descendants(me)[me])
+    reads: list[int] = []
+    real = proctree._parent_of
+    monkeypatch.setattr(proctree, "_parent_of", lambda pid: reads.append(pid) or real(pid))
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        now = table.descendants(me)[me]
+        assert child.pid in reads and len(reads) < 20  # not every process on the machine
+        assert set(now) == before | {child.pid} and set(now) == set(proctree.descendants(me)[me])
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in table.descendants(me)[me]
+    # after REREAD_S, every parent is read again (a pid reused between two looks)
+    reads.clear()
+    monkeypatch.setattr(proctree.time, "monotonic", lambda: time.monotonic_ns() / 1e9 + 1e4)
+    table.descendants(me)
+    assert len(reads) >= len(os.listdir("/proc")) // 2

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from ioprof.proctree import FAST_S, TreeSchedule, descendants
+from ioprof.proctree import FAST_S, ProcessTable, TreeSchedule
 from ioprof.rundir import (
     PYSPY_LOG,
     PYSPY_SAMPLES,
@@ -192,9 +192,10 @@ class PySpyCollector:
         sampled = {root_pid}
         listed: set[int] = set()
         schedule = TreeSchedule(time.monotonic())
+        table = ProcessTable()
         wait = FAST_S
         while not self._child_done.wait(wait):
-            tree = descendants(root_pid)
+            tree = table.descendants(root_pid)
             if root_pid not in tree:
                 return
             for pid in tree[root_pid]:
