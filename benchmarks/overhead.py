@@ -19,10 +19,15 @@ Reported per job:
 - steady state: training-time ratio of the fastest runs (min traced / min untraced: this VM's
   timings are bimodal, the minimum is the run nothing disturbed), the median of the per-round
   ratios beside it, and the median per-round CPU-seconds ratio. Goal: <= 1.02 and <= 1.05.
-- capture: the fixed cost of ioprof's window (median per-round difference to `--no-tf-profile`,
-  training seconds and CPU-seconds), the same for TF's own profiler (difference to untraced),
-  the window's steps, and how much the window slowed the steps it measured (`slowdown` of the
-  run's analysis, run after the timings);
+- capture: the fixed cost of ioprof's window, and the same for TF's own profiler. Each run's
+  cost is measured over the window (from its first step to `TAIL_S` after its last, where a
+  stop saves the capture) against the run's own pace (its median step elsewhere), in seconds
+  and the job's CPU-seconds (`--times`: every step's end, wall and `process_time`); the
+  figure is the median per-round difference to the run without the capture (ioprof's against
+  `--no-tf-profile`, TF's own against untraced), so drifts of the VM's speed between runs
+  cancel. Beside it: the window's steps, its slowdown by the job's clock, and by the run's
+  analysis (`captures[0].slowdown`, run after the timings), and the differences of the whole
+  runs' totals (noisier);
 - a 1-hour job's amortised cost of a default trace: steady ratio + capture seconds / 3600.
 
     python benchmarks/overhead.py                        # both jobs, 5 rounds
@@ -57,6 +62,11 @@ PARTS = {"steady-no-pyspy": ["--no-pyspy"], "steady-no-host": ["--no-host"],
          "bootstrap": ["--no-pyspy", "--no-host"]}
 VARIANTS = (*DEFAULT_VARIANTS, *PARTS)
 HOUR_S = 3600.0
+# A window's cost is counted from its first step to this long after its last; the pace it is
+# measured against comes from at least MIN_PACE_STEPS other steps after the first few.
+TAIL_S = 3.0
+WARMUP_STEPS = 5
+MIN_PACE_STEPS = 10
 _FIGURES = re.compile(r"train_s=([\d.]+) steps=(\d+) step_ms=([\d.]+)")
 
 
@@ -91,6 +101,32 @@ def ioprof_cpu_of(run: Path) -> float | None:
             value = float(json.loads(line)["ioprof"])
             most = value if most is None else max(most, value)
     return most
+
+
+def window_cost(times: dict, window: tuple[int, int]) -> dict | None:
+    """Seconds and CPU-seconds (the job's, all its threads) a run spent above its own pace
+    from the window's first step to `TAIL_S` after its last (a profiler's stop saves the
+    capture after the window, on the job's thread or beside it). The pace is the run's median
+    step outside that span and after `WARMUP_STEPS`, so a run that was slower all along (this
+    VM's speed drifts between runs) does not count as a cost. In a run without a capture the
+    same span gives the noise of the measure."""
+    wall, cpu = times["wall"], times["cpu"]
+    start, count = window
+    end = min(start + count, len(wall))
+    if start < 1 or end <= start:
+        return None
+    tail = next((i for i in range(end, len(wall)) if wall[i] - wall[end - 1] >= TAIL_S),
+                len(wall))
+    outside = [i for i in range(max(1, WARMUP_STEPS), len(wall)) if not start <= i < tail]
+    if len(outside) < MIN_PACE_STEPS:
+        return None
+    pace_wall = statistics.median(wall[i] - wall[i - 1] for i in outside)
+    pace_cpu = statistics.median(cpu[i] - cpu[i - 1] for i in outside)
+    steps = tail - start
+    return {"wall_s": wall[tail - 1] - wall[start - 1] - steps * pace_wall,
+            "cpu_s": cpu[tail - 1] - cpu[start - 1] - steps * pace_cpu,
+            "slowdown": statistics.median(wall[i] - wall[i - 1] for i in range(start, end))
+            / pace_wall}
 
 
 def window_of(run: Path) -> tuple[int, int] | None:
@@ -144,11 +180,13 @@ def measure_job(kind: str, rounds: int, variants: list[str], ioprof_args: list[s
             order = [v for v in order if v != "own"] + ["own"]
         for variant in order:
             run = workdir / f"{kind}-{variant}-{i}"
-            argv = argv_for(variant, job, run, ioprof_args, window)
+            times = workdir / f"{kind}-{variant}-{i}.times.json"
+            argv = argv_for(variant, [*job, "--times", str(times)], run, ioprof_args, window)
             if argv is None:
                 continue
             figures = run_once(argv)
             figures["round"] = i
+            figures["times"] = str(times)
             if variant in ("steady", "capture"):
                 figures["ioprof_cpu_s"] = ioprof_cpu_of(run)
             runs[variant].append(figures)
@@ -159,15 +197,20 @@ def measure_job(kind: str, rounds: int, variants: list[str], ioprof_args: list[s
                   f"step {figures['step_ms']:7.2f} ms  wall {figures['wall_s']:6.2f} s  "
                   f"cpu {figures['cpu_s']:6.2f} s", flush=True)
     slowdowns = [s for s in (slowdown_of(r) for r in capture_runs) if s is not None]
+    for figures in (f for variant_runs in runs.values() for f in variant_runs):
+        cost = window and window_cost(json.loads(Path(figures.pop("times")).read_text()),
+                                      window)
+        for key, value in (cost or {}).items():
+            figures[f"window_{key}"] = value
     return summarize(kind, runs, window, slowdowns)
 
 
 def _paired(runs: dict[str, list[dict]], a: str, b: str, key: str, how: str) -> list[float]:
     """Per round, a's figure over (ratio) or minus (diff) b's figure of the same round."""
-    by_round = {r["round"]: r[key] for r in runs.get(b, [])}
+    by_round = {r["round"]: r[key] for r in runs.get(b, []) if key in r}
     out = []
     for r in runs.get(a, []):
-        if r["round"] in by_round:
+        if r["round"] in by_round and key in r:
             base = by_round[r["round"]]
             out.append(r[key] / base if how == "ratio" else r[key] - base)
     return out
@@ -175,6 +218,20 @@ def _paired(runs: dict[str, list[dict]], a: str, b: str, key: str, how: str) -> 
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def _window_figures(runs: dict[str, list[dict]], variant: str, base: str) -> dict:
+    """A capture's cost, per round against the run without it: over the whole training
+    (differences of totals, noisy) and over the window by each run's own pace
+    (`window_cost`), with the window's slowdown by the job's clock."""
+    return {
+        "train_s": _median(_paired(runs, variant, base, "train_s", "diff")),
+        "cpu_s": _median(_paired(runs, variant, base, "cpu_s", "diff")),
+        "window_wall_s": _median(_paired(runs, variant, base, "window_wall_s", "diff")),
+        "window_cpu_s": _median(_paired(runs, variant, base, "window_cpu_s", "diff")),
+        "window_slowdown": _median([r["window_slowdown"] for r in runs[variant]
+                                    if "window_slowdown" in r]),
+    }
 
 
 def summarize(kind: str, runs: dict[str, list[dict]], window: tuple[int, int] | None,
@@ -200,28 +257,39 @@ def summarize(kind: str, runs: dict[str, list[dict]], window: tuple[int, int] | 
                                                       "ratio")),
                 "cpu_median_ratio": _median(_paired(runs, part, "untraced", "cpu_s", "ratio"))}
     if runs.get("capture") and runs.get("steady"):
-        out["capture"] = {
-            "train_s": _median(_paired(runs, "capture", "steady", "train_s", "diff")),
-            "cpu_s": _median(_paired(runs, "capture", "steady", "cpu_s", "diff")),
-            "slowdown": _median(slowdowns),
-        }
+        out["capture"] = {**_window_figures(runs, "capture", "steady"),
+                          "slowdown": _median(slowdowns)}
     if runs.get("own") and untraced:
-        out["own_profiler"] = {
-            "train_s": _median(_paired(runs, "own", "untraced", "train_s", "diff")),
-            "cpu_s": _median(_paired(runs, "own", "untraced", "cpu_s", "diff")),
-        }
+        out["own_profiler"] = _window_figures(runs, "own", "untraced")
     steady, capture = out.get("steady"), out.get("capture")
     if steady and capture and untraced:
         cpu_rate = statistics.median(r["cpu_s"] / r["wall_s"] for r in untraced)
         out["hour"] = {
-            "train_ratio": steady["train_min_ratio"] + capture["train_s"] / HOUR_S,
-            "cpu_ratio": steady["cpu_median_ratio"] + capture["cpu_s"] / (HOUR_S * cpu_rate),
+            "train_ratio": steady["train_min_ratio"] + _fixed(capture, "wall") / HOUR_S,
+            "cpu_ratio": steady["cpu_median_ratio"]
+            + _fixed(capture, "cpu") / (HOUR_S * cpu_rate),
         }
     return out
 
 
+def _fixed(capture: dict, kind: str) -> float:
+    """The capture's fixed cost: over the window at the run's pace where it could be measured,
+    else the difference of the runs' totals."""
+    window = capture[f"window_{kind}_s"]
+    if window is not None:
+        return window
+    return capture["train_s" if kind == "wall" else "cpu_s"] or 0.0
+
+
 def _f(value: float | None, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
+
+
+def _window_line(c: dict) -> str:
+    return (f"{_f(c['window_wall_s'], '+.2f')} s and {_f(c['window_cpu_s'], '+.2f')} CPU-s "
+            f"over the window at the run's own pace, steps {_f(c['window_slowdown'], '.2f')}x "
+            f"(whole run: {_f(c['train_s'], '+.2f')} s training, {_f(c['cpu_s'], '+.2f')} "
+            "CPU-s)")
 
 
 def print_summary(result: dict) -> None:
@@ -242,13 +310,10 @@ def print_summary(result: dict) -> None:
     if "capture" in result:
         c, w = result["capture"], result["window"]
         steps = f"{w[1]} steps after {w[0]}" if w else "window unknown"
-        print(f"  capture window ({steps}): +{_f(c['train_s'], '.2f')} s training, "
-              f"+{_f(c['cpu_s'], '.2f')} CPU-s; slowed its steps "
-              f"{_f(c['slowdown'], '.2f')}x")
+        print(f"  capture window ({steps}): {_window_line(c)}; the analysis says it slowed "
+              f"its steps {_f(c['slowdown'], '.2f')}x")
     if "own_profiler" in result:
-        o = result["own_profiler"]
-        print(f"  TF's own profiler, same window: +{_f(o['train_s'], '.2f')} s training, "
-              f"+{_f(o['cpu_s'], '.2f')} CPU-s")
+        print(f"  TF's own profiler, same window: {_window_line(result['own_profiler'])}")
     if "hour" in result:
         h = result["hour"]
         print(f"  a 1-hour job, default trace: training {h['train_ratio']:.3f}x, "

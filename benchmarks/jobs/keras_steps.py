@@ -10,12 +10,16 @@ model's kernels (long steps). `--own-profiler START:COUNT` makes the job start T
 itself after START steps for COUNT steps (what a job does with `tf.profiler.experimental`),
 to compare with ioprof's own capture window.
 
+`--times FILE` writes each step's end, wall and the job's CPU seconds (`process_time`: all
+its threads), so a window's cost can be measured against the run's own pace.
+
 Prints `train_s=T steps=N step_ms=M` last: `train_s` is from the `fit` call to the last step's
 end (what `fit` does after its last step is not training: on this VM it sometimes takes ~6 s,
 traced or not), `step_ms` the median step from a batch-end callback.
 """
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -24,11 +28,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-KINDS = {  # kind: (steps, batch, model maker)
+# kind: (steps, batch, model maker). The long job runs 200 steps (~27 s): a 10 s capture
+# window and the 3 s after it leave ~90 steps to measure its pace by (overhead.window_cost).
+KINDS = {
     "short": (2000, 128, lambda: keras.Sequential([
         keras.layers.Input((64,)), keras.layers.Dense(1024, activation="relu"),
         keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(10)])),
-    "long": (100, 128, lambda: keras.Sequential([
+    "long": (200, 128, lambda: keras.Sequential([
         keras.layers.Input((32, 32, 3)),
         keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
         keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
@@ -44,11 +50,13 @@ class Clock(keras.callbacks.Callback):
     def __init__(self, own_profiler: tuple[int, int] | None) -> None:
         super().__init__()
         self.times: list[float] = []
+        self.cpu: list[float] = []  # the job's CPU-seconds, all its threads
         self.own = own_profiler
         self.logdir = tempfile.mkdtemp(prefix="keras-steps-profile-")
 
     def on_train_batch_end(self, batch, logs=None):
         self.times.append(time.perf_counter())
+        self.cpu.append(time.process_time())
         if self.own and batch + 1 == self.own[0]:
             tf.profiler.experimental.start(self.logdir)
         elif self.own and batch + 1 == self.own[0] + self.own[1]:
@@ -60,6 +68,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=sorted(KINDS), default="short")
     parser.add_argument("--steps", type=int, help="training steps (default by kind)")
     parser.add_argument("--own-profiler", help="START:COUNT steps under TF's own profiler")
+    parser.add_argument("--times", help="write every step's end (wall and CPU seconds) here")
     args = parser.parse_args()
     steps, batch, make = KINDS[args.kind]
     steps = args.steps or steps
@@ -81,6 +90,9 @@ def main() -> None:
     train_s = clock.times[-1] - start
     gaps = [b - a for a, b in zip(clock.times, clock.times[1:], strict=False)]
     step_ms = statistics.median(gaps) * 1e3
+    if args.times:
+        with open(args.times, "w", encoding="utf-8") as fh:
+            json.dump({"start": start, "wall": clock.times, "cpu": clock.cpu}, fh)
     print(f"train_s={train_s:.3f} steps={steps} step_ms={step_ms:.2f}", flush=True)
 
 
