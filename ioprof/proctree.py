@@ -18,6 +18,8 @@ from collections import defaultdict
 
 import psutil
 
+from ioprof.collectors import procfs
+
 FAST_S = 0.5  # while the tree changes, and for the job's first SETTLE_S
 SLOW_S = 2.0  # once nothing new has appeared for SETTLE_S
 SETTLE_S = 10.0
@@ -62,15 +64,8 @@ class ProcessTable:
 
 def _parent_of(pid: int) -> int | None:
     """The parent's pid from /proc/PID/stat; None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:  # gone since the listing
-        return None
-    # the command name may hold spaces and parentheses: the fields after it follow the last
-    # ')': state, then the parent's pid
-    fields = data[data.rfind(b")") + 2:].split()
-    return int(fields[1]) if len(fields) > 1 else None
+    fields = procfs.stat_fields(pid)
+    return int(fields[procfs.PPID]) if fields is not None and len(fields) > procfs.PPID else None
 
 
 def _under(parent: dict[int, int], roots: tuple[int, ...]) -> dict[int, list[int]]:

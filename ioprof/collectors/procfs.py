@@ -22,7 +22,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 SECTOR_BYTES = 512
 # Fields of /proc/PID/stat after "(comm) ", counted from the state (field 3) as 0.
-_UTIME, _STIME, _THREADS = 11, 12, 17
+PPID, _UTIME, _STIME, _THREADS = 1, 11, 12, 17
 _NO_IO = [0, 0, 0, 0]
 
 
@@ -37,7 +37,7 @@ def _read(path: str) -> bytes:
         return fh.readall()
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
+def stat_fields(pid: int) -> list[bytes] | None:
     """/proc/PID/stat from the state on; None once the process is gone. The command name
     can hold spaces and parentheses, so the fields start after its last ')'."""
     try:
@@ -50,7 +50,7 @@ def _stat_fields(pid: int) -> list[bytes] | None:
 def proc_row(pid: int) -> list[float] | None:
     """`host.PROC_FIELDS` of one process; None once it is gone. Its I/O counters are zeros
     where they may not be read (another user's process)."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return None
     try:  # stat's own RSS is the kernel's per-CPU estimate; statm's is the exact sum
@@ -78,7 +78,7 @@ def _io(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far; 0 once it is gone."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return 0.0
     return (int(fields[_UTIME]) + int(fields[_STIME])) / CLOCK_TICKS
