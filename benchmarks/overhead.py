@@ -35,6 +35,8 @@ Reported per job:
     python benchmarks/overhead.py --ioprof-args="--pyspy-rate 10" --json overhead.json
     python benchmarks/overhead.py --jobs long --rounds 6 \
         --variants untraced,steady,steady-no-pyspy,steady-no-host,bootstrap   # where it is
+    python benchmarks/overhead.py --jobs long --rounds 7 \
+        --variants untraced,steady,steady-half-rates   # py-spy at 10 Hz, host at 5 Hz
 
 Analysis and report writing run after the job and are not timed;
 `benchmarks/analysis_speed.py` measures them.
@@ -57,8 +59,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 JOB = REPO / "benchmarks" / "jobs" / "keras_steps.py"
 DEFAULT_VARIANTS = ("untraced", "steady", "capture", "own")
-# The steady state less one collector, to find where its cost is (not run by default).
+# The steady state less one collector, or at half the default sampling rates, to find where
+# its cost is (not run by default).
 PARTS = {"steady-no-pyspy": ["--no-pyspy"], "steady-no-host": ["--no-host"],
+         "steady-half-rates": ["--pyspy-rate", "10", "--host-interval", "0.2"],
          "bootstrap": ["--no-pyspy", "--no-host"]}
 VARIANTS = (*DEFAULT_VARIANTS, *PARTS)
 HOUR_S = 3600.0
@@ -326,8 +330,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", default="short,long", help="kinds of keras_steps.py")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                        help=f"from {', '.join(VARIANTS)} (the last three: the steady state "
-                        "less a collector)")
+                        help=f"from {', '.join(VARIANTS)} (the last four: the steady state "
+                        "less a collector, or at half the rates)")
     parser.add_argument("--ioprof-args", default="",
                         help="extra `ioprof trace` options, e.g. '--pyspy-rate 10'")
     parser.add_argument("--json", type=Path, help="write every run's figures here")

@@ -44,12 +44,12 @@ def _task_slug() -> str:
                    "JOBDIR/worker-1).")
 @click.option("-q", "--quiet", is_flag=True, help="No status line and no summary.")
 @click.option("--host-interval", type=click.FloatRange(min=0.01), default=0.1,
-              show_default=True, help="Seconds between psutil samples.")
+              show_default=True, help="Seconds between host samples.")
 @click.option("--no-host", is_flag=True, help="Do not sample host I/O and CPU.")
 @click.option("--pyspy-rate", type=click.IntRange(min=1, max=1000), default=20,
               show_default=True,
-              help="py-spy samples per second (its cost grows with the rate: ~4% of a core "
-                   "at 20, ~15% at 100 on a TF job here; see benchmarks/overhead.py).")
+              help="py-spy samples per second (its cost grows with the rate: ~1% of a core "
+                   "at 20 on a TF job here, benchmarks/pyspy_cost.py).")
 @click.option("--pyspy-native", is_flag=True, help="Also sample native frames (costly).")
 @click.option("--pyspy-blocking", is_flag=True,
               help="Pause the job for each sample (more exact stacks, slows the job).")
