@@ -12,7 +12,7 @@ Each round runs the variants of one job back to back, in an order that reverses 
 (drifts cancel out); each variant's figures are paired with the untraced run of its round.
 Per run: the job's training time (`train_s`, Keras `fit` from call to return, printed by the
 job; the process's start-up and TF import are not training), its median step, wall seconds
-and CPU-seconds (user+system of the job and everything ioprof runs: the tracer with its psutil
+and CPU-seconds (user+system of the job and everything ioprof runs: the tracer with its sampler
 thread, py-spy, the bootstrap inside the job; from `getrusage(RUSAGE_CHILDREN)`).
 
 Reported per job:

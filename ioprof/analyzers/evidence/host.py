@@ -1,4 +1,4 @@
-"""Host evidence from the psutil samples: disk and network throughput, page-cache share, CPU.
+"""Host evidence from the host samples: disk and network throughput, page-cache share, CPU.
 
 The counters in host/samples.jsonl are cumulative; rates come from consecutive samples. The
 summary covers the capture windows (where the steps were measured) when there are any, else the
