@@ -22,7 +22,7 @@ from ioprof import __version__
 from ioprof.errors import IoprofError
 
 FORMAT_NAME = "ioprof-run"
-FORMAT_VERSION = "1.3"
+FORMAT_VERSION = "1.4"
 MANIFEST = "manifest.json"
 
 CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]

@@ -42,7 +42,8 @@ class TraceOptions:
     host: bool = True
     host_interval_s: float = 0.1
     pyspy: bool = True
-    pyspy_rate_hz: int = 20
+    pyspy_rate_hz: int = 20  # until the capture windows are over; then:
+    pyspy_steady_rate_hz: int = 10
     pyspy_native: bool = False
     pyspy_blocking: bool = False
     tf: bool = True
@@ -166,6 +167,8 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
         collectors.append(HostCollector(run.path, options.host_interval_s))
     if options.pyspy:
         collectors.append(PySpyCollector(run.path, rate_hz=options.pyspy_rate_hz,
+                                         steady_rate_hz=options.pyspy_steady_rate_hz,
+                                         windows_owed=options.tf and tf_profile,
                                          native=options.pyspy_native,
                                          nonblocking=not options.pyspy_blocking))
     if options.tf:
@@ -253,6 +256,7 @@ def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
     """Reap the child with wait4, which also gives its CPU time (and its reaped children's)."""
     host = next((c for c in collectors if isinstance(c, HostCollector)), None)
     tf = next((c for c in collectors if isinstance(c, TfProfileCollector)), None)
+    pyspy = next((c for c in collectors if isinstance(c, PySpyCollector)), None)
     while True:
         try:
             pid, wait_status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -268,6 +272,8 @@ def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
             deadline.check()
         if tf is not None:
             tf.poll()
+            if tf.captures_done and pyspy is not None:
+                pyspy.slow_down()  # once: py-spy's cost outside capture windows
         if status.enabled:
             elapsed = (time.time_ns() - start_ns) / 1e9
             parts = [f"{elapsed:6.1f}s"]

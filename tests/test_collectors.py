@@ -72,6 +72,48 @@ def test_pyspy_collector_records_the_jobs_frames(tmp_path):
     assert "busy" in functions
 
 
+def _samples_per_second(summary: str) -> list[float]:
+    """py-spy's own sample count of each segment (its closing lines, joined)."""
+    return [float(part.split("Samples:")[1].split()[0]) for part in summary.split("; ")]
+
+
+def test_pyspy_slow_down_restarts_at_the_steady_rate_and_joins_the_segments(tmp_path):
+    """After the capture windows py-spy goes on at the steady rate: restarted (py-spy cannot
+    change its rate), the two segments joined into one thread's runs on one clock."""
+    run = RunDir.create(tmp_path / "run")
+    collector = PySpyCollector(run.path, rate_hz=100, steady_rate_hz=10)
+    job = _plain_job("3.0")
+    collector.start(job.pid)
+    time.sleep(1.5)
+    collector.slow_down()
+    job.wait()
+    record = collector.stop(time.time_ns())
+    assert record.status == "ok", record.reason
+    (first, full), (second, steady) = record.details["rates"]
+    assert (full, steady) == (100, 10) and 1.0e9 < second - first < 3.0e9
+    counts = _samples_per_second(record.details["summary"])
+    assert len(counts) == 2 and counts[0] > 5 * counts[1] > 0  # 1.5 s at 100 Hz, ~1 s at 10
+    (thread,) = [t for t in load_stack_samples(run.path / "pyspy/samples.json") if t.runs]
+    busy_runs = [r for r in thread.runs if any(f.function == "busy" for f in r.stack)]
+    assert min(r.start_ns for r in busy_runs) < second < max(r.end_ns for r in busy_runs)
+    starts = [r.start_ns for r in thread.runs]
+    assert starts == sorted(starts)
+    assert list((run.path / "pyspy").glob("*.chrometrace.json")) == []
+
+
+def test_pyspy_starts_at_the_steady_rate_when_no_window_is_owed(tmp_path):
+    run = RunDir.create(tmp_path / "run")
+    collector = PySpyCollector(run.path, rate_hz=100, steady_rate_hz=10, windows_owed=False)
+    job = _plain_job("1.0")
+    collector.start(job.pid)
+    job.wait()
+    collector.slow_down()  # nothing to do: already steady
+    record = collector.stop(time.time_ns())
+    assert record.status == "ok", record.reason
+    assert [rate for _, rate in record.details["rates"]] == [10]
+    assert record.details["processes_sampled"] == 1
+
+
 def test_pyspy_collector_on_a_non_python_job_fails_softly(tmp_path):
     run = RunDir.create(tmp_path / "run")
     collector = PySpyCollector(run.path)

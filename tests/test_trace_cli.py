@@ -138,6 +138,21 @@ def test_plain_python_job_host_and_stacks_ok_tf_skipped(tmp_path):
     assert busy, "py-spy samples do not include plain_job.py:busy"
     assert data["start_ns"] - 50_000_000 <= busy[0].start_ns <= data["end_ns"]
     assert sum(r.end_ns - r.start_ns for r in busy) > 0.8e9
+    # no TF, so no capture window closed: py-spy kept its full rate
+    assert [rate for _, rate in collectors["pyspy"]["details"]["rates"]] == [20]
+
+
+def test_no_tf_profile_samples_python_at_the_steady_rate_all_along(tmp_path):
+    """No capture window will open: py-spy starts at its steady rate (issue 13)."""
+    run = tmp_path / "run"
+    proc = run_ioprof(["trace", "-q", "--no-analyze", "--no-tf-profile",
+                       "--pyspy-steady-rate", "7", "-o", str(run), "--", sys.executable,
+                       str(JOBS / "plain_job.py")], env={"PLAIN_JOB_SECONDS": "1.0"})
+    assert proc.returncode == 0, proc.stderr
+    pyspy = manifest(run)["collectors"]["pyspy"]
+    assert pyspy["status"] == "ok", pyspy["reason"]
+    assert pyspy["config"]["steady_rate_hz"] == 7
+    assert [rate for _, rate in pyspy["details"]["rates"]] == [7]
 
 
 def test_ptrace_denied_degrades_pyspy_only(tmp_path):

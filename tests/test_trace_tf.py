@@ -131,6 +131,22 @@ def test_fit_job_pyspy_frames_include_the_job_file(fit_run):
     assert 26 in lines  # model.fit(...)
 
 
+def test_pyspy_slows_to_its_steady_rate_once_the_windows_are_over(tmp_path_factory):
+    """Issue 13: py-spy samples at its full rate while a capture window is open or owed, and
+    at the cheaper steady rate for the rest of the job; its samples go on across the
+    restart."""
+    run, _ = _trace(tmp_path_factory, "steady", "fit_job.py", "4000")
+    tf_events = events(run)
+    stop = next(e["t_ns"] for e in tf_events if e["type"] == "capture_stop")
+    done = next(e for e in tf_events if e["type"] == "captures_done")
+    assert done["windows"] == 1
+    (first, full), (second, steady) = manifest(run)["collectors"]["pyspy"]["details"]["rates"]
+    assert (full, steady) == (20, 10)
+    assert first < stop < done["t_ns"] < second
+    main = max(load_stack_samples(run / "pyspy/samples.json"), key=lambda t: len(t.runs))
+    assert max(r.end_ns for r in main.runs) > second + 0.3e9
+
+
 def test_custom_loop_steps_are_counted_and_marked(loop_run):
     run, proc = loop_run
     assert "loop_job done" in proc.stdout

@@ -104,9 +104,14 @@ class CaptureScheduler:
         last_reported = -1
         last_report_t = 0.0
         next_window_t: float | None = None
+        done_told = False
         while not self._stop_event.wait(_IDLE_POLL_S if self._nothing_owed() else _POLL_S):
             try:
                 now = time.monotonic()
+                if not done_told and self._nothing_owed():
+                    # once: the tracer then lowers py-spy to its steady rate
+                    boot.log.emit("captures_done", windows=self._done - self._voided)
+                    done_told = True
                 if boot.steps != last_reported and now - last_report_t >= 1.0:
                     boot.log.emit("steps", count=boot.steps, source=boot.step_source)
                     last_reported, last_report_t = boot.steps, now

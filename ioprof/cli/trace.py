@@ -48,8 +48,13 @@ def _task_slug() -> str:
 @click.option("--no-host", is_flag=True, help="Do not sample host I/O and CPU.")
 @click.option("--pyspy-rate", type=click.IntRange(min=1, max=1000), default=20,
               show_default=True,
-              help="py-spy samples per second (its cost grows with the rate: ~1% of a core "
-                   "at 20 on a TF job here, benchmarks/pyspy_cost.py).")
+              help="py-spy samples per second until TF's capture windows are over (its cost "
+                   "grows with the rate: ~1% of a core at 20 on a TF job here, "
+                   "benchmarks/pyspy_cost.py).")
+@click.option("--pyspy-steady-rate", type=click.IntRange(min=1, max=1000), default=10,
+              show_default=True,
+              help="py-spy samples per second once no capture window is open or to come "
+                   "(from the start with --no-tf-profile): the rate a long job pays for.")
 @click.option("--pyspy-native", is_flag=True, help="Also sample native frames (costly).")
 @click.option("--pyspy-blocking", is_flag=True,
               help="Pause the job for each sample (more exact stacks, slows the job).")
@@ -92,7 +97,7 @@ def _task_slug() -> str:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARGS]...")
 def trace_command(
     output: Path | None, quiet: bool, host_interval: float, no_host: bool, pyspy_rate: int,
-    pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
+    pyspy_steady_rate: int, pyspy_native: bool, pyspy_blocking: bool, no_pyspy: bool, no_tf: bool,
     no_tf_profile: bool, capture_after_steps: int, capture_after_seconds: float,
     capture_steps: int, capture_seconds: float, captures: int, capture_interval: float,
     no_xla_metadata: bool, cluster_capture: bool, no_collective_timing: bool,
@@ -111,7 +116,8 @@ def trace_command(
         argv = argv[1:]
     options = TraceOptions(
         host=not no_host, host_interval_s=host_interval, pyspy=not no_pyspy,
-        pyspy_rate_hz=pyspy_rate, pyspy_native=pyspy_native, pyspy_blocking=pyspy_blocking,
+        pyspy_rate_hz=pyspy_rate, pyspy_steady_rate_hz=pyspy_steady_rate,
+        pyspy_native=pyspy_native, pyspy_blocking=pyspy_blocking,
         tf=not no_tf, tf_profile=not no_tf_profile, capture_after_steps=capture_after_steps,
         capture_after_s=capture_after_seconds, capture_steps=capture_steps,
         capture_s=capture_seconds, capture_windows=captures,

@@ -70,14 +70,19 @@ class PySpyCollector:
     def __init__(
         self, run_path: Path, rate_hz: int = 20, subprocesses: bool = True,
         idle: bool = True, nonblocking: bool = True, native: bool = False,
-        detach_on_stop: bool = False,
+        detach_on_stop: bool = False, steady_rate_hz: int | None = None,
+        windows_owed: bool = True,
     ) -> None:
         self.run_path = run_path
         # `ioprof attach`: the job goes on after the window, so py-spy is asked to write what
         # it has (SIGINT) at once instead of waiting for the job to end.
         self.detach_on_stop = detach_on_stop
+        # The full rate while TF capture windows are open or still to come; the steady rate
+        # after them (or from the start when none will open), see `slow_down`.
         self.rate_hz = rate_hz
-        self.flags = ["--rate", str(rate_hz), "--format", "chrometrace", "--full-filenames"]
+        self.steady_rate_hz = steady_rate_hz or rate_hz
+        self._rate = rate_hz if windows_owed else self.steady_rate_hz
+        self.flags = ["--format", "chrometrace", "--full-filenames"]  # and --rate, at start
         self.subprocesses = subprocesses
         if idle:
             self.flags.append("--idle")
@@ -87,20 +92,25 @@ class PySpyCollector:
             self.flags.append("--native")
         self.record = CollectorRecord(
             name=self.name,
-            config={"rate_hz": rate_hz, "subprocesses": subprocesses, "idle": idle,
+            config={"rate_hz": rate_hz, "steady_rate_hz": self.steady_rate_hz,
+                    "subprocesses": subprocesses, "idle": idle,
                     "nonblocking": nonblocking, "native": native},
         )
         self._exe = find_pyspy()
-        # per sampled pid: its py-spy, where it writes, and when it started (its clock)
+        # per sampled pid: its py-spy, and its segments (where each py-spy run wrote, and
+        # when it started: its clock); the job's own process has a second segment once
+        # py-spy was restarted at the steady rate
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
-        self._outputs: dict[int, Path] = {}
-        self._origins: dict[int, int] = {}
+        self._outputs: dict[int, list[Path]] = {}
+        self._origins: dict[Path, int] = {}
         self._threads: list[threading.Thread] = []
         self._child_done = threading.Event()
         self._lock = threading.Lock()
         self._root = 0
         self._attempts = 0
         self._last_error = ""
+        self._restart_root = False
+        self._rate_of: dict[Path, int] = {}  # each segment's samples per second
 
     def prepare(self, env: dict[str, str]) -> None:
         """Nothing to inject: py-spy reads the job's memory from outside."""
@@ -127,28 +137,48 @@ class PySpyCollector:
             self._threads.append(thread)
         thread.start()
 
-    def _output(self, pid: int) -> Path:
-        if pid == self._root:
-            return self.run_path / PYSPY_TRACE
-        return self.run_path / f"{PYSPY_TRACE.removesuffix('.chrometrace.json')}-{pid}" \
-            ".chrometrace.json"
+    def slow_down(self) -> None:
+        """No TF capture window is open or to come: sample at the steady rate from now on.
+        py-spy cannot change its rate while it runs, so the job's own py-spy is asked to write
+        what it has (SIGINT) and is started again; its samples have a gap of the time that
+        takes (the manifest's `rates` say when each rate began). Python processes the job
+        starts later get the steady rate; the ones already sampled keep theirs."""
+        with self._lock:
+            if self._rate == self.steady_rate_hz:
+                return
+            self._rate = self.steady_rate_hz
+            proc = self._procs.get(self._root)
+            if proc is None or proc.poll() is not None:
+                return  # not sampled yet: it will start at the steady rate
+            self._restart_root = True
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.SIGINT)
+
+    def _output(self, pid: int, segment: int) -> Path:
+        stem = PYSPY_TRACE.removesuffix(".chrometrace.json")
+        name = stem if pid == self._root else f"{stem}-{pid}"
+        return self.run_path / f"{name}{f'.{segment}' if segment else ''}.chrometrace.json"
 
     def _run_pyspy(self, pid: int) -> tuple[int, bool]:
         """One py-spy on `pid` until it ends: (its exit code, whether it wrote samples)."""
         assert self._exe is not None
-        output = self._output(pid)
+        with self._lock:
+            output = self._output(pid, len(self._outputs.get(pid, ())))
+            rate = self._rate
         output.parent.mkdir(parents=True, exist_ok=True)
         origin_ns = time.time_ns()
         with open(self.run_path / PYSPY_LOG, "ab") as log:
             proc = subprocess.Popen(
-                [self._exe, "record", "--pid", str(pid), "-o", str(output), *self.flags],
+                [self._exe, "record", "--pid", str(pid), "-o", str(output), "--rate", str(rate),
+                 *self.flags],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # the terminal's Ctrl-C is the job's, not py-spy's
             )
         with self._lock:
             self._procs[pid] = proc
-            self._outputs[pid] = output
-            self._origins[pid] = origin_ns
+            self._outputs.setdefault(pid, []).append(output)
+            self._origins[output] = origin_ns
+            self._rate_of[output] = rate
         rc = proc.wait()
         return rc, output.exists()
 
@@ -165,6 +195,11 @@ class PySpyCollector:
                 continue
             self._attempts += 1
             rc, wrote = self._run_pyspy(child_pid)
+            with self._lock:
+                restart, self._restart_root = self._restart_root, False
+            if restart and wrote:
+                self._sample_steadily(child_pid)
+                return
             if rc == 0 or wrote:
                 return
             error = _last_error_line(log_path)
@@ -184,6 +219,20 @@ class PySpyCollector:
                 self.record.degrade(f"py-spy failed: {error or f'exit code {rc}'}", "failed")
                 return
             self._child_done.wait(_RETRY_DELAY_S)
+
+    def _sample_steadily(self, pid: int) -> None:
+        """After `slow_down`: py-spy on the job again, at the steady rate, until it ends. A job
+        that ends meanwhile keeps the samples taken before; an attach that fails is tried
+        again a few times, then given up with a warning (the earlier samples stay)."""
+        for _ in range(_CHILD_ATTEMPTS):
+            if self._child_done.is_set() or not _exists(pid):
+                return
+            rc, wrote = self._run_pyspy(pid)
+            if rc == 0 or wrote or not _exists(pid):
+                return
+            self._child_done.wait(_RETRY_DELAY_S)
+        self.record.degrade("py-spy could not attach again at the steady rate; samples stop "
+                            f"there ({_last_error_line(self.run_path / PYSPY_LOG)})")
 
     def _follow_children(self, root_pid: int) -> None:
         """Start a py-spy for each new Python process under the job, as long as it runs. A
@@ -237,8 +286,11 @@ class PySpyCollector:
         if (self.run_path / PYSPY_LOG).exists():
             self.record.files.append(PYSPY_LOG)
         with self._lock:
-            outputs = {pid: path for pid, path in self._outputs.items()
-                       if path.exists() and path.stat().st_size > 0}
+            outputs = [path for paths in self._outputs.values() for path in paths
+                       if path.exists() and path.stat().st_size > 0]
+            sampled = sum(any(p in outputs for p in paths) for paths in self._outputs.values())
+            rates = [[self._origins[p], self._rate_of[p]]
+                     for p in self._outputs.get(self._root, ()) if p in outputs]
         if outputs:
             self._compact(outputs)
             summary = _summary_line(self.run_path / PYSPY_LOG)
@@ -250,7 +302,9 @@ class PySpyCollector:
                 reason = "no Python process was found in the job (not a Python job?)"
             self.record.degrade(reason, "failed")
         self.record.details["attach_attempts"] = self._attempts
-        self.record.details["processes_sampled"] = len(outputs)
+        self.record.details["processes_sampled"] = sampled
+        if rates:  # the job's own py-spy: [wall ns, samples per second] from each (re)start
+            self.record.details["rates"] = rates
         self.record.details["clock"] = "wall_ns = clock_origin_ns + ts_us * 1000"
         return self.record
 
@@ -265,18 +319,20 @@ class PySpyCollector:
             with contextlib.suppress(OSError):
                 proc.send_signal(signum)
 
-    def _compact(self, outputs: dict[int, Path]) -> None:
+    def _compact(self, outputs: list[Path]) -> None:
         """Replace py-spy's chrometraces by one compact file (see ioprof.stacks), every
-        process's samples on the clock of the first py-spy that started."""
-        origin = min(self._origins[pid] for pid in outputs)
+        process's samples on the clock of the first py-spy that started. A process sampled
+        in two segments (before and after `slow_down`) has its threads' runs joined: the
+        segments do not overlap in time, and py-spy ends every span at its last sample."""
+        origin = min(self._origins[path] for path in outputs)
         self.record.details["clock_origin_ns"] = origin
         try:
             events: list[dict] = []
-            for pid, path in outputs.items():
+            for path in outputs:
                 loaded = json.loads(path.read_text(encoding="utf-8"))
                 if isinstance(loaded, dict):
                     loaded = loaded.get("traceEvents", [])
-                shift_us = (self._origins[pid] - origin) / 1000
+                shift_us = (self._origins[path] - origin) / 1000
                 for event in loaded:
                     if shift_us and isinstance(event, dict) and "ts" in event:
                         event["ts"] = event["ts"] + shift_us
@@ -285,14 +341,13 @@ class PySpyCollector:
             compact["sources"] = read_job_sources(compact["frames"])
             write_json_atomic(self.run_path / PYSPY_SAMPLES, compact, indent=None)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.record.files.extend(str(p.relative_to(self.run_path)) for p in outputs.values())
+            self.record.files.extend(str(p.relative_to(self.run_path)) for p in outputs)
             self.record.degrade(f"py-spy output kept as is, could not be compacted: {exc}")
             return
         self.record.files.append(PYSPY_SAMPLES)
-        self.record.details["chrometrace_bytes"] = sum(p.stat().st_size
-                                                       for p in outputs.values())
+        self.record.details["chrometrace_bytes"] = sum(p.stat().st_size for p in outputs)
         self.record.details["runs"] = sum(len(r) for r in compact["threads"].values())
-        for path in outputs.values():
+        for path in outputs:
             path.unlink()
 
 
@@ -345,11 +400,10 @@ def _last_error_line(log_path: Path) -> str:
 
 
 def _summary_line(log_path: Path) -> str | None:
+    """py-spy's closing line of each run (one per process and segment), joined."""
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
         return None
-    for line in reversed(lines):
-        if "Samples:" in line:
-            return line.removeprefix("py-spy>").strip()
-    return None
+    found = [line.removeprefix("py-spy>").strip() for line in lines if "Samples:" in line]
+    return "; ".join(found) or None

@@ -68,6 +68,8 @@ class TfProfileCollector:
         self._events_offset = 0
         self.steps_seen = 0
         self.capturing = False
+        # the bootstrap said no window is open or owed any more (it never says so again)
+        self.captures_done = False
 
     def prepare(self, env: dict[str, str]) -> None:
         events = (self.run_path / TF_EVENTS).resolve()
@@ -114,6 +116,8 @@ class TfProfileCollector:
                 self.capturing = True
             elif kind == "capture_stop":
                 self.capturing = False
+            elif kind == "captures_done":
+                self.captures_done = True
 
     def stop(self, child_end_ns: int) -> CollectorRecord:
         self.poll()
