@@ -10,10 +10,11 @@ A profiler that slows the job changes what it measures. `ioprof trace` has two c
 
 Each round runs the variants of one job back to back, in an order that reverses every round
 (drifts cancel out); each variant's figures are paired with the untraced run of its round.
-Per run: the job's training time (`train_s`, Keras `fit` from call to return, printed by the
-job; the process's start-up and TF import are not training), its median step, wall seconds
-and CPU-seconds (user+system of the job and everything ioprof runs: the tracer with its sampler
-thread, py-spy, the bootstrap inside the job; from `getrusage(RUSAGE_CHILDREN)`).
+Per run: the job's training time (`train_s`, from the `fit` call to the last step's end,
+printed by the job; the process's start-up and TF import are not training), its median step,
+wall seconds and CPU-seconds (user+system of the job and everything ioprof runs: the tracer
+with its sampler thread, py-spy, the bootstrap inside the job; from
+`getrusage(RUSAGE_CHILDREN)`).
 
 Reported per job:
 - steady state: training-time ratio of the fastest runs (min traced / min untraced: this VM's
@@ -32,11 +33,13 @@ Reported per job:
 
     python benchmarks/overhead.py                        # both jobs, 5 rounds
     python benchmarks/overhead.py --jobs short --rounds 3 --variants untraced,steady
-    python benchmarks/overhead.py --ioprof-args="--pyspy-rate 10" --json overhead.json
+    python benchmarks/overhead.py --ioprof-args="--pyspy-steady-rate 5" --json overhead.json
     python benchmarks/overhead.py --jobs long --rounds 6 \
         --variants untraced,steady,steady-no-pyspy,steady-no-host,bootstrap   # where it is
+    python benchmarks/overhead.py --rounds 5 \
+        --variants untraced,steady,steady-pyspy-20     # py-spy at 10 Hz (default) or 20 Hz
     python benchmarks/overhead.py --jobs long --rounds 7 \
-        --variants untraced,steady,steady-half-rates   # py-spy at 10 Hz, host at 5 Hz
+        --variants untraced,steady,steady-half-rates   # py-spy at 5 Hz, host at 5 Hz
 
 Analysis and report writing run after the job and are not timed;
 `benchmarks/analysis_speed.py` measures them.
@@ -62,7 +65,9 @@ DEFAULT_VARIANTS = ("untraced", "steady", "capture", "own")
 # The steady state less one collector, or at half the default sampling rates, to find where
 # its cost is (not run by default).
 PARTS = {"steady-no-pyspy": ["--no-pyspy"], "steady-no-host": ["--no-host"],
-         "steady-half-rates": ["--pyspy-rate", "10", "--host-interval", "0.2"],
+         # py-spy at its full rate all along, as before the steady rate (run format 1.4)
+         "steady-pyspy-20": ["--pyspy-steady-rate", "20"],
+         "steady-half-rates": ["--pyspy-steady-rate", "5", "--host-interval", "0.2"],
          "bootstrap": ["--no-pyspy", "--no-host"]}
 VARIANTS = (*DEFAULT_VARIANTS, *PARTS)
 HOUR_S = 3600.0
