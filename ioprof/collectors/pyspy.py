@@ -162,19 +162,19 @@ class PySpyCollector:
     def _run_pyspy(self, pid: int) -> tuple[int, bool]:
         """One py-spy on `pid` until it ends: (its exit code, whether it wrote samples)."""
         assert self._exe is not None
-        with self._lock:
+        # under the lock from choosing the rate to registering the process, so that a
+        # `slow_down` in between either changes the rate first or finds this py-spy to restart
+        with self._lock, open(self.run_path / PYSPY_LOG, "ab") as log:
             output = self._output(pid, len(self._outputs.get(pid, ())))
             rate = self._rate
-        output.parent.mkdir(parents=True, exist_ok=True)
-        origin_ns = time.time_ns()
-        with open(self.run_path / PYSPY_LOG, "ab") as log:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            origin_ns = time.time_ns()
             proc = subprocess.Popen(
                 [self._exe, "record", "--pid", str(pid), "-o", str(output), "--rate", str(rate),
                  *self.flags],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # the terminal's Ctrl-C is the job's, not py-spy's
             )
-        with self._lock:
             self._procs[pid] = proc
             self._outputs.setdefault(pid, []).append(output)
             self._origins[output] = origin_ns
