@@ -197,7 +197,7 @@ class PySpyCollector:
             rc, wrote = self._run_pyspy(child_pid)
             with self._lock:
                 restart, self._restart_root = self._restart_root, False
-            if restart and wrote:
+            if restart:  # asked to stop by `slow_down` (whether or not it had samples yet)
                 self._sample_steadily(child_pid)
                 return
             if rc == 0 or wrote:
