@@ -72,7 +72,7 @@ def test_pyspy_collector_records_the_jobs_frames(tmp_path):
     assert "busy" in functions
 
 
-def _samples_per_second(summary: str) -> list[float]:
+def _sample_counts(summary: str) -> list[float]:
     """py-spy's own sample count of each segment (its closing lines, joined)."""
     return [float(part.split("Samples:")[1].split()[0]) for part in summary.split("; ")]
 
@@ -87,12 +87,16 @@ def test_pyspy_slow_down_restarts_at_the_steady_rate_and_joins_the_segments(tmp_
     time.sleep(1.5)
     collector.slow_down()
     job.wait()
-    record = collector.stop(time.time_ns())
+    end = time.time_ns()
+    record = collector.stop(end)
     assert record.status == "ok", record.reason
     (first, full), (second, steady) = record.details["rates"]
     assert (full, steady) == (100, 10) and 1.0e9 < second - first < 3.0e9
-    counts = _samples_per_second(record.details["summary"])
-    assert len(counts) == 2 and counts[0] > 5 * counts[1] > 0  # 1.5 s at 100 Hz, ~1 s at 10
+    counts = _sample_counts(record.details["summary"])
+    assert len(counts) == 2 and counts[1] > 0
+    # samples per second of each segment (on a busy machine the job, and so the second
+    # segment, lasts longer, and py-spy may fall behind 100 Hz)
+    assert counts[0] / (second - first) > 3 * counts[1] / (end - second)
     (thread,) = [t for t in load_stack_samples(run.path / "pyspy/samples.json") if t.runs]
     busy_runs = [r for r in thread.runs if any(f.function == "busy" for f in r.stack)]
     assert min(r.start_ns for r in busy_runs) < second < max(r.end_ns for r in busy_runs)
