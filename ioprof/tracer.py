@@ -273,7 +273,7 @@ def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
         if tf is not None:
             tf.poll()
             if tf.captures_done and pyspy is not None:
-                pyspy.slow_down()  # once: py-spy's cost outside capture windows
+                pyspy.slow_down()  # acts once (then a no-op): py-spy's cost after the windows
         if status.enabled:
             elapsed = (time.time_ns() - start_ns) / 1e9
             parts = [f"{elapsed:6.1f}s"]
