@@ -113,13 +113,24 @@ class StatusLine:
             sys.stderr.flush()
 
 
+# Signals that ask the job to stop (Ctrl-C, `kill`, a closed terminal).
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Forwarder:
+    """Passes the signals sent to ioprof on to the running job, and remembers whether one of
+    them asked it to stop: a job stopped that way may exit with any code (TF's import turns a
+    KeyboardInterrupt into an AttributeError and exit code 1), so the code alone cannot say."""
+
     child: subprocess.Popen[bytes] | None = None
+    stopped_job: bool = False
 
     def handle(self, signum: int, _frame: object) -> None:
         child = self.child
         if child is None or child.poll() is not None:
             return
+        if signum in STOPPING_SIGNALS:
+            self.stopped_job = True
         signal_job(child.pid, signum)
 
 

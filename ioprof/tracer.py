@@ -80,6 +80,9 @@ class TraceResult:
     manifest: Manifest
     exit_code: int
     interrupted: bool = False  # Ctrl-C after the job ended: no analysis wanted
+    # Ctrl-C (SIGTERM, SIGHUP) sent to ioprof and passed on to the running job: the user
+    # stopped it, whatever its exit code says
+    stopped_by_signal: bool = False
     timed_out: bool = False  # stopped by ioprof at `TraceOptions.time_limit_s`
 
 
@@ -247,7 +250,8 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
             manifest.host["keras_version"] = tf_record.details.get("keras_version")
         run.write_manifest(manifest)
     return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code,
-                       interrupted=bool(held), timed_out=deadline.stopped_at is not None)
+                       interrupted=bool(held), timed_out=deadline.stopped_at is not None,
+                       stopped_by_signal=forward.stopped_job)
 
 
 def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,

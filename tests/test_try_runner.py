@@ -1,6 +1,7 @@
 """`ioprof try`'s runner on plain Python jobs (no TF): a variant whose run hangs is stopped at
 its time limit, reported as failed and not run again, while the other variants go on; a
-baseline that hangs ends the try with a one-line error."""
+baseline that hangs ends the try with a one-line error; Ctrl-C passed on to a run stops the
+try as interrupted even when the job then exits with code 1."""
 
 from __future__ import annotations
 
@@ -70,3 +71,40 @@ def test_the_limit_follows_the_baseline():
     assert runner.time_limit(None) is None
     assert runner.time_limit(1.0) == runner.MIN_LIMIT_S
     assert runner.time_limit(100.0) == 100.0 * runner.LIMIT_FACTOR
+
+
+# A job that exits with code 1 on Ctrl-C, as one interrupted inside TF's import does (the
+# KeyboardInterrupt leaves a module half-made, and the import fails with an AttributeError).
+CTRL_C_AS_FAILURE = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(1))
+pathlib.Path(sys.argv[1]).write_text("ready")
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_passed_on_to_the_baseline_stops_the_try_whatever_its_exit_code(tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+
+    script, ready = tmp_path / "job.py", tmp_path / "ready"
+    script.write_text(CTRL_C_AS_FAILURE)
+
+    def press_ctrl_c() -> None:  # at ioprof (this process), which passes it on to the job
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    started = time.monotonic()
+    results, interrupted = run_variants([sys.executable, str(script), str(ready)],
+                                        tmp_path / "try", [Variant(BASELINE), Variant("x")],
+                                        rounds=1, stop_after_steps=10)
+    presser.join()
+    assert interrupted  # not "the baseline failed with exit code 1"
+    assert time.monotonic() - started < 30
+    assert all(not r.kpis and not r.failed for r in results)

@@ -113,7 +113,8 @@ def run_variants(argv: list[str], out: Path, variants: list[Variant], rounds: in
             if progress:
                 progress(f"round {index + 1}/{rounds}: {variant.name}")
             result = trace(argv, run_path, options)
-            if not result.timed_out and (result.interrupted or result.exit_code in (130, -2)):
+            if not result.timed_out and (result.interrupted or result.stopped_by_signal
+                                         or result.exit_code in (130, -2)):
                 return list(results.values()), True
             failure = _failure(result, limit, run_path / "output.log")
             if failure and variant.name == BASELINE:
