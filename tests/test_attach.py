@@ -90,7 +90,9 @@ def test_attach_to_a_plain_python_loop_ends_at_its_line_from_stacks_alone(tmp_pa
     try:
         time.sleep(14)  # data made, TF imported, the loop running
         run = tmp_path / "run"
-        proc = run_ioprof(["attach", str(job.pid), "-q", "-o", str(run), "--duration", "8"])
+        # a read-bound loop: its train_on_batch calls take a few ms, so at 20 Hz an 8 s window
+        # sampled only 3 of them on a slow CI machine (no verdict); 16 s holds twice as many
+        proc = run_ioprof(["attach", str(job.pid), "-q", "-o", str(run), "--duration", "16"])
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert job.poll() is None
     finally:
