@@ -34,7 +34,7 @@ import pytest
 
 from ioprof import reports, rundir, stacks
 from ioprof.analyzers import analyze_run, write_analysis
-from ioprof.analyzers.captures import scan, wire, xplane
+from ioprof.analyzers.captures import line_events, scan, wire, xplane
 from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
 from ioprof.analyzers.evidence.volumes import probe_from_json
 from ioprof.errors import IoprofError
@@ -708,7 +708,7 @@ def _read_every_way(path: Path) -> None:
         for plane in planes:
             for start, end in plane.line_spans:
                 with contextlib.suppress(wire.CorruptCapture):
-                    scan.read_line(cap, start, end, None)
+                    line_events.read_line(cap, start, end, None)
             del plane
         del planes
     xplane.read_trace(path)

@@ -148,11 +148,11 @@ def _xplane_paths(root: Path, tf_files: Sequence[str]) -> list[str]:
 
 def _tf_tracks(root: Path, relpaths: list[str], cap: int, notes: list[str]) -> list[SliceTrack]:
     """The host threads of every capture, the `cap` longest events kept. Decoded as columns
-    (`scan.read_line`), so that only the kept events become objects: a 1M-event capture took
+    (`line_events.read_line`), so that only the kept events become objects: a 1M-event capture took
     3.5 s and 640 MB through protobuf's messages, one object each."""
     import numpy as np  # with the captures' reader: only when there are captures
 
-    from ioprof.analyzers.captures import scan, wire
+    from ioprof.analyzers.captures import line_events, wire
     from ioprof.analyzers.captures.xplane import profile_times, read_raw_planes
 
     # per line: (process, thread, event names by metadata id, metadata ids, starts, durations)
@@ -174,7 +174,7 @@ def _tf_tracks(root: Path, relpaths: list[str], cap: int, notes: list[str]) -> l
                                         if n.startswith(NOISE_PREFIXES)), np.int64)
                 process = f"TF host (capture {index})"
                 for a, b in host.line_spans:
-                    line = scan.read_line(capture, a, b, start_ns)
+                    line = line_events.read_line(capture, a, b, start_ns)
                     cols = line.kept
                     quiet = ~np.isin(cols.metadata_id, noisy)
                     noise += int(len(cols) - quiet.sum())

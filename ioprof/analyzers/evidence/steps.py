@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ioprof.analyzers.captures.scan import Marker, Scan
+from ioprof.analyzers.captures.scan_model import Marker, Scan
 from ioprof.analyzers.model import StepSource
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ioprof.analyzers.captures.load import LoadedRun, relative
-from ioprof.analyzers.captures.scan import Scan, scan_file
+from ioprof.analyzers.captures.scan import scan_file
+from ioprof.analyzers.captures.scan_model import Scan
 from ioprof.analyzers.captures.xla_hlo import load_modules, xla_arithmetic, xla_model_ops
 from ioprof.analyzers.captures.xla_thunks import XlaOps
 from ioprof.analyzers.evidence.attribution import StepParts, attribute_steps, to_step

@@ -23,7 +23,7 @@ import numpy as np
 
 from ioprof.analyzers.captures import catalog
 from ioprof.analyzers.captures.intervals import EMPTY, concat, intersect, subtract, total, union
-from ioprof.analyzers.captures.scan import Scan
+from ioprof.analyzers.captures.scan_model import Scan
 
 MODEL = "__model__"
 UNKNOWN_INPUT = "__input__"
