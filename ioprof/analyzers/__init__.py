@@ -1,4 +1,4 @@
-"""Analyzers: pure functions from a run directory to an `Analysis` (see model.py).
+"""Analyzers: pure functions from a run directory to an `Analysis` (see model/).
 
 `analyze_run(path)` loads what the collectors left and attributes every step to read / decode /
 transfer / compute / other; `write_analysis(path, analysis)` writes RUN/analysis.json. Imports
