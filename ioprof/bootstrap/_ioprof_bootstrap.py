@@ -8,9 +8,10 @@ from ioprof. What it does, and why:
 - records every tf.data source and transformation the job's own code builds, with the call site
   and where the mapped function is defined, and names unnamed ops so the name reaches the
   iterator events of the profiler trace (`name` stat): that is how analyzers get from an
-  iterator back to a source line;
+  iterator back to a source line (`_ioprof_bootstrap_tfdata`);
 - adds per-batch step markers to Keras 3 `Model.fit`, which emits none by itself (XProf then
-  says "No step marker observed"), and counts the job's own `Trace(step_num=...)` steps;
+  says "No step marker observed"; `_ioprof_bootstrap_steps`), and counts the job's own
+  `Trace(step_num=...)` steps;
 - runs the TF profiler in-process for the configured window(s), stepping aside if the job
   starts its own profiler session (only one may exist);
 - writes everything as JSON lines to the run directory (`tf/events.jsonl`), which is also how
@@ -26,7 +27,6 @@ import collections
 import functools
 import importlib.abc
 import importlib.util
-import inspect
 import json
 import os
 import sys
@@ -38,21 +38,15 @@ import typing
 # Beside this file on sys.path (sitecustomize's folder), like this module itself.
 from _ioprof_bootstrap_capture import CaptureScheduler  # type: ignore[import-not-found]
 from _ioprof_bootstrap_collectives import CollectiveTimes  # type: ignore[import-not-found]
-from _ioprof_bootstrap_elements import output_size  # type: ignore[import-not-found]
 from _ioprof_bootstrap_keras import (  # type: ignore[import-not-found]
     _record_callbacks,
     _record_layer_scopes,
     _record_layers,
     flush_layers,
 )
-from _ioprof_bootstrap_options import options_set  # type: ignore[import-not-found]
-from _ioprof_bootstrap_sites import (  # type: ignore[import-not-found]
-    _call_site,
-    _function_site,
-    _is_job_frame,
-    _library_call,
-    record_autograph,
-)
+from _ioprof_bootstrap_sites import record_autograph  # type: ignore[import-not-found]
+from _ioprof_bootstrap_steps import patch_keras_fit  # type: ignore[import-not-found]
+from _ioprof_bootstrap_tfdata import DatasetRecorder  # type: ignore[import-not-found]
 from _ioprof_bootstrap_try import TryChanges  # type: ignore[import-not-found]
 
 CONFIG_ENV = "IOPROF_BOOTSTRAP"
@@ -205,7 +199,7 @@ class _Bootstrap:
         self.log.emit("tf_imported", tf_version=getattr(tf, "__version__", None),
                       keras_version=keras_version)
         if self.config.get("record_datasets", True):
-            _DatasetRecorder(self, tf).install()
+            DatasetRecorder(self, tf).install()
         self._patch_profiler(tf)
         if self.trying:
             self.trying.install_fetch_clock(tf)
@@ -228,7 +222,7 @@ class _Bootstrap:
             return
         self._patched.add("keras")
         self.log.emit("keras_imported", keras_version=version)
-        _patch_keras_fit(self, model_cls, callback_base)
+        patch_keras_fit(self, model_cls, callback_base)
         _record_callbacks(self, callback_base)
         layer_base = getattr(getattr(keras, "layers", None), "Layer", None)
         if layer_base is not None:
@@ -395,284 +389,3 @@ class _HookedLoader(importlib.abc.Loader):
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
-
-
-# -- step markers for Keras 3 ----------------------------------------------------------------
-
-
-def _patch_keras_fit(bootstrap: _Bootstrap, model_cls, callback_base) -> None:
-    original_fit = model_cls.fit
-
-    class IoprofStepMarkers(callback_base):
-        """Opens a `train` Trace with `step_num` around each batch, as XProf expects.
-
-        From begin-type hooks only: a callback with its own `on_train_batch_end` makes Keras 3
-        run every batch end synchronously (it converts the step's logs to Python numbers, i.e.
-        waits for the step), which would slow a job that has no such callback. So a step ends
-        where the next begins, or where validation, the epoch or `fit` ends."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self._trace = None
-            self._open = False
-
-        def _end_step(self) -> None:
-            if self._open:
-                trace, self._trace, self._open = self._trace, None, False
-                _close_step_marker(bootstrap, trace)
-                bootstrap.count_step("keras")
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._end_step()
-            if bootstrap.trying.stopping and self.model is not None:
-                self.model.stop_training = True  # `ioprof try`: the run has its steps
-            self._trace, self._open = _open_step_marker(bootstrap), True
-
-        def on_test_begin(self, logs=None):  # validation inside `fit` is not a step's
-            self._end_step()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._end_step()
-
-        def on_train_end(self, logs=None):
-            self._end_step()
-
-    try:
-        signature = inspect.signature(original_fit)
-    except (TypeError, ValueError):
-        signature = None
-
-    @functools.wraps(original_fit)
-    def fit(self, *args, **kwargs):
-        bootstrap.fit_called = True  # steps will come: never fall back to the clock
-        flush_layers(bootstrap)
-        try:
-            bound = signature.bind(self, *args, **kwargs) if signature else None
-            if bound is not None:
-                callbacks = list(bound.arguments.get("callbacks") or [])
-                if not any(isinstance(cb, IoprofStepMarkers) for cb in callbacks):
-                    callbacks.append(IoprofStepMarkers())
-                bound.arguments["callbacks"] = callbacks
-                bootstrap.in_fit += 1
-                try:
-                    return original_fit(*bound.args, **bound.kwargs)
-                finally:
-                    bootstrap.in_fit -= 1
-        except TypeError:
-            pass  # let the job's own call raise its own error below
-        except Exception:  # noqa: BLE001
-            bootstrap.log.log_exception("keras fit hook")
-        return original_fit(self, *args, **kwargs)
-
-    model_cls.fit = fit
-    bootstrap.log.log("keras Model.fit: step markers enabled")
-    _patch_keras_train_on_batch(bootstrap, model_cls)
-
-
-def _patch_keras_train_on_batch(bootstrap: _Bootstrap, model_cls) -> None:
-    """A plain loop that calls `train_on_batch` gets a `train` step marker per call as well.
-
-    Such loops fetch their batches in Python between the calls, where neither TF's trace nor
-    XProf sees them; with a marker (and a step clock) per call, ioprof can bound each step and
-    let py-spy's samples say what the time between the calls went to."""
-    original = getattr(model_cls, "train_on_batch", None)
-    if original is None:
-        return
-
-    @functools.wraps(original)
-    def train_on_batch(self, *args, **kwargs):
-        trace = _open_step_marker(bootstrap)
-        try:
-            result = original(self, *args, **kwargs)
-        finally:
-            _close_step_marker(bootstrap, trace)
-        bootstrap.count_step("keras")
-        return result
-
-    model_cls.train_on_batch = train_on_batch
-    bootstrap.log.log("keras Model.train_on_batch: step markers enabled")
-
-
-def _open_step_marker(bootstrap: _Bootstrap):
-    """Enter a `Trace("train", step_num=n)` for the step about to run (what XProf and ioprof
-    find steps by); None when TF is not there or the marker fails (logged, never raised), and
-    None inside one of the job's own step traces (`Trace(..., step_num=)` open on this thread):
-    a second marker nested in the job's own, numbered differently, would give XProf two steps
-    per step.
-    """
-    tf = bootstrap.tf
-    if tf is None or getattr(bootstrap._job_steps_open, "n", 0) > 0:
-        return None
-    try:
-        bootstrap._own_trace.active = True  # not the job's own Trace: do not count it
-        try:
-            trace = tf.profiler.experimental.Trace("train", step_num=bootstrap.steps, _r=1)
-        finally:
-            bootstrap._own_trace.active = False
-        trace.__enter__()
-        return trace
-    except Exception:  # noqa: BLE001
-        bootstrap.log.log_exception("step marker begin")
-        return None
-
-
-def _close_step_marker(bootstrap: _Bootstrap, trace) -> None:
-    try:
-        if trace is not None:
-            trace.__exit__(None, None, None)
-    except Exception:  # noqa: BLE001
-        bootstrap.log.log_exception("step marker end")
-
-
-# -- tf.data records ---------------------------------------------------------------------------
-
-# Methods of tf.data.Dataset whose call sites are recorded, and the argument that holds a
-# user function (whose definition site is recorded too).
-_TRANSFORMS = {
-    "map": "map_func", "interleave": "map_func", "flat_map": "map_func", "filter": "predicate",
-    "batch": None, "padded_batch": None, "prefetch": None, "shuffle": None, "cache": None,
-    "repeat": None, "take": None, "skip": None, "unbatch": None, "shard": None,
-    "ragged_batch": None, "rebatch": None, "with_options": None,
-}
-# Recorded but not named: the options dataset runs no iterator of its own worth naming, and a
-# name would be one more change to the job's graph than the record needs.
-_UNNAMED = ("with_options",)
-_SOURCES = {  # static constructors on Dataset
-    "from_tensor_slices": None, "from_tensors": None, "from_generator": "generator",
-    "range": None, "list_files": None, "zip": None,
-}
-_READERS = ("TFRecordDataset", "TextLineDataset", "FixedLengthRecordDataset")
-_RECORDED_ARGS = ("num_parallel_calls", "deterministic", "cycle_length", "block_length",
-                  "batch_size", "drop_remainder", "buffer_size", "count", "num_parallel_reads",
-                  "compression_type", "filename")
-
-
-class _DatasetRecorder:
-    def __init__(self, bootstrap: _Bootstrap, tf) -> None:
-        self.bootstrap = bootstrap
-        self.tf = tf
-        self.autotune = getattr(getattr(tf, "data", None), "AUTOTUNE", -1)
-
-    def install(self) -> None:
-        dataset_cls = self.tf.data.Dataset
-        for method, fn_arg in _TRANSFORMS.items():
-            self._patch(dataset_cls, method, fn_arg, static=False)
-        for method, fn_arg in _SOURCES.items():
-            self._patch(dataset_cls, method, fn_arg, static=True)
-        for reader in _READERS:
-            cls = getattr(self.tf.data, reader, None)
-            if cls is not None:
-                self._patch(cls, "__init__", None, static=False, op=reader)
-        self._watch_first_iteration(dataset_cls)
-
-    def _watch_first_iteration(self, dataset_cls) -> None:
-        """Note when the job first iterates over a dataset (by itself or through Keras)."""
-        original_iter = dataset_cls.__iter__
-        bootstrap = self.bootstrap
-
-        @functools.wraps(original_iter)
-        def iterate(dataset_self):
-            if bootstrap.data_started is None:
-                bootstrap.data_started = time.monotonic()
-            return original_iter(dataset_self)
-
-        dataset_cls.__iter__ = iterate
-
-    def _patch(self, owner, method: str, fn_arg, static: bool, op: str | None = None) -> None:
-        original = owner.__dict__.get(method) if method == "__init__" else getattr(owner, method,
-                                                                                     None)
-        if original is None:
-            return
-        function = original.__func__ if isinstance(original, staticmethod) else original
-        try:
-            signature = inspect.signature(function)
-        except (TypeError, ValueError):
-            return
-        takes_name = "name" in signature.parameters and method not in _UNNAMED
-        recorder = self
-        trying = self.bootstrap.trying
-        op_name = op or method
-        attribute = op or method  # the name the job's code spells at the call
-
-        @functools.wraps(function)
-        def wrapper(*args, **kwargs):
-            record = None
-            caller = sys._getframe(1)
-            site, spelled, via = caller, attribute, None
-            if not _is_job_frame(caller):
-                site, spelled, via = _library_call(caller)
-            changes: list = []
-            if trying and args and not static and method != "__init__":
-                try:
-                    args = (trying.input_of(args[0]), *args[1:])
-                except Exception:  # noqa: BLE001 - the job runs its call as written
-                    recorder.bootstrap.log.log_exception(f"try input of {op_name}")
-            if site is not None:
-                try:
-                    record, kwargs = recorder._describe(op_name, spelled, signature, fn_arg,
-                                                        takes_name, site, args, kwargs)
-                    if via is not None:
-                        record["via"] = via
-                    if trying:
-                        args, kwargs, changes = trying.arguments(op_name, record["site"],
-                                                                 signature, args, kwargs)
-                except Exception:  # noqa: BLE001
-                    recorder.bootstrap.log.log_exception(f"record tf.data {op_name}")
-                    record = None
-            result = function(*args, **kwargs)
-            if changes and record is not None:
-                if method == "__init__":  # a reader: its instance is what the job gets
-                    trying.after_constructor(args[0], changes, record["site"])
-                else:
-                    result = trying.result(result, changes, record["site"])
-            if record is not None:
-                if op_name == "map":  # what a cache after it would hold (`ioprof try`)
-                    record["args"]["output"] = output_size(result, recorder.tf)
-                recorder.bootstrap.log.emit("dataset", **record)
-            return result
-
-        if static or isinstance(original, staticmethod):
-            setattr(owner, method, staticmethod(wrapper))
-        else:
-            setattr(owner, method, wrapper)
-
-    def _describe(self, op, attribute, signature, fn_arg, takes_name, caller, args, kwargs):
-        self.bootstrap.dataset_count += 1
-        record_id = self.bootstrap.dataset_count
-        bound = signature.bind_partial(*args, **kwargs)
-        arguments = bound.arguments
-        named_by = "job"
-        name = arguments.get("name")
-        if takes_name and name is None:
-            name = f"ioprof_{record_id}_{op.lower()}"
-            kwargs = dict(kwargs, name=name)
-            named_by = "ioprof"
-        fn = arguments.get(fn_arg) if fn_arg else None
-        recorded = {}
-        for key in _RECORDED_ARGS:
-            if key in arguments:
-                recorded[key] = self._plain(arguments[key])
-        if op == "with_options" and arguments.get("options") is not None:
-            recorded["options"] = options_set(arguments["options"])
-        return {
-            "id": record_id, "op": op, "name": name, "named_by": named_by,
-            "site": _call_site(caller, attribute),
-            "fn": _function_site(fn) if fn is not None else None,
-            "args": recorded,
-        }, kwargs
-
-    def _plain(self, value):
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, int):
-            return "AUTOTUNE" if value == self.autotune and value < 0 else value
-        if isinstance(value, float):
-            return value
-        try:
-            as_int = int(value)
-            return "AUTOTUNE" if as_int == self.autotune and as_int < 0 else as_int
-        except (TypeError, ValueError):
-            text = repr(value)
-            return text if len(text) <= 80 else text[:77] + "..."
-
-
