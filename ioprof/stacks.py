@@ -25,7 +25,8 @@ from typing import Any, TypeGuard
 
 from ioprof.errors import IoprofError
 from ioprof.redact import redact_argv
-from ioprof.rundir import describe, is_int, is_ns, load_json
+from ioprof.rundir import load_json
+from ioprof.rundir_checks import describe, is_int, is_ns
 
 FORMAT = "ioprof-stack-samples"
 VERSION = 1

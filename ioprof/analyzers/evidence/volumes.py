@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ioprof.analyzers.model import ProbeSummary, VolumeKind, VolumeRead
-from ioprof.rundir import is_count, is_number, is_str
+from ioprof.rundir_checks import is_count, is_number, is_str
 
 MB = 1e6
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "9p",
