@@ -165,25 +165,7 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
                         host=host_facts())
     manifest.warnings.extend(options.extra_warnings)
     lockstep, tf_profile, timing = _cluster_setup(manifest, options)
-    collectors: list = []
-    if options.host:
-        collectors.append(HostCollector(run.path, options.host_interval_s))
-    if options.pyspy:
-        collectors.append(PySpyCollector(run.path, rate_hz=options.pyspy_rate_hz,
-                                         steady_rate_hz=options.pyspy_steady_rate_hz,
-                                         windows_owed=options.tf and tf_profile,
-                                         native=options.pyspy_native,
-                                         nonblocking=not options.pyspy_blocking))
-    if options.tf:
-        collectors.append(TfProfileCollector(
-            run.path, profile=tf_profile, after_steps=options.capture_after_steps,
-            after_s=options.capture_after_s, window_steps=options.capture_steps,
-            window_s=options.capture_s, windows=options.capture_windows,
-            interval_s=options.capture_interval_s, lockstep=lockstep,
-            collective_timing=timing, try_config=options.try_config,
-        ))
-        if tf_profile and options.xla_metadata:
-            collectors.append(XlaMetadataCollector(run.path))
+    collectors = _collectors(run.path, options, lockstep, tf_profile, timing)
     env = dict(os.environ)
     for collector in collectors:
         collector.prepare(env)
@@ -215,43 +197,82 @@ def trace(argv: list[str], run_path: Path, options: TraceOptions) -> TraceResult
     end_ns = time.time_ns()
     status.clear()
     manifest.end_ns = end_ns
-    if returncode < 0:
-        manifest.exit = ExitStatus(code=128 - returncode, signal=-returncode)
-    else:
-        manifest.exit = ExitStatus(code=returncode)
+    manifest.exit = _exit_status(returncode, usage)
     if deadline.stopped_at is not None:
         manifest.warnings.append(
             f"the job ran past its time limit ({options.time_limit_s:.0f} s) and was stopped by "
             f"ioprof ({deadline.how})")
-    if usage is not None:
-        manifest.exit.cpu_user_s = round(usage.ru_utime, 3)
-        manifest.exit.cpu_system_s = round(usage.ru_stime, 3)
-        manifest.exit.max_rss_bytes = usage.ru_maxrss * 1024
     with holding_interrupts(options.quiet) as held:
-        for collector in collectors:
-            record = collector.stop(end_ns)
-            manifest.collectors[record.name] = record
-            if record.status != "ok":
-                manifest.warnings.append(
-                    f"{record.name} collector {record.status}: {record.reason}")
-        tf_record = manifest.collectors.get("tf")
-        if lockstep and tf_profile and tf_record is not None \
-                and manifest.exit.signal in (signal.SIGSEGV, signal.SIGABRT) \
-                and tf_record.details.get("windows") \
-                and not tf_record.details.get("died_in_profiler_stop"):
-            manifest.warnings.append(
-                f"the job died of signal {manifest.exit.signal} after TF's profiler ran in this "
-                "task of a multi-worker job: TF 2.21's profiler can corrupt the heap when it "
-                "stops during collective ops, and the process may crash later "
-                "(docs/multi-worker.md)")
-        if tf_record is not None:
-            manifest.host["python"] = tf_record.details.get("job_python")
-            manifest.host["tf_version"] = tf_record.details.get("tf_version")
-            manifest.host["keras_version"] = tf_record.details.get("keras_version")
+        _stop_collectors(collectors, manifest, end_ns, lockstep and tf_profile)
         run.write_manifest(manifest)
     return TraceResult(run=run, manifest=manifest, exit_code=manifest.exit.code,
                        interrupted=bool(held), timed_out=deadline.stopped_at is not None,
                        stopped_by_signal=forward.stopped_job)
+
+
+def _collectors(path: Path, options: TraceOptions, lockstep: bool, tf_profile: bool,
+                timing: bool) -> list:
+    """The collectors the options ask for, in the order they start (and stop)."""
+    collectors: list = []
+    if options.host:
+        collectors.append(HostCollector(path, options.host_interval_s))
+    if options.pyspy:
+        collectors.append(PySpyCollector(path, rate_hz=options.pyspy_rate_hz,
+                                         steady_rate_hz=options.pyspy_steady_rate_hz,
+                                         windows_owed=options.tf and tf_profile,
+                                         native=options.pyspy_native,
+                                         nonblocking=not options.pyspy_blocking))
+    if options.tf:
+        collectors.append(TfProfileCollector(
+            path, profile=tf_profile, after_steps=options.capture_after_steps,
+            after_s=options.capture_after_s, window_steps=options.capture_steps,
+            window_s=options.capture_s, windows=options.capture_windows,
+            interval_s=options.capture_interval_s, lockstep=lockstep,
+            collective_timing=timing, try_config=options.try_config,
+        ))
+        if tf_profile and options.xla_metadata:
+            collectors.append(XlaMetadataCollector(path))
+    return collectors
+
+
+def _exit_status(returncode: int, usage: resource.struct_rusage | None) -> ExitStatus:
+    """The job's exit (a signal as 128 + its number, like a shell) and its CPU time."""
+    if returncode < 0:
+        status = ExitStatus(code=128 - returncode, signal=-returncode)
+    else:
+        status = ExitStatus(code=returncode)
+    if usage is not None:
+        status.cpu_user_s = round(usage.ru_utime, 3)
+        status.cpu_system_s = round(usage.ru_stime, 3)
+        status.max_rss_bytes = usage.ru_maxrss * 1024
+    return status
+
+
+def _stop_collectors(collectors: list, manifest: Manifest, end_ns: int,
+                     lockstep_profile: bool) -> None:
+    """Stop every collector, recording what each wrote and any that degraded, and the job's
+    Python, TF and Keras versions that the TF collector learned."""
+    for collector in collectors:
+        record = collector.stop(end_ns)
+        manifest.collectors[record.name] = record
+        if record.status != "ok":
+            manifest.warnings.append(
+                f"{record.name} collector {record.status}: {record.reason}")
+    tf_record = manifest.collectors.get("tf")
+    if tf_record is None:
+        return
+    exit_signal = manifest.exit.signal if manifest.exit is not None else None
+    if lockstep_profile and exit_signal in (signal.SIGSEGV, signal.SIGABRT) \
+            and tf_record.details.get("windows") \
+            and not tf_record.details.get("died_in_profiler_stop"):
+        manifest.warnings.append(
+            f"the job died of signal {exit_signal} after TF's profiler ran in this "
+            "task of a multi-worker job: TF 2.21's profiler can corrupt the heap when it "
+            "stops during collective ops, and the process may crash later "
+            "(docs/multi-worker.md)")
+    manifest.host["python"] = tf_record.details.get("job_python")
+    manifest.host["tf_version"] = tf_record.details.get("tf_version")
+    manifest.host["keras_version"] = tf_record.details.get("keras_version")
 
 
 def _wait(child: subprocess.Popen[bytes], collectors: list, status: StatusLine,
