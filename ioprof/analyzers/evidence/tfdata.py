@@ -172,24 +172,7 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     nodes = {} if nodes is None else nodes
     read_parts: dict[str, list[np.ndarray]] = {key: [] for key in nodes}
     decode_parts: dict[str, list[np.ndarray]] = {key: [] for key in nodes}
-    for key, seen in scan.nodes.items():
-        node = _node(nodes, key, seen.kind)
-        node.calls += seen.calls
-        node.total_ps += seen.total_ps
-        node.self_ps += seen.self_ps
-        node.user_names.update(seen.user_names)
-        node.stats.update(seen.stats)
-        node.buffered_sum += seen.buffered_sum
-        node.buffered_n += seen.buffered_n
-        if not node.is_async:
-            target = read_parts if node.category == "read" else decode_parts
-            target.setdefault(key, []).append(seen.self_intervals)
-    # Fill in ancestors never seen as events of their own (kept for a complete tree).
-    for key in list(nodes):
-        parent = nodes[key].parent_key
-        while parent and parent not in nodes:
-            _node(nodes, parent, catalog.iterator_kind(parent))
-            parent = nodes[parent].parent_key
+    _merge_nodes(scan, nodes, read_parts, decode_parts)
 
     procs, kernels = scan.processes, scan.kernels
     proc_owner, linked, input_runs = _process_owners(scan, _launch_owners(scan, nodes))
@@ -202,27 +185,7 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
     loose = np.where(kernels.on_tfdata, _UNKNOWN, _MODEL)
     k_owner = np.where(kernels.process >= 0, proc_owner[np.maximum(kernels.process, 0)]
                        if len(proc_owner) else loose, loose)
-    model_ops: dict[tuple[str, str], OpAcc] = {}
-    unowned: dict[tuple[str, str], OpAcc] = {}
-    if len(kernels):
-        n_ops = len(scan.ops)
-        key = (k_owner + 3) * n_ops + kernels.op
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        starts = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1])))
-        counts = np.diff(np.concatenate((starts, [len(order)])))
-        sums = np.add.reduceat(kernels.dur[order], starts)
-        for k, count, total_ps in zip(sorted_key[starts], counts, sums, strict=True):
-            owner, op = divmod(int(k), n_ops)
-            owner -= 3
-            name, kind, _ = scan.ops[op]
-            if owner == _MODEL:
-                table = model_ops
-            elif owner >= 0 and scan.keys[owner] in nodes:
-                table = nodes[scan.keys[owner]].ops
-            else:
-                table = unowned
-            _add_ops(table, name, kind, int(count), int(total_ps))
+    model_ops, unowned = _ops_by_owner(scan, nodes, k_owner)
     read_owner = proc_owner[kernels.read_process] if len(kernels.reads) else _ints0
     for code in np.unique(read_owner[read_owner >= 0]):
         read_parts.setdefault(scan.keys[code], []).append(kernels.reads[read_owner == code])
@@ -246,6 +209,60 @@ def pipeline_from_scan(scan: Scan, nodes: dict[str, NodeAcc] | None = None) -> C
         input_ops_unowned=unowned, has_tfdata=scan.has_tfdata, linked_processes=linked,
         input_processes=input_runs,
     )
+
+
+def _merge_nodes(scan: Scan, nodes: dict[str, NodeAcc], read_parts: dict[str, list[np.ndarray]],
+                 decode_parts: dict[str, list[np.ndarray]]) -> None:
+    """Add one scan's iterator nodes to the tree (counts, times, stats), their self intervals
+    to their category's parts (sync nodes only: an async node's own time overlaps its
+    producers'), and the ancestors never seen as events of their own (a complete tree)."""
+    for key, seen in scan.nodes.items():
+        node = _node(nodes, key, seen.kind)
+        node.calls += seen.calls
+        node.total_ps += seen.total_ps
+        node.self_ps += seen.self_ps
+        node.user_names.update(seen.user_names)
+        node.stats.update(seen.stats)
+        node.buffered_sum += seen.buffered_sum
+        node.buffered_n += seen.buffered_n
+        if not node.is_async:
+            target = read_parts if node.category == "read" else decode_parts
+            target.setdefault(key, []).append(seen.self_intervals)
+    for key in list(nodes):
+        parent = nodes[key].parent_key
+        while parent and parent not in nodes:
+            _node(nodes, parent, catalog.iterator_kind(parent))
+            parent = nodes[parent].parent_key
+
+
+def _ops_by_owner(scan: Scan, nodes: dict[str, NodeAcc], k_owner: np.ndarray,
+                  ) -> tuple[dict[tuple[str, str], OpAcc], dict[tuple[str, str], OpAcc]]:
+    """Each kernel's op counted under its owner: an iterator's ops (in its node), the model's,
+    and input ops whose iterator is unknown. Returns (model ops, unowned input ops)."""
+    model_ops: dict[tuple[str, str], OpAcc] = {}
+    unowned: dict[tuple[str, str], OpAcc] = {}
+    kernels = scan.kernels
+    if not len(kernels):
+        return model_ops, unowned
+    n_ops = len(scan.ops)
+    key = (k_owner + 3) * n_ops + kernels.op
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1])))
+    counts = np.diff(np.concatenate((starts, [len(order)])))
+    sums = np.add.reduceat(kernels.dur[order], starts)
+    for k, count, total_ps in zip(sorted_key[starts], counts, sums, strict=True):
+        owner, op = divmod(int(k), n_ops)
+        owner -= 3
+        name, kind, _ = scan.ops[op]
+        if owner == _MODEL:
+            table = model_ops
+        elif owner >= 0 and scan.keys[owner] in nodes:
+            table = nodes[scan.keys[owner]].ops
+        else:
+            table = unowned
+        _add_ops(table, name, kind, int(count), int(total_ps))
+    return model_ops, unowned
 
 
 def add_blocking(pipeline: CapturePipeline, waits: np.ndarray) -> None:
