@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ioprof import __version__
 from ioprof.analyzers.evidence.kpi import RunKpis
-from ioprof.analyzers.model import Analysis, OpStat, TfDataIterator
+from ioprof.analyzers.model import Analysis, Culprit, OpStat, TfDataIterator
 from ioprof.reports import charts, words
 
 MAX_TABLE_ROWS = 25
@@ -136,33 +136,11 @@ def report_context(analysis: Analysis, kpis: RunKpis | None = None,
     and are optional, so an `Analysis` alone still renders.
     """
     notes: list[str] = []
-    figures: dict[str, Any] = {}
-    if analysis.steps.count:
-        figures["fig-breakdown"] = charts.breakdown_bar(analysis)
-        figures["fig-steps"], note = charts.step_bars(analysis)
-        notes += [note] if note else []
-        figures["fig-hist"] = charts.step_histogram(analysis)
-    timeline, tl_notes = charts.timeline(analysis, step_times_ns)
-    if timeline is not None:
-        figures["fig-timeline"] = timeline
-    notes += tl_notes
+    figures = _figures(analysis, step_times_ns, notes)
     culprits = analysis.bottleneck.culprits if analysis.bottleneck else ()
     culprit_ids = {c.iterator_id for c in culprits
                    if c.kind == "tf.data" and c.iterator_id is not None}
-    input_rows, input_more = _op_rows(analysis.input_ops, "op-input", analysis)
-    model_rows, model_more = _op_rows(analysis.model_ops, "op-model", analysis)
-    op_anchor: dict[str, str] = {}
-    for c in culprits:
-        if c.kind == "tf.op":
-            rows = input_rows if c.iterator_id is not None else model_rows
-            match = next((r for r in rows if _is_op(c.name, r["op"])), None)
-            if match is not None:
-                match["culprit"] = True
-                op_anchor[c.name] = match["anchor"]
-    for rows, more, what in ((input_rows, input_more, "input-pipeline ops"),
-                             (model_rows, model_more, "model ops")):
-        if more:
-            notes.append(f"Top {what}: the first {len(rows)} shown, {more} more in analysis.json.")
+    input_rows, model_rows, op_anchor = _op_tables(analysis, culprits, notes)
     hotspots = {
         during: [h for h in analysis.python_hotspots if h.during in kinds][:MAX_TABLE_ROWS]
         for during, kinds in (("wait", ("input_wait",)), ("train", ("step", "run")))}
@@ -208,6 +186,43 @@ def report_context(analysis: Analysis, kpis: RunKpis | None = None,
         "ioprof_version": __version__,
         "kpis": kpis,
     }
+
+
+def _figures(analysis: Analysis, step_times_ns: tuple[int, ...],
+             notes: list[str]) -> dict[str, Any]:
+    """The report's charts by element id; what a chart leaves out goes to `notes`."""
+    figures: dict[str, Any] = {}
+    if analysis.steps.count:
+        figures["fig-breakdown"] = charts.breakdown_bar(analysis)
+        figures["fig-steps"], note = charts.step_bars(analysis)
+        notes += [note] if note else []
+        figures["fig-hist"] = charts.step_histogram(analysis)
+    timeline, tl_notes = charts.timeline(analysis, step_times_ns)
+    if timeline is not None:
+        figures["fig-timeline"] = timeline
+    notes += tl_notes
+    return figures
+
+
+def _op_tables(analysis: Analysis, culprits: tuple[Culprit, ...], notes: list[str],
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """(input op rows, model op rows, culprit op name -> its row's anchor): the chain's TF
+    ops are marked in the tables and linked to them; rows left out are said in `notes`."""
+    input_rows, input_more = _op_rows(analysis.input_ops, "op-input", analysis)
+    model_rows, model_more = _op_rows(analysis.model_ops, "op-model", analysis)
+    op_anchor: dict[str, str] = {}
+    for c in culprits:
+        if c.kind == "tf.op":
+            rows = input_rows if c.iterator_id is not None else model_rows
+            match = next((r for r in rows if _is_op(c.name, r["op"])), None)
+            if match is not None:
+                match["culprit"] = True
+                op_anchor[c.name] = match["anchor"]
+    for rows, more, what in ((input_rows, input_more, "input-pipeline ops"),
+                             (model_rows, model_more, "model ops")):
+        if more:
+            notes.append(f"Top {what}: the first {len(rows)} shown, {more} more in analysis.json.")
+    return input_rows, model_rows, op_anchor
 
 
 def render_html(analysis: Analysis, kpis: RunKpis | None = None,
