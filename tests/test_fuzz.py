@@ -34,7 +34,7 @@ import pytest
 
 from ioprof import reports, rundir, stacks
 from ioprof.analyzers import analyze_run, write_analysis
-from ioprof.analyzers.captures import line_events, scan, wire, xplane
+from ioprof.analyzers.captures import line_events, scan, wire, xplane, xplane_view
 from ioprof.analyzers.evidence.merged_timeline import load_merged_timeline
 from ioprof.analyzers.evidence.volumes import probe_from_json
 from ioprof.errors import IoprofError
@@ -711,7 +711,7 @@ def _read_every_way(path: Path) -> None:
                     line_events.read_line(cap, start, end, None)
             del plane
         del planes
-    xplane.read_trace(path)
+    xplane_view.read_trace(path)
 
 
 def test_damaged_capture_bytes_are_one_line_errors(tmp_path):

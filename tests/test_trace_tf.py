@@ -271,7 +271,7 @@ def test_train_on_batch_inside_the_jobs_own_step_markers_gets_none_of_ours(tmp_p
 def test_ioprof_markers_stop_where_the_jobs_own_begin(tmp_path_factory):
     """A warm-up without the job's markers gets ioprof's; once the job marks its steps,
     ioprof's are not nested in them (on that thread, while one is open)."""
-    from ioprof.analyzers.captures.xplane import read_trace
+    from ioprof.analyzers.captures.xplane_view import read_trace
 
     run, proc = _trace(tmp_path_factory, "tob_from", "train_on_batch_job.py", "400",
                        "--own-markers-from", "150")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ioprof.analyzers.captures import xplane
+from ioprof.analyzers.captures import xplane, xplane_view
 from ioprof.errors import IoprofError
 
 DATA = Path(__file__).parent / "data"
@@ -73,7 +73,7 @@ def test_parses_a_real_capture_exactly_like_tensorflow():
 
 def test_resolved_trace_has_names_stats_and_wall_clock():
     path = _captures()[0]
-    trace = xplane.read_trace(path)
+    trace = xplane_view.read_trace(path)
     assert trace.host is not None and trace.event_count > 1000
     assert trace.profile_start_ns and trace.profile_start_ns > 1_600_000_000 * 10**9
     # Every event has its metadata name, lines are sorted, and iterator events carry the
@@ -104,7 +104,7 @@ def test_wall_clock_agrees_with_the_bootstraps_capture_record():
             continue
         starts = [json.loads(x)["t_ns"] for x in events.read_text().splitlines()
                   if '"capture_start"' in x]
-        trace = xplane.read_trace(path)
+        trace = xplane_view.read_trace(path)
         assert any(abs(s - trace.profile_start_ns) < 50_000_000 for s in starts)
         checked += 1
     assert checked
@@ -116,7 +116,7 @@ def test_truncated_capture_is_a_one_line_error(tmp_path, cut):
     bad = tmp_path / "t.xplane.pb"
     bad.write_bytes(data[: int(len(data) * cut)])
     with pytest.raises(IoprofError) as info:
-        xplane.read_trace(bad)
+        xplane_view.read_trace(bad)
     assert "\n" not in str(info.value) and "t.xplane.pb" in str(info.value)
 
 
@@ -125,9 +125,9 @@ def test_garbage_and_empty_files_are_one_line_errors(tmp_path):
         bad = tmp_path / f"{name}.xplane.pb"
         bad.write_bytes(payload)
         with pytest.raises(IoprofError):
-            xplane.read_trace(bad)
+            xplane_view.read_trace(bad)
     with pytest.raises(IoprofError):
-        xplane.read_trace(tmp_path / "missing.xplane.pb")
+        xplane_view.read_trace(tmp_path / "missing.xplane.pb")
 
 
 def test_reader_does_not_import_tensorflow():
