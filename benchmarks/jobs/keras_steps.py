@@ -20,6 +20,7 @@ traced or not), `step_ms` the median step from a batch-end callback.
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,7 +53,8 @@ class Clock(keras.callbacks.Callback):
         self.times: list[float] = []
         self.cpu: list[float] = []  # the job's CPU-seconds, all its threads
         self.own = own_profiler
-        self.logdir = tempfile.mkdtemp(prefix="keras-steps-profile-")
+        # only for the job's own profiler (the benchmark's runs left one folder each behind)
+        self.logdir = tempfile.mkdtemp(prefix="keras-steps-profile-") if own_profiler else ""
 
     def on_train_batch_end(self, batch, logs=None):
         self.times.append(time.perf_counter())
@@ -88,6 +90,8 @@ def main() -> None:
     # to the last step's end: `fit`'s return comes, on this VM, either at once or ~6 s
     # later (bimodal, the same in untraced runs), after every step has run
     train_s = clock.times[-1] - start
+    if clock.logdir:
+        shutil.rmtree(clock.logdir, ignore_errors=True)  # the capture is not looked at
     gaps = [b - a for a, b in zip(clock.times, clock.times[1:], strict=False)]
     step_ms = statistics.median(gaps) * 1e3
     if args.times:
