@@ -34,7 +34,7 @@ from ioprof.rundir_checks import (
 )
 
 FORMAT_NAME = "ioprof-run"
-FORMAT_VERSION = "1.4"
+FORMAT_VERSION = "1.5"
 MANIFEST = "manifest.json"
 
 CollectorStatus = Literal["ok", "degraded", "failed", "skipped"]

@@ -150,6 +150,7 @@ _SHAPES: dict[str, tuple[tuple[str, bool, Check], ...]] = {
     "dataset": (("id", True, is_int), ("op", True, is_str), ("name", False, is_str),
                 ("site", False, _SOURCE), ("fn", False, _SOURCE), ("args", False, is_dict)),
     "steps": (("count", True, is_count), ("source", False, is_str)),
+    "epoch_end": (("steps", True, is_count), ("epoch", False, is_int)),
     "step_times": (("times_ns", True, list_of(is_ns)), ("first_step", False, is_count),
                    ("source", False, is_str)),
     "capture_start": (("capture", False, is_int), ("reason", False, is_str),

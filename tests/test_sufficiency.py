@@ -426,6 +426,14 @@ def test_a_few_huge_steps_that_carry_the_breakdown_are_said():
     (text,) = _outliers(a)
     assert text.startswith("1 step of 20 (the longest 4.0 s, 53x the median) holds 74%")
     assert text.endswith("without it, compute is 97%")
+    assert "(an epoch boundary, a recompile or a checkpoint?)" in text  # no epoch records
     calm = dc_replace(a, steps=StepStats(per_step=tuple(steps[:5] + steps[6:]),
                                          median_ns=75 * ms))
     assert _outliers(calm) == []
+    # with the bootstrap's epoch records: step 5 is the last of an epoch of 6 steps, or the
+    # first after an epoch of 5; it is said to be the epoch's end, and step 9 would not be
+    for ends in ((6, 12), (5, 10)):
+        (text,) = _outliers(dc_replace(a, steps=dc_replace(a.steps, epoch_ends=ends)))
+        assert "(at the end of an epoch, where the job's epoch callbacks" in text, text
+    (text,) = _outliers(dc_replace(a, steps=dc_replace(a.steps, epoch_ends=(10, 20))))
+    assert "(none at the end of an epoch: a recompile or a checkpoint?)" in text, text

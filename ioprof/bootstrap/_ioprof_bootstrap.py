@@ -251,6 +251,17 @@ class _Bootstrap:
             # sys.exit(0) here (its `finally` blocks and atexit handlers run)
             raise SystemExit(0)
 
+    @_guarded
+    def epoch_ended(self, epoch) -> None:
+        """Keras ended an epoch after `self.steps` steps. What runs at its end (the job's
+        epoch callbacks, validation, the epoch iterator's teardown) falls in the steps on either
+        side of it: a few very long steps there are the epoch boundary, which the report can
+        then say instead of asking. Only with the bootstrap's own step markers, whose numbers
+        are this count."""
+        if self.step_source == "keras":
+            self.log.emit("epoch_end", epoch=epoch if isinstance(epoch, int) else None,
+                          steps=self.steps)
+
     def flush_step_times(self) -> None:
         times, self._step_times = self._step_times, []
         if times:
@@ -312,7 +323,7 @@ class _Bootstrap:
                 bootstrap.count_step("trace", kwargs.get("step_num"))
 
         # While one of the job's own step traces is open on a thread, ioprof adds no marker
-        # of its own there (`_open_step_marker`).
+        # of its own there (`_ioprof_bootstrap_steps._open_step_marker`).
         @functools.wraps(original_enter)
         def enter(trace_self):
             result = original_enter(trace_self)

@@ -47,6 +47,7 @@ def patch_keras_fit(bootstrap: typing.Any, model_cls, callback_base) -> None:
 
         def on_epoch_end(self, epoch, logs=None):
             self._end_step()
+            bootstrap.epoch_ended(epoch)
 
         def on_train_end(self, logs=None):
             self._end_step()

@@ -96,7 +96,7 @@ def gather(loaded: LoadedRun) -> RunEvidence:
         warnings.append("No tf.data iterator in the captures: the input comes from outside "
                         "tf.data (XProf says 'custom input pipeline' here); see the Python "
                         "hotspots for what the steps waited on.")
-    tf_steps = _step_stats(caps)
+    tf_steps = _step_stats(caps, _epoch_ends(loaded.events))
     host = _host(loaded, caps, step_times, warnings)
     pipeline = build_nodes(caps.nodes, loaded.dataset_by_name())
     if not loaded.datasets and loaded.job_sources:  # an imported run with the job's source
@@ -160,8 +160,15 @@ def _percentile(values: list[int], q: float) -> float:
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
 
 
-def _step_stats(caps: CaptureEvidence) -> StepStats:
-    """The captures' steps; how they were found is the captures' common way, else markers."""
+def _epoch_ends(events: list[dict[str, Any]]) -> tuple[int, ...]:
+    """The step counts at which Keras ended an epoch (the bootstrap's records)."""
+    return tuple(e["steps"] for e in events if e.get("type") == "epoch_end"
+                 and isinstance(e.get("steps"), int))
+
+
+def _step_stats(caps: CaptureEvidence, epoch_ends: tuple[int, ...] = ()) -> StepStats:
+    """The captures' steps; how they were found is the captures' common way, else markers.
+    Epoch ends go with marker steps only (numbered by the same count)."""
     sources = caps.sources
     durations = [s.dur_ns for s in caps.steps]
     source = sources[0] if len(set(sources)) == 1 else ("markers" if "markers" in sources
@@ -171,7 +178,8 @@ def _step_stats(caps: CaptureEvidence) -> StepStats:
                      marker=caps.markers[0] if caps.markers else None,
                      median_ns=float(statistics.median(durations)) if durations else 0.0,
                      p10_ns=_percentile(durations, 10), p90_ns=_percentile(durations, 90),
-                     coverage=1.0 if caps.steps else None)
+                     coverage=1.0 if caps.steps else None,
+                     epoch_ends=epoch_ends if source == "markers" else ())
 
 
 def _host(loaded: LoadedRun, caps: CaptureEvidence, step_times: list[int],

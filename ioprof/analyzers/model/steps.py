@@ -123,6 +123,14 @@ class StepStats:
     # Of the steps' time, the share a measurement looked at: 1.0 for steps in a TF capture;
     # for steps without one, the share py-spy sampled on the training thread.
     coverage: float | None = None
+    # Steps done at each end of a Keras epoch (the bootstrap's `epoch_end` records), when the
+    # steps are numbered by the bootstrap's step markers: the epoch's last step is numbered
+    # n - 1 and the next epoch's first n, and what runs at the epoch's end is in one of them.
+    epoch_ends: tuple[int, ...] = ()
+
+    def at_epoch_boundary(self, step: Step) -> bool:
+        """Is this the last step of an epoch or the first of the next one?"""
+        return any(step.step in (n - 1, n) for n in self.epoch_ends)
 
     @property
     def count(self) -> int:
@@ -142,6 +150,7 @@ class StepStats:
             "source": self.source,
             "marker": self.marker,
             "coverage": json_round(self.coverage, 3),
+            "epoch_ends": list(self.epoch_ends),
             "per_step": [s.to_json() for s in self.per_step],
         }
 

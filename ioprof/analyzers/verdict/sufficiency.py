@@ -35,6 +35,7 @@ from ioprof.analyzers.model import (
     Breakdown,
     Culprit,
     Outcome,
+    Step,
     StepStats,
 )
 
@@ -215,11 +216,26 @@ def _outliers(a: Analysis) -> list[str]:
     text = (f"{len(big)} step{'' if one else 's'} of {len(steps)} (the longest "
             f"{longest.dur_ns / 1e9:.1f} s, {longest.dur_ns / a.steps.median_ns:.0f}x the "
             f"median) hold{'s' if one else ''} {sum(s.dur_ns for s in big) / total:.0%} of the "
-            f"step time (an epoch boundary, a recompile or a checkpoint?); without "
+            f"step time ({_outlier_cause(a, big)}); without "
             f"{'it' if one else 'them'}, {lead} is {shares[lead]:.0%}")
     if lead != b.category:
         text += f" and {b.category} {shares[b.category]:.0%}"
     return [text]
+
+
+def _outlier_cause(a: Analysis, big: list[Step]) -> str:
+    """What the long steps are, where the bootstrap's epoch records can tell: at a Keras
+    epoch's end run the job's epoch callbacks (checkpoints), validation and the teardown of
+    the epoch's iterator. Without the records it can only be asked."""
+    if not a.steps.epoch_ends:
+        return "an epoch boundary, a recompile or a checkpoint?"
+    at = sum(1 for s in big if a.steps.at_epoch_boundary(s))
+    if at == len(big):
+        return (f"{'each at' if at > 1 else 'at'} the end of an epoch, where the job's epoch "
+                "callbacks, validation and the teardown of the epoch's iterator run")
+    if at:
+        return f"{at} of them at the end of an epoch; the others: a recompile or a checkpoint?"
+    return "none at the end of an epoch: a recompile or a checkpoint?"
 
 
 def _covers(a: Analysis) -> str:
