@@ -8,8 +8,8 @@ asked of all events of a line at once, with numpy:
   producer) enclosing this event" is answered for all events by counting, at each event's
   start, how many such events are open (`nesting.Nesting`), the columnar form of a nesting stack;
 - iterators: per node, call counts, total time and self intervals (duration minus the nested
-  iterator events, XProf's rule); the first `STAT_SAMPLE` events of a node have their stats
-  read (they repeat per call);
+  iterator events, XProf's rule); the first `scan_extract.STAT_SAMPLE` events of a node have
+  their stats read (they repeat per call);
 - map-function launches (`FunctionRun`/`InstantiatedCapturedFunction::Run*`) with the iterator
   that launched them, and the executor runs they cause on other threads
   (`ExecutorState::Process`), linked by `_p`/`_c` and by run `id`;

@@ -148,7 +148,7 @@ class PlaneContext:
     op_of: dict[int, int] = field(default_factory=dict)
 
 
-def sorted_order(starts: np.ndarray, durs: np.ndarray) -> np.ndarray | None:
+def _sorted_order(starts: np.ndarray, durs: np.ndarray) -> np.ndarray | None:
     """Indices in (start, longer first) order, or None when already so (the usual case)."""
     if len(starts) < 2:
         return None
@@ -189,7 +189,7 @@ class Line:
         rows = np.arange(len(cols))
         s = base + cols.offset_ps
         d = cols.duration_ps
-        order = sorted_order(s, d)
+        order = _sorted_order(s, d)
         if order is not None:
             rows, s, d = rows[order], s[order], d[order]
         e = s + d
